@@ -1,0 +1,9 @@
+module github.com/mitmguard/mitmguard
+
+go 1.26.8
+
+require (
+	golang.org/x/crypto v0.59.0
+	golang.org/x/crypto/x509roots/fallback v0.0.0-20261030153154-30a33513ff6d
+	golang.org/x/net v0.62.0
+)

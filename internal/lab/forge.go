@@ -1,0 +1,107 @@
+package lab
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"math/big"
+	"sync"
+	"time"
+)
+
+// ForgeryShift is how far the forged validity is moved back, as the 2019 box
+// did (6 hours until 2019-07-30).
+const ForgeryShift = 6 * time.Hour
+
+// serialLowBits are the bits of the real serial the forger replaces.
+const serialLowBits = 33
+
+// forger makes forged certificates, one per origin certificate, with one RSA
+// key per host, as the Kazakh box did.
+type forger struct {
+	ca      *issuer // the "Security Certificate" intermediate
+	keyBits int
+
+	mu    sync.Mutex
+	keys  map[string]*rsa.PrivateKey  // by host (the real certificate's first name)
+	certs map[string]*tls.Certificate // by real certificate SHA-256 (its raw bytes)
+	gen   map[string]*sync.WaitGroup  // key generations in flight
+}
+
+func newForger(ca *issuer, keyBits int) *forger {
+	return &forger{ca: ca, keyBits: keyBits, keys: map[string]*rsa.PrivateKey{}, certs: map[string]*tls.Certificate{}, gen: map[string]*sync.WaitGroup{}}
+}
+
+// key returns the host's RSA key, generating it once.
+func (f *forger) key(host string) (*rsa.PrivateKey, error) {
+	for {
+		f.mu.Lock()
+		if k := f.keys[host]; k != nil {
+			f.mu.Unlock()
+			return k, nil
+		}
+		if wg := f.gen[host]; wg != nil {
+			f.mu.Unlock()
+			wg.Wait()
+			continue
+		}
+		wg := &sync.WaitGroup{}
+		wg.Add(1)
+		f.gen[host] = wg
+		f.mu.Unlock()
+
+		k, err := rsa.GenerateKey(rand.Reader, f.keyBits)
+		f.mu.Lock()
+		delete(f.gen, host)
+		if err == nil {
+			f.keys[host] = k
+		}
+		f.mu.Unlock()
+		wg.Done()
+		return k, err
+	}
+}
+
+// forge returns a certificate that impersonates real.
+func (f *forger) forge(real *x509.Certificate) (*tls.Certificate, error) {
+	f.mu.Lock()
+	c := f.certs[string(real.Raw)]
+	f.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	host := real.Subject.CommonName
+	if len(real.DNSNames) > 0 {
+		host = real.DNSNames[0]
+	}
+	key, err := f.key(host)
+	if err != nil {
+		return nil, err
+	}
+	low, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), serialLowBits))
+	if err != nil {
+		return nil, err
+	}
+	serial := new(big.Int).Rsh(real.SerialNumber, serialLowBits)
+	serial.Lsh(serial, serialLowBits).Or(serial, low)
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		RawSubject:   real.RawSubject, // copied from the real certificate, not from the SNI
+		DNSNames:     real.DNSNames,
+		IPAddresses:  real.IPAddresses,
+		NotBefore:    real.NotBefore.Add(-ForgeryShift),
+		NotAfter:     real.NotAfter.Add(-ForgeryShift),
+		// No key usage, extended key usage or basic constraints: the box
+		// dropped every extension but the names.
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, f.ca.cert, &key.PublicKey, f.ca.key)
+	if err != nil {
+		return nil, err
+	}
+	c = &tls.Certificate{Certificate: [][]byte{der, f.ca.cert.Raw}, PrivateKey: key}
+	f.mu.Lock()
+	f.certs[string(real.Raw)] = c
+	f.mu.Unlock()
+	return c, nil
+}

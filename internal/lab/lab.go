@@ -1,0 +1,223 @@
+package lab
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Config says what the lab serves and what its middlebox targets. The zero
+// value serves DefaultNames and intercepts DefaultTargets.
+type Config struct {
+	// Names are the names the origin's certificate is valid for.
+	Names []string
+	// Targets maps an SNI to the middlebox's action; names not in it pass.
+	Targets map[string]Action
+	// ForgedKeyBits is the size of the forged leaves' RSA keys (default 2048,
+	// as the 2019 box used after 19 July 2019).
+	ForgedKeyBits int
+}
+
+// DefaultNames are served by the origin when Config.Names is empty: some of
+// the domains targeted in 2019 and some that were not.
+var DefaultNames = []string{
+	"facebook.com", "www.facebook.com", "google.com", "www.google.com", "mail.ru", "vk.com", "twitter.com", "ok.ru",
+	"en.wikipedia.org", "www.bbc.co.uk", "github.com",
+}
+
+// DefaultTargets are the middlebox's targets when Config.Targets is nil.
+func DefaultTargets() map[string]Action {
+	return map[string]Action{
+		"facebook.com": Intercept, "www.facebook.com": Intercept, "google.com": Intercept, "www.google.com": Intercept,
+		"mail.ru": Intercept, "vk.com": Intercept, "twitter.com": Reset, "ok.ru": Stall,
+	}
+}
+
+// IncompleteName is served by the origin that omits its intermediate.
+const IncompleteName = "incomplete-chain.mitmguard.dev"
+
+// Lab is a running lab. Its fields are read-only.
+type Lab struct {
+	// PublicRoot is the lab's stand-in for a public root: pass it as an
+	// extra public root (check --roots).
+	PublicRoot *x509.Certificate
+	// PublicCA is the intermediate that issues the origins' certificates.
+	PublicCA *x509.Certificate
+	// NationalRoot is the interception root; never sent by the middlebox.
+	NationalRoot *x509.Certificate
+	// SecurityCA is the "Security Certificate" intermediate the middlebox
+	// sends with each forged leaf.
+	SecurityCA *x509.Certificate
+	// OriginAddr serves every name directly; MiddleboxAddr serves the same
+	// origin through the middlebox; IncompleteAddr serves IncompleteName
+	// without its intermediate; AIAURL is where that intermediate can be had.
+	OriginAddr, MiddleboxAddr, IncompleteAddr, AIAURL string
+	// Names and Targets are the configuration in force.
+	Names   []string
+	Targets map[string]Action
+
+	cancel  context.CancelFunc
+	servers []*http.Server
+	mb      *middlebox
+	wg      sync.WaitGroup
+}
+
+// Start starts a lab on 127.0.0.1. Close it when done.
+func Start(cfg Config) (l *Lab, err error) {
+	if cfg.Names == nil {
+		cfg.Names = DefaultNames
+	}
+	if cfg.Targets == nil {
+		cfg.Targets = DefaultTargets()
+	}
+	if cfg.ForgedKeyBits == 0 {
+		cfg.ForgedKeyBits = 2048
+	}
+	now := time.Now()
+	publicRoot, err := newCA(pkix.Name{CommonName: "mitmguard lab public root", Organization: []string{"mitmguard lab"}}, nil, now)
+	if err != nil {
+		return nil, err
+	}
+	publicCA, err := newCA(pkix.Name{CommonName: "mitmguard lab public CA 1", Organization: []string{"mitmguard lab"}}, publicRoot, now)
+	if err != nil {
+		return nil, err
+	}
+	national, err := newCA(pkix.Name{CommonName: "mitmguard lab national root", Country: []string{"KZ"}}, nil, now)
+	if err != nil {
+		return nil, err
+	}
+	security, err := newCA(pkix.Name{CommonName: "Security Certificate", Country: []string{"KZ"}}, national, now)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l = &Lab{
+		PublicRoot: publicRoot.cert, PublicCA: publicCA.cert, NationalRoot: national.cert, SecurityCA: security.cert,
+		Names: cfg.Names, Targets: cfg.Targets, cancel: cancel,
+	}
+	defer func() {
+		if err != nil {
+			l.Close()
+		}
+	}()
+
+	aiaLn, err := listen()
+	if err != nil {
+		return nil, err
+	}
+	l.AIAURL = fmt.Sprintf("http://%s/public-ca.crt", aiaLn.Addr())
+	l.serve(aiaLn, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/public-ca.crt" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/pkix-cert")
+		w.Write(publicCA.cert.Raw)
+	})})
+
+	leaf, key, err := publicCA.issueLeaf(cfg.Names, l.AIAURL, now)
+	if err != nil {
+		return nil, err
+	}
+	originLn, err := l.serveTLS(tls.Certificate{Certificate: [][]byte{leaf.Raw, publicCA.cert.Raw}, PrivateKey: key, Leaf: leaf})
+	if err != nil {
+		return nil, err
+	}
+	l.OriginAddr = originLn
+
+	ileaf, ikey, err := publicCA.issueLeaf([]string{IncompleteName}, l.AIAURL, now)
+	if err != nil {
+		return nil, err
+	}
+	if l.IncompleteAddr, err = l.serveTLS(tls.Certificate{Certificate: [][]byte{ileaf.Raw}, PrivateKey: ikey, Leaf: ileaf}); err != nil {
+		return nil, err
+	}
+
+	mbLn, err := listen()
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(publicRoot.cert)
+	l.mb = &middlebox{
+		ln: mbLn, origin: l.OriginAddr, targets: cfg.Targets, forger: newForger(security, cfg.ForgedKeyBits),
+		originRoots: pool, ctx: ctx, conns: map[net.Conn]bool{},
+	}
+	l.MiddleboxAddr = mbLn.Addr().String()
+	l.mb.wg.Add(1)
+	go l.mb.serve()
+	return l, nil
+}
+
+func listen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+
+// serve runs an HTTP server on ln until Close.
+func (l *Lab) serve(ln net.Listener, srv *http.Server) {
+	srv.ReadHeaderTimeout = 10 * time.Second
+	srv.ErrorLog = nil
+	l.servers = append(l.servers, srv)
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		srv.Serve(ln)
+	}()
+}
+
+// serveTLS runs an HTTPS origin with the certificate and returns its address.
+// Each response names the origin, so a test can tell it reached the origin.
+func (l *Lab) serveTLS(cert tls.Certificate) (string, error) {
+	ln, err := listen()
+	if err != nil {
+		return "", err
+	}
+	name := cert.Leaf.DNSNames[0]
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "hello from the lab origin of %s (you asked for %s)\n", name, r.Host)
+		}),
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}},
+	}
+	l.serve(tls.NewListener(ln, srv.TLSConfig), srv)
+	return ln.Addr().String(), nil
+}
+
+// PublicPool returns a pool with the lab public root.
+func (l *Lab) PublicPool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(l.PublicRoot)
+	return p
+}
+
+// Close stops every server and waits for their goroutines.
+func (l *Lab) Close() error {
+	l.cancel()
+	if l.mb != nil {
+		l.mb.close()
+	}
+	var errs []error
+	for _, s := range l.servers {
+		if err := s.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	l.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// WriteFiles writes the lab's roots as PEM into dir: public-root.pem (to pass
+// as --roots) and national-root.pem (to pass as --blocklist).
+func (l *Lab) WriteFiles(dir string) error {
+	if err := os.WriteFile(filepath.Join(dir, "public-root.pem"), PEM(l.PublicRoot), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "national-root.pem"), PEM(l.NationalRoot), 0o644)
+}
