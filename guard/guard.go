@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/mitmguard/mitmguard/blocklist"
+	"github.com/mitmguard/mitmguard/verdict"
 )
 
 // Options configure the guard. The zero value uses the embedded blocklist.
@@ -143,8 +144,8 @@ func (e *InterceptionError) Advice() string {
 	}
 	b.WriteString(". It is not trusted, so the connection was stopped before anything was sent.\n\n")
 	b.WriteString("What you can do:\n")
-	b.WriteString("  - Remove the certificate from this device: `mitmguard audit` shows where it is installed and how to remove it.\n")
-	b.WriteString("  - Until then, connect through a VPN or Tor, which the interception cannot read into.\n")
-	b.WriteString("  - Change the passwords of accounts you used over such connections: they may have been read.\n")
+	for _, a := range verdict.Advice() {
+		b.WriteString("  - " + a + "\n")
+	}
 	return b.String()
 }

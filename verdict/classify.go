@@ -198,7 +198,7 @@ func (c *Classifier) notPublic(r *Result, v *verifier, authErr error) *Result {
 			r.Message = fmt.Sprintf("the certificate for %s chains to %q, a root this device trusts that no public root program does: a locally installed root is intercepting this connection",
 				v.name, r.Issuer)
 		} else {
-			r.Message = fmt.Sprintf("the certificate for %s is issued by %q, which does not chain to any public root: the connection is likely intercepted",
+			r.Message = fmt.Sprintf("the certificate for %s chains up to %q, which is not a public root: the connection is likely intercepted",
 				v.name, r.Issuer)
 		}
 	case isUnknownAuthority(authErr):
