@@ -93,6 +93,9 @@ func runCheck(cmd *cobra.Command, f checkFlags, args []string) error {
 		if err != nil {
 			return err
 		}
+		if err := c.CheckOrder(); err != nil {
+			return fmt.Errorf("%s: %w", f.chainFile, err)
+		}
 		reports = append(reports, check.FromChain(ctx, c, f.name, cl))
 	} else {
 		for _, t := range args {
