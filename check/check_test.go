@@ -116,8 +116,8 @@ func TestLabForgery(t *testing.T) {
 		t.Errorf("intermediate %q", forged.Chain[1].Subject)
 	}
 	rc, fc := parse(t, rl.PEM), parse(t, fl.PEM)
-	if _, ok := fc.PublicKey.(*rsa.PublicKey); !ok {
-		t.Errorf("forged key is %T, want RSA", fc.PublicKey)
+	if k, ok := fc.PublicKey.(*rsa.PublicKey); !ok || k.E != 3 || k.N.BitLen() != 2048 {
+		t.Errorf("forged key is %T, want RSA-2048 with e=3", fc.PublicKey)
 	}
 	if serialHigh(rc) != serialHigh(fc) {
 		t.Error("serial high bits not kept")

@@ -11,7 +11,7 @@
 //   - a middlebox in front of the origin that reads the SNI of each
 //     ClientHello and, for targeted names, acts as the Kazakh box of 2019 did
 //     (Intercept: Subject and SAN copied from the origin's real certificate,
-//     a per-host RSA key, validity moved 6 hours back, the serial kept but
+//     a per-host RSA key with exponent 3, validity moved 6 hours back, the serial kept but
 //     for its low 33 bits, other extensions dropped, chained leaf <-
 //     "Security Certificate" <- national root with the root not sent, and the
 //     traffic relayed), or resets, stalls or closes the connection; other

@@ -51,7 +51,7 @@ func (f *forger) key(host string) (*rsa.PrivateKey, error) {
 		f.gen[host] = wg
 		f.mu.Unlock()
 
-		k, err := rsa.GenerateKey(rand.Reader, f.keyBits)
+		k, err := rsaKeyE3(f.keyBits)
 		f.mu.Lock()
 		delete(f.gen, host)
 		if err == nil {
@@ -104,4 +104,36 @@ func (f *forger) forge(real *x509.Certificate) (*tls.Certificate, error) {
 	f.certs[string(real.Raw)] = c
 	f.mu.Unlock()
 	return c, nil
+}
+
+// rsaKeyE3 generates an RSA key with public exponent 3, the weak exponent
+// the 2019 box used (rsa.GenerateKey always uses 65537). Such keys verify
+// correctly; they are one of the traits that give the forger away.
+func rsaKeyE3(bits int) (*rsa.PrivateKey, error) {
+	e, one := big.NewInt(3), big.NewInt(1)
+	for {
+		p, err := rand.Prime(rand.Reader, bits/2)
+		if err != nil {
+			return nil, err
+		}
+		q, err := rand.Prime(rand.Reader, bits-bits/2)
+		if err != nil {
+			return nil, err
+		}
+		pm, qm := new(big.Int).Sub(p, one), new(big.Int).Sub(q, one)
+		if p.Cmp(q) == 0 || new(big.Int).Mod(pm, e).Sign() == 0 || new(big.Int).Mod(qm, e).Sign() == 0 {
+			continue // 3 must be invertible modulo (p-1)(q-1)
+		}
+		n := new(big.Int).Mul(p, q)
+		if n.BitLen() != bits {
+			continue
+		}
+		k := &rsa.PrivateKey{
+			PublicKey: rsa.PublicKey{N: n, E: 3},
+			D:         new(big.Int).ModInverse(e, new(big.Int).Mul(pm, qm)),
+			Primes:    []*big.Int{p, q},
+		}
+		k.Precompute()
+		return k, k.Validate()
+	}
 }
