@@ -1,0 +1,165 @@
+package truststore
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/mitmguard/mitmguard/blocklist"
+	"github.com/mitmguard/mitmguard/roots"
+)
+
+// Status is the audit's judgement of one trusted root.
+type Status string
+
+// The statuses.
+const (
+	// KnownInterception: the root's key is on the blocklist.
+	KnownInterception Status = "known-interception"
+	// NotPublic: trusted as a root but not in the Mozilla set: a corporate
+	// proxy, an antivirus, a private CA, or an interception root not yet
+	// listed. Reported, not failed: such roots are often legitimate.
+	NotPublic Status = "not-public"
+	// Public: a root of the Mozilla program.
+	Public Status = "public"
+)
+
+// Finding is one certificate of one store, judged.
+type Finding struct {
+	Status     Status `json:"status"`
+	Trust      Trust  `json:"trust"`
+	Store      Kind   `json:"store"`
+	StorePath  string `json:"store_path"`
+	Owner      string `json:"owner"`
+	File       string `json:"file"`
+	Label      string `json:"label,omitempty"`
+	Subject    string `json:"subject"`
+	SPKISHA256 string `json:"spki_sha256"`
+	SHA256     string `json:"sha256"`
+	EntryID    string `json:"entry_id,omitempty"`
+	EntryName  string `json:"entry_name,omitempty"`
+	Advice     string `json:"advice,omitempty"`
+
+	entry *blocklist.Entry
+	store *Store
+	cert  Entry
+}
+
+// StoreSummary describes one store found.
+type StoreSummary struct {
+	Kind         Kind     `json:"kind"`
+	Path         string   `json:"path"`
+	Owner        string   `json:"owner"`
+	Certificates int      `json:"certificates"`
+	Trusted      int      `json:"trusted"`
+	Problems     []string `json:"problems,omitempty"`
+}
+
+// Report is the result of an audit.
+type Report struct {
+	Root     string         `json:"root"`
+	Stores   []StoreSummary `json:"stores"`
+	Findings []Finding      `json:"findings"`
+	Elapsed  time.Duration  `json:"-"`
+	stores   []*Store
+}
+
+// Audit judges every certificate of the stores: each trusted root as
+// known-interception, not-public or public, and each distrusted one that is
+// on the blocklist (so the report shows it is already handled). A nil list
+// means the embedded one.
+func Audit(stores []*Store, list *blocklist.List) *Report {
+	if list == nil {
+		list = blocklist.Embedded()
+	}
+	rep := &Report{Findings: []Finding{}, stores: stores}
+	for _, s := range stores {
+		sum := StoreSummary{Kind: s.Kind, Path: s.Path, Owner: s.Owner, Certificates: len(s.Entries)}
+		for _, p := range s.Problems {
+			sum.Problems = append(sum.Problems, p.Error())
+		}
+		for _, e := range s.Entries {
+			if e.Trust == Trusted {
+				sum.Trusted++
+			}
+			entry := list.Lookup(e.Cert.SPKI)
+			var status Status
+			switch {
+			case entry != nil:
+				status = KnownInterception
+			case e.Trust != Trusted:
+				continue // untrusted and not blocklisted: nothing to say
+			case roots.IsMozilla(e.Cert.SPKI):
+				status = Public
+			default:
+				status = NotPublic
+			}
+			f := Finding{
+				Status: status, Trust: e.Trust, Store: s.Kind, StorePath: s.Path, Owner: s.Owner,
+				File: e.File, Label: e.Label, Subject: e.Cert.Subject(),
+				SPKISHA256: e.Cert.SPKI.String(), SHA256: e.Cert.SHA256.String(),
+				entry: entry, store: s, cert: e,
+			}
+			if entry != nil {
+				f.EntryID, f.EntryName = entry.ID, entry.Name
+			}
+			f.Advice = advice(f)
+			rep.Findings = append(rep.Findings, f)
+		}
+		rep.Stores = append(rep.Stores, sum)
+	}
+	return rep
+}
+
+// Flagged returns the findings that are not public roots.
+func (r *Report) Flagged() []Finding {
+	var out []Finding
+	for _, f := range r.Findings {
+		if f.Status != Public {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// TrustsKnownInterception reports whether any store trusts a blocklisted root.
+func (r *Report) TrustsKnownInterception() bool {
+	for _, f := range r.Findings {
+		if f.Status == KnownInterception && f.Trust == Trusted {
+			return true
+		}
+	}
+	return false
+}
+
+// advice says what to do about a finding, by hand; `mitmguard distrust`
+// does the same.
+func advice(f Finding) string {
+	if f.Status == Public {
+		return ""
+	}
+	if f.Trust != Trusted {
+		return "already not trusted here; nothing to do"
+	}
+	what := "a root known to be used for interception"
+	if f.Status == NotPublic {
+		what = "a root outside the public root program: keep it only if you know who installed it and why (a company proxy, an antivirus)"
+	}
+	var how string
+	switch f.Store {
+	case DebianLocal:
+		how = fmt.Sprintf("remove %s and run update-ca-certificates", f.File)
+	case DebianShare:
+		how = fmt.Sprintf("deselect it with a line '!%s' in %s and run update-ca-certificates", relShare(f.File), debianConf)
+	case DebianBundle, DebianHashedDir:
+		how = "this copy is generated: remove the source file (see the other findings) and run update-ca-certificates; a copy with no source goes away on the rebuild"
+	case P11KitAnchors:
+		how = fmt.Sprintf("copy %s into the blocklist folder beside %s and run update-ca-trust (or trust extract-compat)", f.File, f.StorePath)
+	case NSS:
+		how = fmt.Sprintf("certutil -M -d sql:%s -n %q -t p,p,p (with the browser closed)", f.StorePath, f.Label)
+	case Java:
+		how = fmt.Sprintf("keytool -delete -alias %q -keystore %s -storepass %s", f.Label, f.File, DefaultJavaPassword)
+	default:
+		how = fmt.Sprintf("remove it from %s", f.File)
+	}
+	return what + "; " + how + " (mitmguard distrust --apply does this)"
+}

@@ -1,0 +1,32 @@
+// Package truststore reads the trust stores a Linux device has, audits them
+// against the blocklist and the public root program, and plans, applies and
+// undoes a distrust of the roots that should not be trusted.
+//
+// Kazakh users were told to install the government root "on every device and
+// in every browser": in the system bundle, in Chrome's and Firefox's NSS
+// databases, in Java. Browsers later refused the root, but it stayed
+// installed and every other program kept trusting it. An audit has to look
+// everywhere a root can hide, so each store kind has a small reader:
+//
+//   - Debian/Ubuntu: the bundle /etc/ssl/certs/ca-certificates.crt, the
+//     OpenSSL hashed directory /etc/ssl/certs, the administrator's
+//     /usr/local/share/ca-certificates and the packaged
+//     /usr/share/ca-certificates with its selection /etc/ca-certificates.conf;
+//   - p11-kit sources (Fedora/RHEL, Arch): anchors and blocklist directories,
+//     where a blocklisted certificate is distrusted whatever the anchors say;
+//   - NSS databases (cert9.db, read-only with a pure-Go SQLite driver) of
+//     Chrome/Chromium and every Firefox profile, with their trust flags;
+//   - Java keystores (JKS, read by this package's own bounded parser, and
+//     PKCS#12), with the default password;
+//   - any PEM or DER file or folder the user names.
+//
+// Every path is taken under a root folder, "/" for the running system, so the
+// same code audits a disk image or a test fixture. A store that cannot be
+// read yields a Problem and the audit goes on with the others.
+//
+// Distrust is done the way each store expects (update-ca-certificates,
+// a p11-kit blocklist file, certutil, keytool), never by editing a format
+// behind its owner's back, and is reversible: every file a step may change
+// is snapshotted into a journal before the step runs, so Undo restores
+// each one byte for byte even after an interrupted apply.
+package truststore

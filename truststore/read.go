@@ -1,0 +1,238 @@
+package truststore
+
+import (
+	"bufio"
+	"bytes"
+	"path/filepath"
+	"strings"
+
+	"github.com/mitmguard/mitmguard/chain"
+)
+
+// Options say what to read. The zero value reads the running system.
+type Options struct {
+	// Root is the folder the device's paths are taken under ("/" or empty
+	// for the running system; a mounted disk image or test fixture otherwise).
+	Root string
+	// Extra are more PEM or DER files or folders to read (--store), as paths
+	// on this machine, not under Root.
+	Extra []string
+}
+
+// Read finds and reads every store under the root. It never fails: what
+// cannot be read is a Problem of its store.
+func Read(opts Options) []*Store {
+	r := rootFS{root: opts.Root}
+	var stores []*Store
+	stores = append(stores, readDebian(r)...)
+	stores = append(stores, readP11Kit(r)...)
+	stores = append(stores, readNSS(r)...)
+	stores = append(stores, readJava(r)...)
+	for _, p := range opts.Extra {
+		stores = append(stores, readExtra(p))
+	}
+	return stores
+}
+
+// homes are the home folders whose user stores are read.
+func homes(r rootFS) []string {
+	out := []string{}
+	if r.isDir("/root") {
+		out = append(out, "/root")
+	}
+	for _, h := range r.glob("/home/*") {
+		if r.isDir(h) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func owner(home string) string { return "user " + filepath.Base(home) }
+
+// addFile reads one certificate file into the store with the given trust.
+func addFile(r rootFS, s *Store, path string, trust Trust) {
+	data, err := r.readFile(path)
+	if err != nil {
+		s.problem(path, err)
+		return
+	}
+	certs, problems := ParseCertFile(data)
+	for _, p := range problems {
+		s.problem(path, p)
+	}
+	for _, c := range certs {
+		s.Entries = append(s.Entries, Entry{Cert: c, Trust: trust, File: path})
+	}
+}
+
+// Debian's layout.
+const (
+	debianBundle = "/etc/ssl/certs/ca-certificates.crt"
+	debianCerts  = "/etc/ssl/certs"
+	debianLocal  = "/usr/local/share/ca-certificates"
+	debianShare  = "/usr/share/ca-certificates"
+	debianConf   = "/etc/ca-certificates.conf"
+)
+
+func readDebian(r rootFS) []*Store {
+	var stores []*Store
+	if r.exists(debianBundle) {
+		s := &Store{Kind: DebianBundle, Path: debianBundle, Owner: "system"}
+		addFile(r, s, debianBundle, Trusted)
+		stores = append(stores, s)
+	}
+	if r.isDir(debianCerts) {
+		// OpenSSL looks roots up by subject-hash names (e.g. 5ad8a5d6.0);
+		// the *.pem links and the bundle in the same folder are not read by
+		// that lookup, so only the hash names count here.
+		s := &Store{Kind: DebianHashedDir, Path: debianCerts, Owner: "system"}
+		for _, p := range r.glob(debianCerts + "/*") {
+			if isHashName(filepath.Base(p)) {
+				addFile(r, s, p, Trusted)
+			}
+		}
+		stores = append(stores, s)
+	}
+	if r.isDir(debianLocal) {
+		s := &Store{Kind: DebianLocal, Path: debianLocal, Owner: "system"}
+		for _, p := range r.walkFiles(debianLocal, hasSuffix(".crt"), s.problem) {
+			addFile(r, s, p, Trusted)
+		}
+		stores = append(stores, s)
+	}
+	if r.isDir(debianShare) {
+		s := &Store{Kind: DebianShare, Path: debianShare, Owner: "system"}
+		sel := map[string]Trust{}
+		if data, err := r.readFile(debianConf); err == nil {
+			sel = parseCAConf(data)
+		} else if r.exists(debianConf) {
+			s.problem(debianConf, err)
+		}
+		for _, p := range r.walkFiles(debianShare, hasSuffix(".crt"), s.problem) {
+			rel := strings.TrimPrefix(p, debianShare+"/")
+			trust, ok := sel[rel]
+			if !ok {
+				trust = NoTrust // not selected: update-ca-certificates leaves it out
+			}
+			addFile(r, s, p, trust)
+		}
+		stores = append(stores, s)
+	}
+	return stores
+}
+
+// parseCAConf reads /etc/ca-certificates.conf: a line names a file under
+// /usr/share/ca-certificates to trust; a line starting with '!' deselects it.
+func parseCAConf(data []byte) map[string]Trust {
+	sel := map[string]Trust{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "", strings.HasPrefix(line, "#"):
+		case strings.HasPrefix(line, "!"):
+			sel[strings.TrimPrefix(line, "!")] = Distrusted
+		default:
+			sel[line] = Trusted
+		}
+	}
+	return sel
+}
+
+func isHashName(name string) bool {
+	base, num, ok := strings.Cut(name, ".")
+	if !ok || len(base) != 8 || num == "" {
+		return false
+	}
+	for _, c := range base {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	for _, c := range num {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func hasSuffix(suffixes ...string) func(string) bool {
+	return func(name string) bool {
+		for _, s := range suffixes {
+			if strings.HasSuffix(name, s) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// p11-kit source folders: Fedora/RHEL's and Arch's, each with anchors and a
+// blocklist (Fedora also reads the older name "blacklist").
+var p11kitBases = []string{
+	"/etc/pki/ca-trust/source",
+	"/usr/share/pki/ca-trust-source",
+	"/etc/ca-certificates/trust-source",
+	"/usr/share/ca-certificates/trust-source",
+}
+
+func readP11Kit(r rootFS) []*Store {
+	var stores []*Store
+	certFiles := hasSuffix(".pem", ".crt", ".cer", ".der", ".p11-kit")
+	for _, base := range p11kitBases {
+		for _, sub := range []struct {
+			dir   string
+			kind  Kind
+			trust Trust
+		}{
+			{"anchors", P11KitAnchors, Trusted},
+			{"blocklist", P11KitBlocklist, Distrusted},
+			{"blacklist", P11KitBlocklist, Distrusted},
+		} {
+			dir := base + "/" + sub.dir
+			if !r.isDir(dir) {
+				continue
+			}
+			s := &Store{Kind: sub.kind, Path: dir, Owner: "system"}
+			for _, p := range r.walkFiles(dir, certFiles, s.problem) {
+				addFile(r, s, p, sub.trust)
+			}
+			stores = append(stores, s)
+		}
+	}
+	// p11-kit merges its sources: a key in any blocklist is distrusted
+	// whatever an anchor says.
+	blocked := map[chain.Hash]bool{}
+	for _, s := range stores {
+		if s.Kind == P11KitBlocklist {
+			for _, e := range s.Entries {
+				blocked[e.Cert.SPKI] = true
+			}
+		}
+	}
+	for _, s := range stores {
+		if s.Kind == P11KitAnchors {
+			for i := range s.Entries {
+				if blocked[s.Entries[i].Cert.SPKI] {
+					s.Entries[i].Trust = Distrusted
+				}
+			}
+		}
+	}
+	return stores
+}
+
+func readExtra(path string) *Store {
+	r := rootFS{}
+	s := &Store{Kind: Extra, Path: path, Owner: "given with --store"}
+	if r.isDir(path) {
+		for _, p := range r.walkFiles(path, func(string) bool { return true }, s.problem) {
+			addFile(r, s, p, Trusted)
+		}
+		return s
+	}
+	addFile(r, s, path, Trusted)
+	return s
+}

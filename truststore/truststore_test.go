@@ -1,0 +1,124 @@
+package truststore
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func findings(rep *Report, status Status, trust Trust) map[Kind][]string {
+	out := map[Kind][]string{}
+	for _, f := range rep.Findings {
+		if f.Status == status && f.Trust == trust {
+			out[f.Store] = append(out[f.Store], f.EntryID+f.Subject)
+		}
+	}
+	return out
+}
+
+func TestAuditDistrustUndo(t *testing.T) {
+	f := newFixture(t)
+	before := tree(t, f.root)
+
+	rep := Audit(Read(Options{Root: f.root}), nil)
+	if !rep.TrustsKnownInterception() {
+		t.Fatal("audit missed the injected roots")
+	}
+	known := findings(rep, KnownInterception, Trusted)
+	wantKinds := []Kind{DebianBundle, DebianHashedDir, DebianLocal, DebianShare, P11KitAnchors, NSS}
+	if f.java {
+		wantKinds = append(wantKinds, Java)
+	}
+	for _, k := range wantKinds {
+		if len(known[k]) == 0 {
+			t.Errorf("no known-interception root found in %s", k)
+		}
+	}
+	if len(known[NSS]) != 2 {
+		t.Errorf("NSS: %v, want the ISCA CA (Chrome) and Qaznet (Firefox)", known[NSS])
+	}
+	notPublic := findings(rep, NotPublic, Trusted)
+	if !strings.Contains(strings.Join(notPublic[DebianLocal], ","), "Example Corp Proxy CA") {
+		t.Errorf("private root not flagged not-public: %v", notPublic)
+	}
+	if pub := findings(rep, Public, Trusted); len(pub[DebianBundle]) != 3 || len(pub[NSS]) != 1 {
+		t.Errorf("public roots: %v", pub)
+	}
+	for _, s := range rep.Stores {
+		if len(s.Problems) > 0 {
+			t.Errorf("%s %s: problems %v", s.Kind, s.Path, s.Problems)
+		}
+	}
+
+	plan := MakePlan(rep, f.root, false)
+	if n := len(plan.Steps); n != 4+btoi(f.java) { // debian, p11kit, nss x2, java
+		t.Fatalf("%d steps: %+v", n, plan.Steps)
+	}
+	if got := tree(t, f.root); len(diffTrees(before, got)) != 0 {
+		t.Fatal("making a plan changed files")
+	}
+	if _, err := Apply(context.Background(), plan, ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A second apply before an undo is refused.
+	if _, err := Apply(context.Background(), plan, ApplyOptions{}); err == nil || !strings.Contains(err.Error(), "--undo") {
+		t.Fatalf("second apply: %v", err)
+	}
+
+	after := Audit(Read(Options{Root: f.root}), nil)
+	if after.TrustsKnownInterception() {
+		for _, fd := range after.Findings {
+			if fd.Status == KnownInterception && fd.Trust == Trusted {
+				t.Errorf("still trusted: %s in %s %s", fd.Subject, fd.Store, fd.File)
+			}
+		}
+	}
+	// The private root is still trusted: only known-interception was asked.
+	if len(findings(after, NotPublic, Trusted)[DebianLocal]) != 1 {
+		t.Error("the not-public root was removed without --include-not-public")
+	}
+	out := run(t, "certutil", "-L", "-d", "sql:"+f.root+"/root/.pki/nssdb")
+	if !strings.Contains(out, "ISCA") || !regexpLine(out, "ISCA", "p,p,p") {
+		t.Errorf("certutil -L does not show the distrust:\n%s", out)
+	}
+	if !strings.Contains(mustRead(t, f.root+"/etc/ca-certificates.conf"), "!kz/ISCA_2021.crt") {
+		t.Error("packaged Kazakh root not deselected")
+	}
+
+	if _, err := Undo(f.root); err != nil {
+		t.Fatal(err)
+	}
+	if d := diffTrees(before, tree(t, f.root)); len(d) != 0 {
+		t.Fatalf("undo did not restore byte for byte: %v", d)
+	}
+	if _, err := Undo(f.root); err != ErrNoJournal {
+		t.Errorf("second undo: %v", err)
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func regexpLine(text, prefix, suffix string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, prefix) && strings.HasSuffix(l, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+func mustRead(t *testing.T, p string) string {
+	t.Helper()
+	b, err := exec.Command("cat", p).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
