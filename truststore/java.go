@@ -1,10 +1,10 @@
 package truststore
 
 import (
+	"crypto/sha1"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"crypto/sha1"
 	"unicode/utf16"
 
 	"software.sslmate.com/src/go-pkcs12"

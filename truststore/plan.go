@@ -144,7 +144,7 @@ func debianStep(r rootFS, fs []Finding) Step {
 	}
 	parts = append(parts, "rebuild /etc/ssl/certs with update-ca-certificates")
 	st.Description = strings.Join(parts, "; ")
-	args := updateCAArgs(r)
+	args := updateCAArgs(r.root)
 	st.Commands = [][]string{append([]string{"update-ca-certificates"}, args...)}
 	if _, err := exec.LookPath("update-ca-certificates"); err != nil {
 		st.Manual, st.Reason = true, "update-ca-certificates is not installed here (Debian: apt-get install ca-certificates)"
@@ -165,10 +165,12 @@ func debianStep(r rootFS, fs []Finding) Step {
 	return st
 }
 
-// updateCAArgs points update-ca-certificates at the root's folders. (Newer
-// versions also have --sysroot; these options work on every version.) Hooks
-// of another system are never run from here.
-func updateCAArgs(r rootFS) []string {
+// updateCAArgs are the arguments that point update-ca-certificates at the
+// folders of the system under root. (Newer versions also have --sysroot;
+// these options work on every version.) Hooks of another system are never
+// run from here.
+func updateCAArgs(root string) []string {
+	r := rootFS{root: root}
 	if r.root == "" || r.root == "/" {
 		return []string{"--fresh"}
 	}

@@ -2,6 +2,7 @@ package truststore
 
 import (
 	"context"
+	"github.com/mitmguard/mitmguard/internal/storetest"
 	"os/exec"
 	"strings"
 	"testing"
@@ -18,16 +19,16 @@ func findings(rep *Report, status Status, trust Trust) map[Kind][]string {
 }
 
 func TestAuditDistrustUndo(t *testing.T) {
-	f := newFixture(t)
-	before := tree(t, f.root)
+	f := storetest.New(t)
+	before := storetest.Tree(t, f.Root)
 
-	rep := Audit(Read(Options{Root: f.root}), nil)
+	rep := Audit(Read(Options{Root: f.Root}), nil)
 	if !rep.TrustsKnownInterception() {
 		t.Fatal("audit missed the injected roots")
 	}
 	known := findings(rep, KnownInterception, Trusted)
 	wantKinds := []Kind{DebianBundle, DebianHashedDir, DebianLocal, DebianShare, P11KitAnchors, NSS}
-	if f.java {
+	if f.Java {
 		wantKinds = append(wantKinds, Java)
 	}
 	for _, k := range wantKinds {
@@ -51,11 +52,11 @@ func TestAuditDistrustUndo(t *testing.T) {
 		}
 	}
 
-	plan := MakePlan(rep, f.root, false)
-	if n := len(plan.Steps); n != 4+btoi(f.java) { // debian, p11kit, nss x2, java
+	plan := MakePlan(rep, f.Root, false)
+	if n := len(plan.Steps); n != 4+btoi(f.Java) { // debian, p11kit, nss x2, java
 		t.Fatalf("%d steps: %+v", n, plan.Steps)
 	}
-	if got := tree(t, f.root); len(diffTrees(before, got)) != 0 {
+	if got := storetest.Tree(t, f.Root); len(storetest.Diff(before, got)) != 0 {
 		t.Fatal("making a plan changed files")
 	}
 	if _, err := Apply(context.Background(), plan, ApplyOptions{}); err != nil {
@@ -66,7 +67,7 @@ func TestAuditDistrustUndo(t *testing.T) {
 		t.Fatalf("second apply: %v", err)
 	}
 
-	after := Audit(Read(Options{Root: f.root}), nil)
+	after := Audit(Read(Options{Root: f.Root}), nil)
 	if after.TrustsKnownInterception() {
 		for _, fd := range after.Findings {
 			if fd.Status == KnownInterception && fd.Trust == Trusted {
@@ -78,21 +79,21 @@ func TestAuditDistrustUndo(t *testing.T) {
 	if len(findings(after, NotPublic, Trusted)[DebianLocal]) != 1 {
 		t.Error("the not-public root was removed without --include-not-public")
 	}
-	out := run(t, "certutil", "-L", "-d", "sql:"+f.root+"/root/.pki/nssdb")
+	out := storetest.Run(t, "certutil", "-L", "-d", "sql:"+f.Root+"/root/.pki/nssdb")
 	if !strings.Contains(out, "ISCA") || !regexpLine(out, "ISCA", "p,p,p") {
 		t.Errorf("certutil -L does not show the distrust:\n%s", out)
 	}
-	if !strings.Contains(mustRead(t, f.root+"/etc/ca-certificates.conf"), "!kz/ISCA_2021.crt") {
+	if !strings.Contains(mustRead(t, f.Root+"/etc/ca-certificates.conf"), "!kz/ISCA_2021.crt") {
 		t.Error("packaged Kazakh root not deselected")
 	}
 
-	if _, err := Undo(f.root); err != nil {
+	if _, err := Undo(f.Root); err != nil {
 		t.Fatal(err)
 	}
-	if d := diffTrees(before, tree(t, f.root)); len(d) != 0 {
+	if d := storetest.Diff(before, storetest.Tree(t, f.Root)); len(d) != 0 {
 		t.Fatalf("undo did not restore byte for byte: %v", d)
 	}
-	if _, err := Undo(f.root); err != ErrNoJournal {
+	if _, err := Undo(f.Root); err != ErrNoJournal {
 		t.Errorf("second undo: %v", err)
 	}
 }

@@ -4,12 +4,15 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/mitmguard/mitmguard/internal/lab"
+	"github.com/mitmguard/mitmguard/internal/storetest"
 )
 
 func TestMain(m *testing.M) {
@@ -35,6 +38,13 @@ func TestScripts(t *testing.T) {
 			env.Setenv("INCOMPLETE", l.IncompleteAddr)
 			env.Setenv("DATA", mustAbs("../../verdict/testdata/go-x509"))
 			env.Setenv("BLOCKED", mustAbs("../../blocklist/testdata/chromium"))
+			if strings.HasPrefix(path.Base(env.T().(testing.TB).Name()), "store_") {
+				// Scripts about trust stores get a device built with the
+				// real tools under $WORK/device.
+				f := storetest.New(env.T().(testing.TB))
+				env.Setenv("DEVICE", f.Root)
+				env.Setenv("JAVA", strconv.FormatBool(f.Java))
+			}
 			return l.WriteFiles(env.WorkDir)
 		},
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){"status": status},

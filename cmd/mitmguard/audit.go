@@ -1,0 +1,162 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mitmguard/mitmguard/truststore"
+)
+
+type storeFlags struct {
+	root   string
+	stores []string
+	json   bool
+}
+
+func (f *storeFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.root, "root", "/", "read the system mounted or unpacked under `DIR` (every store path is taken under it)")
+	cmd.Flags().StringArrayVar(&f.stores, "store", nil, "also read this PEM or DER `PATH` (file or folder; repeatable)")
+	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON")
+}
+
+func (f *storeFlags) audit() *truststore.Report {
+	start := time.Now()
+	rep := truststore.Audit(truststore.Read(truststore.Options{Root: f.root, Extra: f.stores}), nil)
+	rep.Root, rep.Elapsed = f.root, time.Since(start)
+	return rep
+}
+
+// auditJSON is the --json form of an audit.
+type auditJSON struct {
+	Root      string                    `json:"root"`
+	ElapsedMS float64                   `json:"elapsed_ms"`
+	Stores    []truststore.StoreSummary `json:"stores"`
+	Findings  []truststore.Finding      `json:"findings"`
+	Summary   map[string]int            `json:"summary"`
+}
+
+func newAudit() *cobra.Command {
+	var f storeFlags
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Find interception roots trusted by this device's trust stores",
+		Long: `audit reads every trust store it finds (the Debian bundle and hashed folder,
+the administrator's and the packaged certificates, p11-kit anchors and
+blocklists, the NSS databases of Chrome and of every Firefox profile, Java
+keystores) and flags each trusted root:
+
+  known-interception   its key is on the blocklist (exit 2)
+  not-public           trusted as a root but not in the Mozilla set: a company
+                       proxy, an antivirus, a private CA, or an interception root
+                       not yet listed (reported, not failed)
+  public               a root of the Mozilla program (shown with --all)
+
+Each finding says where it is and what to do; mitmguard distrust does it.`,
+		Example: `  mitmguard audit
+  mitmguard audit --all --json
+  mitmguard audit --root /mnt/disk-image
+  mitmguard audit --store ~/Downloads/certificate.crt`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rep := f.audit()
+			out := cmd.OutOrStdout()
+			if f.json {
+				findings := rep.Findings
+				if !all {
+					findings = rep.Flagged()
+				}
+				if findings == nil {
+					findings = []truststore.Finding{}
+				}
+				if err := writeJSON(out, auditJSON{Root: rep.Root, ElapsedMS: ms(rep.Elapsed), Stores: rep.Stores, Findings: findings, Summary: summary(rep)}); err != nil {
+					return err
+				}
+			} else {
+				printAudit(out, rep, all)
+			}
+			if rep.TrustsKnownInterception() {
+				return &exitError{exitIntercepted}
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&all, "all", false, "show every root, public ones too")
+	return cmd
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// summary counts distinct trusted certificates per status (one root is
+// usually found in several stores).
+func summary(rep *truststore.Report) map[string]int {
+	s := map[string]int{"known_interception_trusted": 0, "not_public_trusted": 0, "public_trusted": 0, "stores": len(rep.Stores)}
+	key := map[truststore.Status]string{truststore.KnownInterception: "known_interception_trusted", truststore.NotPublic: "not_public_trusted", truststore.Public: "public_trusted"}
+	seen := map[string]bool{}
+	for _, f := range rep.Findings {
+		if f.Trust != truststore.Trusted || seen[string(f.Status)+f.SHA256] {
+			continue
+		}
+		seen[string(f.Status)+f.SHA256] = true
+		s[key[f.Status]]++
+	}
+	return s
+}
+
+func printAudit(w io.Writer, rep *truststore.Report, all bool) {
+	fmt.Fprintf(w, "mitmguard audit of %s (%d stores, %.0f ms)\n\nstores:\n", rep.Root, len(rep.Stores), ms(rep.Elapsed))
+	for _, s := range rep.Stores {
+		fmt.Fprintf(w, "  %-18s %s  (%s): %d certificates, %d trusted\n", s.Kind, s.Path, s.Owner, s.Certificates, s.Trusted)
+		for _, p := range s.Problems {
+			fmt.Fprintf(w, "      problem: %s\n", p)
+		}
+	}
+	findings := rep.Flagged()
+	if all {
+		findings = rep.Findings
+	}
+	if len(findings) == 0 {
+		fmt.Fprintln(w, "\nno trusted root is known to intercept or outside the public root program")
+	}
+	// One certificate is usually in several stores (the source file, the
+	// bundle, the hashed folder, Java): print it once, with every place.
+	var order []string
+	byCert := map[string][]truststore.Finding{}
+	for _, f := range findings {
+		if _, ok := byCert[f.SHA256]; !ok {
+			order = append(order, f.SHA256)
+		}
+		byCert[f.SHA256] = append(byCert[f.SHA256], f)
+	}
+	tags := map[truststore.Status]string{truststore.KnownInterception: "KNOWN INTERCEPTION", truststore.NotPublic: "NOT PUBLIC", truststore.Public: "public"}
+	for _, sum := range order {
+		fs := byCert[sum]
+		fmt.Fprintf(w, "\n%s  %s", tags[fs[0].Status], fs[0].Subject)
+		if fs[0].EntryID != "" {
+			fmt.Fprintf(w, "  [%s]", fs[0].EntryID)
+		}
+		fmt.Fprintln(w)
+		if fs[0].Advice != "" && fs[0].Trust == truststore.Trusted {
+			fmt.Fprintf(w, "    %s\n", fs[0].Advice)
+		}
+		for _, f := range fs {
+			fmt.Fprintf(w, "    - %s %s", f.Store, f.File)
+			if f.Label != "" {
+				fmt.Fprintf(w, " as %q", f.Label)
+			}
+			if f.Trust != truststore.Trusted {
+				fmt.Fprintf(w, " (%s)", f.Trust)
+			}
+			fmt.Fprintln(w)
+			if f.Action != "" {
+				fmt.Fprintf(w, "      %s\n", f.Action)
+			}
+		}
+	}
+	s := summary(rep)
+	fmt.Fprintf(w, "\ntrusted: %d known-interception, %d not-public, %d public\n", s["known_interception_trusted"], s["not_public_trusted"], s["public_trusted"])
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mitmguard/mitmguard/truststore"
+)
+
+// distrustJSON is the --json form of distrust.
+type distrustJSON struct {
+	Root    string            `json:"root"`
+	Mode    string            `json:"mode"` // plan, apply, undo
+	Steps   []truststore.Step `json:"steps"`
+	Done    []truststore.Step `json:"done,omitempty"`
+	Summary map[string]int    `json:"summary_after,omitempty"`
+}
+
+func newDistrust() *cobra.Command {
+	var f storeFlags
+	var apply, undo, includeNotPublic bool
+	cmd := &cobra.Command{
+		Use:   "distrust",
+		Short: "Remove the trust of interception roots from every store, reversibly",
+		Long: `distrust removes the trust of every known-interception root that audit finds
+(and of the not-public ones with --include-not-public), store by store, the
+way each store expects: Debian by removing or deselecting the file and running
+update-ca-certificates; p11-kit by a blocklist file; NSS with certutil -M -t
+p,p,p; Java with keytool -delete.
+
+Without --apply it prints the plan and changes nothing. With --apply every
+file a step may change is backed up into a journal under
+/var/lib/mitmguard/distrust first, so --undo restores each one byte for byte,
+even after an interrupted apply. A second --apply is refused until --undo.`,
+		Example: `  mitmguard distrust                       # the plan, nothing changed
+  sudo mitmguard distrust --apply
+  sudo mitmguard distrust --undo
+  mitmguard distrust --root /mnt/disk-image --apply --include-not-public`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			if apply && undo {
+				return errors.New("distrust: --apply and --undo exclude each other")
+			}
+			if undo {
+				steps, err := truststore.Undo(f.root)
+				if err != nil {
+					return err
+				}
+				if f.json {
+					return writeJSON(out, distrustJSON{Root: f.root, Mode: "undo", Steps: steps})
+				}
+				for _, s := range steps {
+					fmt.Fprintf(out, "restored %s %s\n", s.Store, s.StorePath)
+				}
+				fmt.Fprintf(out, "undo complete: %d step(s) restored byte for byte\n", len(steps))
+				return nil
+			}
+			plan := truststore.MakePlan(f.audit(), f.root, includeNotPublic)
+			if !apply {
+				if f.json {
+					return writeJSON(out, distrustJSON{Root: plan.Root, Mode: "plan", Steps: plan.Steps})
+				}
+				printPlan(out, plan)
+				fmt.Fprintln(out, "\ndry run: nothing was changed; run again with --apply to do it")
+				return nil
+			}
+			done, err := truststore.Apply(cmd.Context(), plan, truststore.ApplyOptions{})
+			if err != nil {
+				return err
+			}
+			after := f.audit()
+			if f.json {
+				if err := writeJSON(out, distrustJSON{Root: plan.Root, Mode: "apply", Steps: plan.Steps, Done: done, Summary: summary(after)}); err != nil {
+					return err
+				}
+			} else {
+				for _, s := range done {
+					fmt.Fprintf(out, "done: %s %s: %s\n", s.Store, s.StorePath, s.Description)
+				}
+				for _, s := range plan.Steps {
+					if s.Manual {
+						fmt.Fprintf(out, "not done: %s %s: %s\n", s.Store, s.StorePath, s.Reason)
+					}
+				}
+				n := summary(after)["known_interception_trusted"]
+				fmt.Fprintf(out, "after: %d known-interception root(s) still trusted; undo with: mitmguard distrust --undo", n)
+				if f.root != "/" {
+					fmt.Fprintf(out, " --root %s", f.root)
+				}
+				fmt.Fprintln(out)
+			}
+			if after.TrustsKnownInterception() {
+				return &exitError{exitIntercepted}
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&apply, "apply", false, "carry out the plan (backing up every file first)")
+	cmd.Flags().BoolVar(&undo, "undo", false, "restore every file the last --apply changed")
+	cmd.Flags().BoolVar(&includeNotPublic, "include-not-public", false, "also distrust trusted roots outside the public root program")
+	return cmd
+}
+
+func printPlan(w io.Writer, p *truststore.Plan) {
+	if len(p.Steps) == 0 {
+		fmt.Fprintf(w, "nothing to distrust under %s\n", p.Root)
+		return
+	}
+	fmt.Fprintf(w, "distrust plan for %s:\n", p.Root)
+	for i, s := range p.Steps {
+		fmt.Fprintf(w, "\n%d. %s %s (%s)\n   %s\n", i+1, s.Store, s.StorePath, s.Owner, s.Description)
+		for _, c := range s.Certs {
+			fmt.Fprintf(w, "   root: %s\n", c)
+		}
+		for _, c := range s.Commands {
+			fmt.Fprintf(w, "   runs: %s\n", strings.Join(c, " "))
+		}
+		if len(s.Changes) > 0 {
+			fmt.Fprintf(w, "   backs up: %s\n", strings.Join(s.Changes, ", "))
+		}
+		if s.Manual {
+			fmt.Fprintf(w, "   CANNOT BE APPLIED HERE: %s\n", s.Reason)
+		}
+	}
+}

@@ -1,0 +1,204 @@
+// Package storetest builds trust stores under a temporary root with the real
+// tools (update-ca-certificates, certutil, keytool), with Kazakh roots and a
+// private root injected among real Mozilla roots, for the tests of the
+// truststore package and of the CLI.
+package storetest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mitmguard/mitmguard/blocklist"
+	"github.com/mitmguard/mitmguard/chain"
+	"github.com/mitmguard/mitmguard/roots"
+)
+
+// Fixture is a device built under a temporary root with the real tools:
+// update-ca-certificates, certutil and keytool. Kazakh roots and a private
+// root are injected among real Mozilla roots in every kind of store.
+type Fixture struct {
+	Root    string
+	Java    bool // keytool was available, so a Java keystore was made
+	Private *chain.Cert
+}
+
+// PEMOf returns the certificate of an embedded blocklist entry.
+func PEMOf(t testing.TB, id string) string {
+	t.Helper()
+	e := blocklist.Embedded().ByID(id)
+	if e == nil {
+		t.Fatalf("no entry %s", id)
+	}
+	return e.Certificate
+}
+
+// Mozilla returns the i-th Mozilla root as PEM.
+func Mozilla(i int) string { return chain.FromX509(roots.Certificates()[i]).PEM() }
+
+// Write writes a file, making its folders.
+func Write(t testing.TB, path, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Run runs a command and fails the test when it fails.
+func Run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return string(out)
+}
+
+// privateRoot makes a self-signed root that no public program knows, like a
+// corporate proxy's, with openssl.
+func privateRoot(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	Run(t, "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+		"-keyout", filepath.Join(dir, "k.pem"), "-out", filepath.Join(dir, "c.pem"), "-days", "30", "-subj", "/CN=Example Corp Proxy CA")
+	b, err := os.ReadFile(filepath.Join(dir, "c.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// New builds the fixture; it fails the test when a required tool is missing.
+func New(t testing.TB) *Fixture {
+	t.Helper()
+	for _, tool := range []string{"update-ca-certificates", "certutil", "openssl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is required (Debian: apt-get install ca-certificates libnss3-tools openssl); .ci/run installs it", tool)
+		}
+	}
+	f := &Fixture{Root: t.TempDir()}
+	R := func(p string) string { return filepath.Join(f.Root, p) }
+	priv := privateRoot(t)
+	c, _ := chain.ParsePEM([]byte(priv))
+	f.Private = c[0]
+
+	// Debian: three packaged Mozilla roots and a packaged Kazakh root, all
+	// selected; the Qaznet root and the private root added by the admin.
+	Write(t, R("/usr/share/ca-certificates/mozilla/Root_A.crt"), Mozilla(0))
+	Write(t, R("/usr/share/ca-certificates/mozilla/Root_B.crt"), Mozilla(1))
+	Write(t, R("/usr/share/ca-certificates/mozilla/Root_C.crt"), Mozilla(2))
+	Write(t, R("/usr/share/ca-certificates/kz/ISCA_2021.crt"), PEMOf(t, "kz-2021-isca"))
+	Write(t, R("/etc/ca-certificates.conf"), "# test\nmozilla/Root_A.crt\nmozilla/Root_B.crt\nmozilla/Root_C.crt\nkz/ISCA_2021.crt\n")
+	Write(t, R("/usr/local/share/ca-certificates/qaznet.crt"), PEMOf(t, "kz-2019-qaznet"))
+	Write(t, R("/usr/local/share/ca-certificates/corp/proxy.crt"), priv)
+	if err := os.MkdirAll(R("/etc/ssl/certs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The options of update-ca-certificates that keep it under the root, as
+	// truststore's distrust passes them (written out here: importing
+	// truststore would make its own tests an import cycle).
+	Run(t, "update-ca-certificates", "--fresh",
+		"--certsconf", R("/etc/ca-certificates.conf"), "--certsdir", R("/usr/share/ca-certificates"),
+		"--localcertsdir", R("/usr/local/share/ca-certificates"), "--etccertsdir", R("/etc/ssl/certs"),
+		"--hooksdir", R("/nonexistent-mitmguard-hooks"))
+
+	// p11-kit: the 2024 ISCA root as an anchor, beside a public one.
+	Write(t, R("/etc/pki/ca-trust/source/anchors/isca-2024.pem"), PEMOf(t, "kz-2024-isca"))
+	Write(t, R("/etc/pki/ca-trust/source/anchors/public.pem"), Mozilla(3))
+
+	// NSS: Chrome's database of root with the ISCA CA root trusted "C,,"
+	// and a public root; a Firefox profile of alice trusting Qaznet.
+	nss := func(dir string, certs map[string]string) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		Run(t, "certutil", "-N", "-d", "sql:"+dir, "--empty-password")
+		for nick, spec := range certs {
+			trust, pemText, _ := strings.Cut(spec, "|")
+			file := filepath.Join(t.TempDir(), "c.pem")
+			Write(t, file, pemText)
+			Run(t, "certutil", "-A", "-d", "sql:"+dir, "-n", nick, "-t", trust, "-i", file)
+		}
+	}
+	nss(R("/root/.pki/nssdb"), map[string]string{
+		"ISCA":       "C,,|" + PEMOf(t, "kz-2020-isca-ca"),
+		"Public One": "C,,|" + Mozilla(4),
+	})
+	nss(R("/home/alice/.mozilla/firefox/abcd1234.default-release"), map[string]string{
+		"Qaznet Trust Network": "CT,C,C|" + PEMOf(t, "kz-2019-qaznet"),
+	})
+
+	// Java: a JKS cacerts with a public root and the 2020 ISCA root.
+	if _, err := exec.LookPath("keytool"); err == nil {
+		f.Java = true
+		ks := R("/etc/ssl/certs/java/cacerts")
+		if err := os.MkdirAll(filepath.Dir(ks), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for alias, pemText := range map[string]string{"publicroot": Mozilla(5), "iscaroot": PEMOf(t, "kz-2020-isca-b13fa2e6")} {
+			file := filepath.Join(t.TempDir(), "c.pem")
+			Write(t, file, pemText)
+			Run(t, "keytool", "-importcert", "-noprompt", "-storetype", "JKS", "-alias", alias, "-file", file,
+				"-keystore", ks, "-storepass", "changeit")
+		}
+	}
+	return f
+}
+
+// Tree records every file and symlink under root: content hash or target,
+// and mode.
+func Tree(t testing.TB, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			tgt, _ := os.Readlink(p)
+			out[rel] = "link:" + tgt
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(b)
+			out[rel] = fi.Mode().String() + ":" + hex.EncodeToString(sum[:])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Diff lists the paths whose records differ between two trees.
+func Diff(a, b map[string]string) []string {
+	var d []string
+	for k, v := range a {
+		if b[k] != v {
+			d = append(d, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			d = append(d, k+" (added)")
+		}
+	}
+	return d
+}

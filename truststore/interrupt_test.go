@@ -1,0 +1,86 @@
+package truststore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"github.com/mitmguard/mitmguard/internal/storetest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// helperEnv makes the test binary act as `mitmguard distrust --apply` that
+// is killed (SIGKILL, no cleanup) right after its first store.
+const helperEnv = "MITMGUARD_TRUSTSTORE_APPLY_AND_DIE"
+
+func TestMain(m *testing.M) {
+	if root := os.Getenv(helperEnv); root != "" {
+		plan := MakePlan(Audit(Read(Options{Root: root}), nil), root, true)
+		_, err := Apply(context.Background(), plan, ApplyOptions{AfterStep: func(int) {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}})
+		fmt.Fprintln(os.Stderr, "helper was not killed:", err)
+		os.Exit(3)
+	}
+	os.Exit(m.Run())
+}
+
+func TestInterruptedApply(t *testing.T) {
+	f := storetest.New(t)
+	before := storetest.Tree(t, f.Root)
+
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+f.Root)
+	out, err := cmd.CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+
+	// The journal names exactly the first step, done; every file outside
+	// that step's changes is untouched.
+	var j journal
+	data, err := os.ReadFile(filepath.Join(f.Root, JournalDir, "journal.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &j); err != nil {
+		t.Fatal(err)
+	}
+	if len(j.Steps) != 1 || j.Steps[0].State != "done" {
+		t.Fatalf("journal: %d steps, %+v", len(j.Steps), j.Steps)
+	}
+	changed := storetest.Diff(before, storetest.Tree(t, f.Root))
+	inStep := func(p string) bool {
+		for _, c := range append(j.Steps[0].Step.Changes, JournalDir) {
+			c = strings.TrimPrefix(c, "/")
+			if p == c || strings.HasPrefix(p, c+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	if len(changed) == 0 {
+		t.Fatal("the first step changed nothing")
+	}
+	for _, p := range changed {
+		p = strings.TrimSuffix(p, " (added)")
+		if !inStep(p) {
+			t.Errorf("%s changed outside the journaled step", p)
+		}
+	}
+	// A new apply is refused until the interrupted one is undone.
+	if _, err := Apply(context.Background(), MakePlan(Audit(Read(Options{Root: f.Root}), nil), f.Root, true), ApplyOptions{}); err == nil {
+		t.Fatal("apply over an interrupted journal was accepted")
+	}
+	if _, err := Undo(f.Root); err != nil {
+		t.Fatal(err)
+	}
+	if d := storetest.Diff(before, storetest.Tree(t, f.Root)); len(d) != 0 {
+		t.Fatalf("undo after interruption left differences: %v", d)
+	}
+}
