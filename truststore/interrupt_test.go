@@ -3,6 +3,7 @@ package truststore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/mitmguard/mitmguard/internal/storetest"
 	"os"
@@ -17,7 +18,16 @@ import (
 // is killed (SIGKILL, no cleanup) right after its first store.
 const helperEnv = "MITMGUARD_TRUSTSTORE_APPLY_AND_DIE"
 
+// asUserEnv makes the test binary try to apply to the running system, run
+// as an unprivileged user by TestNotRoot.
+const asUserEnv = "MITMGUARD_TRUSTSTORE_APPLY_AS_USER"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(asUserEnv) != "" {
+		_, err := Apply(context.Background(), &Plan{Root: "/"}, ApplyOptions{})
+		fmt.Println(err)
+		os.Exit(4)
+	}
 	if root := os.Getenv(helperEnv); root != "" {
 		plan := MakePlan(Audit(Read(Options{Root: root}), nil), root, true)
 		_, err := Apply(context.Background(), plan, ApplyOptions{AfterStep: func(int) {
@@ -82,5 +92,25 @@ func TestInterruptedApply(t *testing.T) {
 	}
 	if d := storetest.Diff(before, storetest.Tree(t, f.Root)); len(d) != 0 {
 		t.Fatalf("undo after interruption left differences: %v", d)
+	}
+}
+
+// Applying to the running system without root is refused before anything
+// is touched.
+func TestNotRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		// Already unprivileged: check directly.
+		_, err := Apply(context.Background(), &Plan{Root: "/"}, ApplyOptions{})
+		var np *NotPermittedError
+		if !errors.As(err, &np) {
+			t.Fatalf("err = %v", err)
+		}
+		return
+	}
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), asUserEnv+"=1")
+	out, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "needs root") {
+		t.Fatalf("unprivileged apply: %s", out)
 	}
 }

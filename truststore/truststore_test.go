@@ -2,7 +2,9 @@ package truststore
 
 import (
 	"context"
+	"fmt"
 	"github.com/mitmguard/mitmguard/internal/storetest"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -122,4 +124,34 @@ func mustRead(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// A Firefox profile that is open (its lock link exists) is not written to:
+// the step is left to the user with the reason, the other stores proceed.
+func TestFirefoxInUse(t *testing.T) {
+	f := storetest.New(t)
+	profile := f.Root + "/home/alice/.mozilla/firefox/abcd1234.default-release"
+	if err := os.Symlink(fmt.Sprintf("127.0.0.1:+%d", os.Getpid()), profile+"/lock"); err != nil {
+		t.Fatal(err)
+	}
+	plan := MakePlan(Audit(Read(Options{Root: f.Root}), nil), f.Root, false)
+	var manual *Step
+	for i, s := range plan.Steps {
+		if s.Manual {
+			manual = &plan.Steps[i]
+		}
+	}
+	if manual == nil || manual.StorePath != "/home/alice/.mozilla/firefox/abcd1234.default-release" || !strings.Contains(manual.Reason, "close it") {
+		t.Fatalf("manual step: %+v", manual)
+	}
+	before := storetest.Tree(t, profile)
+	if _, err := Apply(context.Background(), plan, ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if d := storetest.Diff(before, storetest.Tree(t, profile)); len(d) != 0 {
+		t.Errorf("an open profile was changed: %v", d)
+	}
+	if !Audit(Read(Options{Root: f.Root}), nil).TrustsKnownInterception() {
+		t.Error("the open profile's root should still be trusted")
+	}
 }
