@@ -42,7 +42,7 @@ func TestAuditDistrustUndo(t *testing.T) {
 		t.Errorf("NSS: %v, want the ISCA CA (Chrome) and Qaznet (Firefox)", known[NSS])
 	}
 	notPublic := findings(rep, NotPublic, Trusted)
-	if !strings.Contains(strings.Join(notPublic[DebianLocal], ","), "Example Corp Proxy CA") {
+	if !strings.Contains(strings.Join(notPublic[DebianLocal], ","), "mitmguard lab national root") {
 		t.Errorf("private root not flagged not-public: %v", notPublic)
 	}
 	if pub := findings(rep, Public, Trusted); len(pub[DebianBundle]) != 3 || len(pub[NSS]) != 1 {

@@ -1,6 +1,6 @@
 // Package storetest builds trust stores under a temporary root with the real
 // tools (update-ca-certificates, certutil, keytool), with Kazakh roots and a
-// private root injected among real Mozilla roots, for the tests of the
+// lab national root injected among real Mozilla roots, for the tests of the
 // truststore package and of the CLI.
 package storetest
 
@@ -16,6 +16,7 @@ import (
 
 	"github.com/mitmguard/mitmguard/blocklist"
 	"github.com/mitmguard/mitmguard/chain"
+	"github.com/mitmguard/mitmguard/internal/lab"
 	"github.com/mitmguard/mitmguard/roots"
 )
 
@@ -62,43 +63,41 @@ func Run(t testing.TB, name string, args ...string) string {
 	return string(out)
 }
 
-// privateRoot makes a self-signed root that no public program knows, like a
-// corporate proxy's, with openssl.
-func privateRoot(t testing.TB) string {
+// labRoot is the interception lab's national root: an interception root
+// that is on no list yet, so an audit must call it not-public.
+func labRoot(t testing.TB) string {
 	t.Helper()
-	dir := t.TempDir()
-	Run(t, "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-		"-keyout", filepath.Join(dir, "k.pem"), "-out", filepath.Join(dir, "c.pem"), "-days", "30", "-subj", "/CN=Example Corp Proxy CA")
-	b, err := os.ReadFile(filepath.Join(dir, "c.pem"))
+	l, err := lab.Start(lab.Config{Names: []string{"example.com"}, Targets: map[string]lab.Action{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	defer l.Close()
+	return string(lab.PEM(l.NationalRoot))
 }
 
 // New builds the fixture; it fails the test when a required tool is missing.
 func New(t testing.TB) *Fixture {
 	t.Helper()
-	for _, tool := range []string{"update-ca-certificates", "certutil", "openssl"} {
+	for _, tool := range []string{"update-ca-certificates", "certutil", "openssl"} { // openssl: update-ca-certificates runs openssl rehash
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is required (Debian: apt-get install ca-certificates libnss3-tools openssl); .ci/run installs it", tool)
 		}
 	}
 	f := &Fixture{Root: t.TempDir()}
 	R := func(p string) string { return filepath.Join(f.Root, p) }
-	priv := privateRoot(t)
+	priv := labRoot(t)
 	c, _ := chain.ParsePEM([]byte(priv))
 	f.Private = c[0]
 
 	// Debian: three packaged Mozilla roots and a packaged Kazakh root, all
-	// selected; the Qaznet root and the private root added by the admin.
+	// selected; the Qaznet root and the lab national root added by the admin.
 	Write(t, R("/usr/share/ca-certificates/mozilla/Root_A.crt"), Mozilla(0))
 	Write(t, R("/usr/share/ca-certificates/mozilla/Root_B.crt"), Mozilla(1))
 	Write(t, R("/usr/share/ca-certificates/mozilla/Root_C.crt"), Mozilla(2))
 	Write(t, R("/usr/share/ca-certificates/kz/ISCA_2021.crt"), PEMOf(t, "kz-2021-isca"))
 	Write(t, R("/etc/ca-certificates.conf"), "# test\nmozilla/Root_A.crt\nmozilla/Root_B.crt\nmozilla/Root_C.crt\nkz/ISCA_2021.crt\n")
 	Write(t, R("/usr/local/share/ca-certificates/qaznet.crt"), PEMOf(t, "kz-2019-qaznet"))
-	Write(t, R("/usr/local/share/ca-certificates/corp/proxy.crt"), priv)
+	Write(t, R("/usr/local/share/ca-certificates/lab/national-root.crt"), priv)
 	if err := os.MkdirAll(R("/etc/ssl/certs"), 0o755); err != nil {
 		t.Fatal(err)
 	}
