@@ -16,6 +16,16 @@ type Hash [sha256.Size]byte
 // String returns the lowercase hex form used in files and JSON.
 func (h Hash) String() string { return hex.EncodeToString(h[:]) }
 
+// MarshalText encodes the hash as lowercase hex, for JSON.
+func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText reads a hex hash.
+func (h *Hash) UnmarshalText(b []byte) error {
+	v, err := ParseHash(string(b))
+	*h = v
+	return err
+}
+
 // ParseHash reads a lowercase or uppercase hex SHA-256.
 func ParseHash(s string) (Hash, error) {
 	var h Hash

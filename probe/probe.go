@@ -34,7 +34,17 @@ type Options struct {
 	ALPN []string
 	// Dialer dials TCP; nil means a net.Dialer.
 	Dialer *net.Dialer
+	// MaxBytes bounds what is read from the server (default 1 MiB): a
+	// hostile server cannot make the probe read without end.
+	MaxBytes int64
 }
+
+// DefaultMaxBytes is the default Options.MaxBytes. Real handshakes read
+// 3-15 KB.
+const DefaultMaxBytes = 1 << 20
+
+// ErrTooMuchData is the error of a server that sent more than MaxBytes.
+var ErrTooMuchData = errors.New("probe: the server sent more than the handshake byte limit")
 
 // Target is where to connect and which name to send.
 type Target struct {
@@ -83,8 +93,12 @@ func Handshake(ctx context.Context, t Target, opts Options) *Result {
 		return r
 	}
 	defer raw.Close()
+	limit := opts.MaxBytes
+	if limit <= 0 {
+		limit = DefaultMaxBytes
+	}
 	var rawCerts [][]byte
-	conn := tls.Client(raw, &tls.Config{
+	conn := tls.Client(&limitedConn{Conn: raw, left: limit}, &tls.Config{
 		ServerName:         t.SNI,
 		InsecureSkipVerify: true, // verification is verdict's job; keep the chain whatever it is
 		NextProtos:         alpn,
@@ -113,6 +127,24 @@ func Handshake(ctx context.Context, t Target, opts Options) *Result {
 	r.CipherSuite = tls.CipherSuiteName(st.CipherSuite)
 	r.ALPN = st.NegotiatedProtocol
 	return r
+}
+
+// limitedConn fails reads once the server has sent more than left bytes.
+type limitedConn struct {
+	net.Conn
+	left int64
+}
+
+func (c *limitedConn) Read(b []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, ErrTooMuchData
+	}
+	if int64(len(b)) > c.left {
+		b = b[:c.left]
+	}
+	n, err := c.Conn.Read(b)
+	c.left -= int64(n)
+	return n, err
 }
 
 // classify maps a handshake error onto the vocabulary. Interference shows as

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"net"
@@ -65,10 +64,7 @@ type Lab struct {
 	Names   []string
 	Targets map[string]Action
 
-	cancel  context.CancelFunc
-	servers []*http.Server
-	mb      *middlebox
-	wg      sync.WaitGroup
+	*servers
 }
 
 // Start starts a lab on 127.0.0.1. Close it when done.
@@ -83,26 +79,14 @@ func Start(cfg Config) (l *Lab, err error) {
 		cfg.ForgedKeyBits = 2048
 	}
 	now := time.Now()
-	publicRoot, err := newCA(pkix.Name{CommonName: "mitmguard lab public root", Organization: []string{"mitmguard lab"}}, nil, now)
+	pki, err := newPKI(now)
 	if err != nil {
 		return nil, err
 	}
-	publicCA, err := newCA(pkix.Name{CommonName: "mitmguard lab public CA 1", Organization: []string{"mitmguard lab"}}, publicRoot, now)
-	if err != nil {
-		return nil, err
-	}
-	national, err := newCA(pkix.Name{CommonName: "mitmguard lab national root", Country: []string{"KZ"}}, nil, now)
-	if err != nil {
-		return nil, err
-	}
-	security, err := newCA(pkix.Name{CommonName: "Security Certificate", Country: []string{"KZ"}}, national, now)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
+	publicRoot, publicCA, national, security := pki.publicRoot, pki.publicCA, pki.national, pki.security
 	l = &Lab{
 		PublicRoot: publicRoot.cert, PublicCA: publicCA.cert, NationalRoot: national.cert, SecurityCA: security.cert,
-		Names: cfg.Names, Targets: cfg.Targets, cancel: cancel,
+		Names: cfg.Names, Targets: cfg.Targets, servers: newServers(),
 	}
 	defer func() {
 		if err != nil {
@@ -110,7 +94,7 @@ func Start(cfg Config) (l *Lab, err error) {
 		}
 	}()
 
-	aiaLn, err := listen()
+	aiaLn, err := listen("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}
@@ -128,54 +112,56 @@ func Start(cfg Config) (l *Lab, err error) {
 	if err != nil {
 		return nil, err
 	}
-	originLn, err := l.serveTLS(tls.Certificate{Certificate: [][]byte{leaf.Raw, publicCA.cert.Raw}, PrivateKey: key, Leaf: leaf})
-	if err != nil {
+	if l.OriginAddr, err = l.serveTLS("127.0.0.1", tls.Certificate{Certificate: [][]byte{leaf.Raw, publicCA.cert.Raw}, PrivateKey: key, Leaf: leaf}); err != nil {
 		return nil, err
 	}
-	l.OriginAddr = originLn
 
 	ileaf, ikey, err := publicCA.issueLeaf([]string{IncompleteName}, l.AIAURL, now)
 	if err != nil {
 		return nil, err
 	}
-	if l.IncompleteAddr, err = l.serveTLS(tls.Certificate{Certificate: [][]byte{ileaf.Raw}, PrivateKey: ikey, Leaf: ileaf}); err != nil {
+	if l.IncompleteAddr, err = l.serveTLS("127.0.0.1", tls.Certificate{Certificate: [][]byte{ileaf.Raw}, PrivateKey: ikey, Leaf: ileaf}); err != nil {
 		return nil, err
 	}
 
-	mbLn, err := listen()
+	l.MiddleboxAddr, err = l.startMiddlebox("127.0.0.1", l.OriginAddr, cfg.Targets, newForger(security, cfg.ForgedKeyBits), publicRoot.cert)
 	if err != nil {
 		return nil, err
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(publicRoot.cert)
-	l.mb = &middlebox{
-		ln: mbLn, origin: l.OriginAddr, targets: cfg.Targets, forger: newForger(security, cfg.ForgedKeyBits),
-		originRoots: pool, ctx: ctx, conns: map[net.Conn]bool{},
-	}
-	l.MiddleboxAddr = mbLn.Addr().String()
-	l.mb.wg.Add(1)
-	go l.mb.serve()
 	return l, nil
 }
 
-func listen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+func listen(ip string) (net.Listener, error) { return net.Listen("tcp", net.JoinHostPort(ip, "0")) }
 
-// serve runs an HTTP server on ln until Close.
-func (l *Lab) serve(ln net.Listener, srv *http.Server) {
+// servers runs the lab's listeners and ends them all on close.
+type servers struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	http   []*http.Server
+	mbs    []*middlebox
+	wg     sync.WaitGroup
+}
+
+func newServers() *servers {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &servers{ctx: ctx, cancel: cancel}
+}
+
+// serve runs an HTTP server on ln until close.
+func (s *servers) serve(ln net.Listener, srv *http.Server) {
 	srv.ReadHeaderTimeout = 10 * time.Second
-	srv.ErrorLog = nil
-	l.servers = append(l.servers, srv)
-	l.wg.Add(1)
+	s.http = append(s.http, srv)
+	s.wg.Add(1)
 	go func() {
-		defer l.wg.Done()
+		defer s.wg.Done()
 		srv.Serve(ln)
 	}()
 }
 
-// serveTLS runs an HTTPS origin with the certificate and returns its address.
-// Each response names the origin, so a test can tell it reached the origin.
-func (l *Lab) serveTLS(cert tls.Certificate) (string, error) {
-	ln, err := listen()
+// serveTLS runs an HTTPS origin on ip with the certificate and returns its
+// address. Each response names the origin, so a test can tell it reached it.
+func (s *servers) serveTLS(ip string, cert tls.Certificate) (string, error) {
+	ln, err := listen(ip)
 	if err != nil {
 		return "", err
 	}
@@ -186,8 +172,42 @@ func (l *Lab) serveTLS(cert tls.Certificate) (string, error) {
 		}),
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}},
 	}
-	l.serve(tls.NewListener(ln, srv.TLSConfig), srv)
+	s.serve(tls.NewListener(ln, srv.TLSConfig), srv)
 	return ln.Addr().String(), nil
+}
+
+// startMiddlebox puts a middlebox on ip in front of origin.
+func (s *servers) startMiddlebox(ip, origin string, targets map[string]Action, f *forger, originRoot *x509.Certificate) (string, error) {
+	ln, err := listen(ip)
+	if err != nil {
+		return "", err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(originRoot)
+	mb := &middlebox{
+		ln: ln, origin: origin, targets: targets, forger: f,
+		originRoots: pool, ctx: s.ctx, conns: map[net.Conn]bool{},
+	}
+	s.mbs = append(s.mbs, mb)
+	mb.wg.Add(1)
+	go mb.serve()
+	return ln.Addr().String(), nil
+}
+
+// close stops every server and waits for their goroutines.
+func (s *servers) close() error {
+	s.cancel()
+	for _, mb := range s.mbs {
+		mb.close()
+	}
+	var errs []error
+	for _, srv := range s.http {
+		if err := srv.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.wg.Wait()
+	return errors.Join(errs...)
 }
 
 // PublicPool returns a pool with the lab public root.
@@ -198,20 +218,7 @@ func (l *Lab) PublicPool() *x509.CertPool {
 }
 
 // Close stops every server and waits for their goroutines.
-func (l *Lab) Close() error {
-	l.cancel()
-	if l.mb != nil {
-		l.mb.close()
-	}
-	var errs []error
-	for _, s := range l.servers {
-		if err := s.Close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	l.wg.Wait()
-	return errors.Join(errs...)
-}
+func (l *Lab) Close() error { return l.servers.close() }
 
 // WriteFiles writes the lab's roots as PEM into dir: public-root.pem (to pass
 // as --roots) and national-root.pem (to pass as --blocklist).

@@ -147,7 +147,20 @@ func (m *middlebox) pass(c net.Conn, hello []byte) {
 func (m *middlebox) intercept(c net.Conn, sni string, hello []byte) {
 	ctx, cancel := context.WithTimeout(m.ctx, helloTimeout)
 	defer cancel()
-	d := tls.Dialer{Config: &tls.Config{ServerName: sni, RootCAs: m.originRoots, NextProtos: []string{"http/1.1"}}}
+	// The box fired only for servers with a trusted certificate, whatever
+	// names it holds (a scanned server's certificate is rarely for the SNI).
+	d := tls.Dialer{Config: &tls.Config{
+		ServerName: sni, NextProtos: []string{"http/1.1"},
+		InsecureSkipVerify: true, // verified below, without the name
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			inter := x509.NewCertPool()
+			for _, c := range cs.PeerCertificates[1:] {
+				inter.AddCert(c)
+			}
+			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: m.originRoots, Intermediates: inter})
+			return err
+		},
+	}}
 	upc, err := d.DialContext(ctx, "tcp", m.origin)
 	if err != nil {
 		return // the box did not fire for servers without a trusted certificate

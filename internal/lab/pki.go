@@ -89,3 +89,29 @@ func PEM(certs ...*x509.Certificate) []byte {
 	}
 	return out
 }
+
+// pki is a lab's certificate authorities.
+type pki struct {
+	publicRoot, publicCA, national, security *issuer
+}
+
+// newPKI makes the lab's authorities: a "public" root and the intermediate
+// that issues origins' certificates; a "national" root and the "Security
+// Certificate" intermediate under it that the middlebox forges with.
+func newPKI(now time.Time) (*pki, error) {
+	var p pki
+	var err error
+	if p.publicRoot, err = newCA(pkix.Name{CommonName: "mitmguard lab public root", Organization: []string{"mitmguard lab"}}, nil, now); err != nil {
+		return nil, err
+	}
+	if p.publicCA, err = newCA(pkix.Name{CommonName: "mitmguard lab public CA 1", Organization: []string{"mitmguard lab"}}, p.publicRoot, now); err != nil {
+		return nil, err
+	}
+	if p.national, err = newCA(pkix.Name{CommonName: "mitmguard lab national root", Country: []string{"KZ"}}, nil, now); err != nil {
+		return nil, err
+	}
+	if p.security, err = newCA(pkix.Name{CommonName: "Security Certificate", Country: []string{"KZ"}}, p.national, now); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}

@@ -1,0 +1,287 @@
+package measure
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mitmguard/mitmguard/chain"
+	"github.com/mitmguard/mitmguard/outcome"
+	"github.com/mitmguard/mitmguard/probe"
+	"github.com/mitmguard/mitmguard/store"
+	"github.com/mitmguard/mitmguard/verdict"
+)
+
+// Prober performs one handshake. probe.Handshake is the real one; the
+// engine's benchmarks pass a synthetic one to measure the plumbing alone.
+type Prober func(ctx context.Context, t probe.Target, opts probe.Options) *probe.Result
+
+// Config is a campaign's parameters. Zero values take the defaults.
+type Config struct {
+	Domains        []string `json:"domains"`
+	ControlDomains []string `json:"control_domains"`
+	// Concurrency bounds the handshakes in flight (default 100).
+	Concurrency int `json:"concurrency"`
+	// PerHost bounds the handshakes in flight to one host (default 2).
+	PerHost int `json:"per_host"`
+	// Rate bounds the handshakes started per second to one host (default 20).
+	Rate float64 `json:"rate_per_host"`
+	// Timeout bounds one handshake (default 10s); tests use less when the
+	// control showed the host answers fast (at least MinTimeout, 1s).
+	Timeout    time.Duration `json:"timeout"`
+	MinTimeout time.Duration `json:"min_timeout"`
+	// Retries is how often a test that differs or fails is tried again
+	// (default 1).
+	Retries int `json:"retries"`
+
+	Classifier *verdict.Classifier `json:"-"`
+	Prober     Prober              `json:"-"`
+	// Progress, if set, is called about once a second and at the end.
+	Progress func(Progress) `json:"-"`
+	// JSONL, if set, receives every record and new certificate as JSON
+	// Lines, after they are committed to the store.
+	JSONL io.Writer `json:"-"`
+}
+
+// RandomControls returns n control SNIs: random names under a reserved
+// suffix that no middlebox targets (as Censored Planet used).
+func RandomControls(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		b := make([]byte, 6)
+		rand.Read(b)
+		out[i] = "ctl-" + hex.EncodeToString(b) + ".control.mitmguard.invalid"
+	}
+	return out
+}
+
+func (c *Config) defaults() {
+	if c.Concurrency <= 0 {
+		c.Concurrency = 100
+	}
+	if c.PerHost <= 0 {
+		c.PerHost = 2
+	}
+	if c.Rate <= 0 {
+		c.Rate = 20
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.MinTimeout <= 0 {
+		c.MinTimeout = time.Second
+	}
+	if c.MinTimeout > c.Timeout {
+		c.MinTimeout = c.Timeout
+	}
+	if c.Retries < 0 {
+		c.Retries = 0
+	} else if c.Retries == 0 {
+		c.Retries = 1
+	}
+	if len(c.ControlDomains) == 0 {
+		c.ControlDomains = RandomControls(2)
+	}
+	if c.Prober == nil {
+		c.Prober = probe.Handshake
+	}
+	if c.Classifier == nil {
+		c.Classifier = verdict.New(verdict.Options{})
+	}
+}
+
+// Params is the JSON a campaign is stored with.
+func (c *Config) Params() string {
+	b, _ := json.Marshal(c)
+	return string(b)
+}
+
+// Progress is the state of a running campaign.
+type Progress struct {
+	Hosts, Pairs int // done
+	Skipped      int // hosts already stored (resume) or excluded
+	Elapsed      time.Duration
+}
+
+// Stats summarise a finished (or stopped) campaign run.
+type Stats struct {
+	Hosts    int                     `json:"hosts"`
+	Pairs    int                     `json:"pairs"`
+	Resumed  int                     `json:"hosts_already_stored"`
+	Outcomes map[outcome.Outcome]int `json:"outcomes"`
+	Elapsed  time.Duration           `json:"-"`
+}
+
+// Run measures every host from hosts against the campaign's domains and
+// writes the records to st. It returns when hosts is closed and every host
+// is recorded, or when ctx is cancelled (then the hosts in flight are not
+// recorded, so a resumed run measures them again). With resume, hosts
+// already stored are skipped.
+func Run(ctx context.Context, cfg Config, st *store.Store, c *store.Campaign, hosts <-chan string, resume bool) (*Stats, error) {
+	cfg.defaults()
+	e := &engine{cfg: cfg, sem: make(chan struct{}, cfg.Concurrency), stats: Stats{Outcomes: map[outcome.Outcome]int{}}}
+	start := time.Now()
+	results := make(chan *store.HostResult, 64)
+	var writeErr error
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		writeErr = e.write(st, c, results)
+	}()
+
+	stopProgress := make(chan struct{})
+	var progressWG sync.WaitGroup
+	if cfg.Progress != nil {
+		progressWG.Add(1)
+		go func() {
+			defer progressWG.Done()
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+					cfg.Progress(e.progress(start))
+				case <-stopProgress:
+					return
+				}
+			}
+		}()
+	}
+
+	var wg sync.WaitGroup
+	for range cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for h := range hosts {
+				if ctx.Err() != nil {
+					continue // drain, so the reader is not left blocked
+				}
+				if resume {
+					if done, err := st.HostDone(ctx, c, h); err == nil && done {
+						e.skipped.Add(1)
+						continue
+					}
+				}
+				if hr := e.host(ctx, h); hr != nil {
+					select {
+					case results <- hr:
+					case <-ctx.Done():
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	<-writerDone
+	close(stopProgress)
+	progressWG.Wait()
+	e.stats.Elapsed = time.Since(start)
+	e.stats.Resumed = int(e.skipped.Load())
+	if cfg.Progress != nil {
+		cfg.Progress(e.progress(start))
+	}
+	if writeErr != nil {
+		return &e.stats, writeErr
+	}
+	return &e.stats, ctx.Err()
+}
+
+type engine struct {
+	cfg       Config
+	sem       chan struct{}
+	hostsDone atomic.Int64
+	pairsDone atomic.Int64
+	skipped   atomic.Int64
+	mu        sync.Mutex
+	stats     Stats
+}
+
+func (e *engine) progress(start time.Time) Progress {
+	return Progress{Hosts: int(e.hostsDone.Load()), Pairs: int(e.pairsDone.Load()), Skipped: int(e.skipped.Load()), Elapsed: time.Since(start)}
+}
+
+// write commits host results in batches (up to 256 hosts or half a second)
+// and then copies them to the JSON Lines output. On a write error it keeps
+// draining so the workers are not blocked, and reports the first error.
+func (e *engine) write(st *store.Store, c *store.Campaign, results <-chan *store.HostResult) error {
+	var batch []*store.HostResult
+	var firstErr error
+	flush := func() {
+		if len(batch) == 0 || firstErr != nil {
+			batch = batch[:0]
+			return
+		}
+		newCerts, err := st.Write(context.Background(), c, batch)
+		if err != nil {
+			firstErr = fmt.Errorf("store: %w", err)
+			batch = batch[:0]
+			return
+		}
+		e.count(batch)
+		if e.cfg.JSONL != nil {
+			if err := writeJSONL(e.cfg.JSONL, c.ID, batch, newCerts); err != nil {
+				firstErr = fmt.Errorf("jsonl: %w", err)
+			}
+		}
+		batch = batch[:0]
+	}
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case hr, ok := <-results:
+			if !ok {
+				flush()
+				return firstErr
+			}
+			batch = append(batch, hr)
+			if len(batch) >= 256 {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		}
+	}
+}
+
+func (e *engine) count(batch []*store.HostResult) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, hr := range batch {
+		e.stats.Hosts++
+		for _, r := range hr.Records {
+			e.stats.Pairs++
+			e.stats.Outcomes[r.Outcome]++
+		}
+	}
+}
+
+func writeJSONL(w io.Writer, campaign string, batch []*store.HostResult, newCerts [][]byte) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for _, der := range newCerts {
+		c, err := chain.NewCert(der)
+		if err != nil {
+			continue
+		}
+		if err := enc.Encode(store.JSONCert{Type: "certificate", SHA256: c.SHA256, PEM: c.PEM()}); err != nil {
+			return err
+		}
+	}
+	for _, hr := range batch {
+		for _, r := range hr.Records {
+			if err := enc.Encode(store.JSONRecord{Type: "record", Campaign: campaign, Record: r, Control: hr.Control}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,188 @@
+package measure
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/mitmguard/mitmguard/chain"
+	"github.com/mitmguard/mitmguard/outcome"
+	"github.com/mitmguard/mitmguard/probe"
+	"github.com/mitmguard/mitmguard/store"
+)
+
+// hostRun is the measurement of one host: its controls, its tests, and the
+// limits that keep the scan polite to it.
+type hostRun struct {
+	e        *engine
+	addr     string
+	template *probe.Result // the control that succeeded
+	public   bool          // the control's chain verifies to a public root
+	timeout  time.Duration // adaptive, from the control's round trip
+
+	mu    sync.Mutex
+	next  time.Time // rate limit: when the next handshake may start
+	certs map[chain.Hash][]byte
+}
+
+// host measures one host. It returns nil when the campaign was stopped
+// before the host was done.
+func (e *engine) host(ctx context.Context, addr string) *store.HostResult {
+	h := &hostRun{e: e, addr: addr, timeout: e.cfg.Timeout, certs: map[chain.Hash][]byte{}}
+	hr := &store.HostResult{}
+	var last *probe.Result
+	for _, sni := range e.cfg.ControlDomains {
+		r := h.probe(ctx, sni, e.cfg.Timeout)
+		if ctx.Err() != nil {
+			return nil
+		}
+		last = r
+		if r.Failure == "" && len(r.Chain) > 0 {
+			h.template = r
+			break
+		}
+	}
+	hr.Control = store.Control{Host: addr, SNI: last.SNI, Outcome: controlOutcome(last), Chain: h.keep(last.Chain)}
+	if h.template == nil {
+		for _, d := range e.cfg.Domains {
+			hr.Records = append(hr.Records, store.Record{Host: addr, SNI: d, Outcome: outcome.ErrorControl, Time: time.Now().UTC(),
+				Error: "the control handshake failed, so the host cannot be judged: " + last.Describe()})
+		}
+		return h.finish(hr)
+	}
+	v := e.cfg.Classifier.Classify(ctx, h.template.Chain, "")
+	h.public = v.Outcome == outcome.OK
+	// A host that answered the control in 20 ms will not answer a test in
+	// 9 s: waiting the full timeout on a stall only slows the scan.
+	if t := 8 * (h.template.Dial + h.template.Handshake); t < h.timeout {
+		h.timeout = max(t, e.cfg.MinTimeout)
+	}
+
+	records := make([]store.Record, len(e.cfg.Domains))
+	var wg sync.WaitGroup
+	lanes := make(chan struct{}, e.cfg.PerHost)
+	for i, d := range e.cfg.Domains {
+		lanes <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-lanes }()
+			records[i] = h.test(ctx, d)
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	hr.Records = records
+	return h.finish(hr)
+}
+
+func (h *hostRun) finish(hr *store.HostResult) *store.HostResult {
+	for _, der := range h.certs {
+		hr.Certs = append(hr.Certs, der)
+	}
+	h.e.hostsDone.Add(1)
+	h.e.pairsDone.Add(int64(len(hr.Records)))
+	return hr
+}
+
+func controlOutcome(r *probe.Result) outcome.Outcome {
+	if r.Failure != "" {
+		return r.Failure
+	}
+	return outcome.OK
+}
+
+// test measures one SNI: tried again when it differs or fails, and when it
+// still fails the control is tried again (Quack): a host that now fails its
+// control too cannot be said to block the SNI.
+func (h *hostRun) test(ctx context.Context, sni string) store.Record {
+	rec := store.Record{Host: h.addr, SNI: sni}
+	var r *probe.Result
+	for rec.Attempts = 1; ; rec.Attempts++ {
+		r = h.probe(ctx, sni, h.timeout)
+		rec.Outcome, rec.Traits, rec.Issuer = h.judge(ctx, r)
+		if rec.Outcome == outcome.OK || rec.Attempts > h.e.cfg.Retries || ctx.Err() != nil {
+			break
+		}
+	}
+	rec.Time, rec.Chain, rec.MS = r.Start.UTC(), h.keep(r.Chain), float64(r.Handshake.Microseconds())/1000
+	if r.Err != nil {
+		rec.Error = r.Describe()
+	}
+	if (rec.Outcome.Blocked() || rec.Outcome.Stage() == "error") && ctx.Err() == nil {
+		if c := h.probe(ctx, h.template.SNI, h.e.cfg.Timeout); c.Failure != "" && ctx.Err() == nil {
+			rec.Error = "after " + string(rec.Outcome) + " on this SNI the control failed too (" + string(c.Failure) + "): the host broke or blocks statefully"
+			rec.Outcome = outcome.ErrorControl
+		}
+	}
+	return rec
+}
+
+// judge classifies a test against the host's template, on the chain alone.
+func (h *hostRun) judge(ctx context.Context, r *probe.Result) (outcome.Outcome, []string, string) {
+	if r.Failure != "" {
+		return r.Failure, nil, ""
+	}
+	if len(r.Chain) == 0 {
+		return outcome.Invalid, nil, ""
+	}
+	if r.Chain[0].SHA256 == h.template.Chain[0].SHA256 {
+		return outcome.OK, nil, ""
+	}
+	traits := Traits(r.Chain[0].X509, h.template.Chain[0].X509)
+	v := h.e.cfg.Classifier.Classify(ctx, r.Chain, "")
+	switch {
+	case v.Outcome.Intercepted() && v.Outcome != outcome.Suspected:
+		return v.Outcome, traits, v.Issuer // mitm.known
+	case forged(traits):
+		return outcome.Suspected, traits, v.Issuer
+	case v.Outcome != outcome.OK && h.public:
+		// The host's own chain is public; what answered this SNI is not.
+		return outcome.Suspected, traits, v.Issuer
+	}
+	return outcome.Mismatch, traits, v.Issuer
+}
+
+// probe performs one handshake within the global and per-host limits.
+func (h *hostRun) probe(ctx context.Context, sni string, timeout time.Duration) *probe.Result {
+	h.mu.Lock()
+	now := time.Now()
+	wait := h.next.Sub(now)
+	h.next = maxTime(now, h.next).Add(time.Duration(float64(time.Second) / h.e.cfg.Rate))
+	h.mu.Unlock()
+	if wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return &probe.Result{Target: probe.Target{Address: h.addr, SNI: sni}, Start: now, Failure: outcome.Error("stopped"), Err: ctx.Err()}
+		}
+	}
+	select {
+	case h.e.sem <- struct{}{}:
+	case <-ctx.Done():
+		return &probe.Result{Target: probe.Target{Address: h.addr, SNI: sni}, Start: now, Failure: outcome.Error("stopped"), Err: ctx.Err()}
+	}
+	defer func() { <-h.e.sem }()
+	return h.e.cfg.Prober(ctx, probe.Target{Address: h.addr, SNI: sni}, probe.Options{Timeout: timeout})
+}
+
+// keep remembers a chain's certificates for the store and returns its hashes.
+func (h *hostRun) keep(c chain.Chain) []chain.Hash {
+	out := make([]chain.Hash, len(c))
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, cert := range c {
+		out[i] = cert.SHA256
+		h.certs[cert.SHA256] = cert.DER
+	}
+	return out
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

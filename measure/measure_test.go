@@ -1,0 +1,207 @@
+package measure
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mitmguard/mitmguard/blocklist"
+	"github.com/mitmguard/mitmguard/internal/lab"
+	"github.com/mitmguard/mitmguard/outcome"
+	"github.com/mitmguard/mitmguard/store"
+	"github.com/mitmguard/mitmguard/verdict"
+)
+
+var (
+	targeted   = []string{"facebook.com", "www.google.com", "vk.com", "mail.ru", "youtube.com", "ok.ru"}
+	untargeted = []string{"en.wikipedia.org", "github.com", "www.bbc.co.uk"}
+)
+
+// labHosts: 24 hosts, clean and interfering in every way the lab knows.
+func labHosts() []lab.Action {
+	var hosts []lab.Action
+	for i := 0; i < 24; i++ {
+		hosts = append(hosts, []lab.Action{lab.Pass, lab.Intercept, lab.Pass, lab.Reset, lab.Intercept, lab.Stall, lab.Pass, lab.Close}[i%8])
+	}
+	return hosts
+}
+
+func wantOutcome(a lab.Action, known outcome.Outcome) outcome.Outcome {
+	switch a {
+	case lab.Intercept:
+		return known
+	case lab.Reset:
+		return outcome.BlockedReset
+	case lab.Stall:
+		return outcome.BlockedTimeout
+	case lab.Close:
+		return outcome.BlockedClosed
+	}
+	return outcome.OK
+}
+
+func startNetwork(t testing.TB) *lab.Network {
+	t.Helper()
+	n, err := lab.StartNetwork(lab.NetworkConfig{Hosts: labHosts(), Domains: targeted, ForgedKeyBits: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+func feed(addrs ...string) <-chan string {
+	ch := make(chan string, len(addrs))
+	for _, a := range addrs {
+		ch <- a
+	}
+	close(ch)
+	return ch
+}
+
+// A campaign over the lab network finds exactly the lab's truth for every
+// (host, SNI) pair, with and without the lab's root on the blocklist.
+func TestCampaignMatchesLabTruth(t *testing.T) {
+	n := startNetwork(t)
+	national, err := blocklist.FromPEM(lab.PEM(n.NationalRoot), "national")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		list  *blocklist.List
+		known outcome.Outcome
+	}{
+		{"suspected", blocklist.Embedded(), outcome.Suspected},
+		{"known", blocklist.Merge(blocklist.Embedded(), national), outcome.Known(national.Entries()[0].ID)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := store.Open(filepath.Join(t.TempDir(), "m.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			c := &store.Campaign{ID: "test-" + tc.name, Started: time.Now(), Params: "{}"}
+			if err := st.CreateCampaign(c); err != nil {
+				t.Fatal(err)
+			}
+			var jsonl bytes.Buffer
+			cfg := Config{
+				Domains: append(append([]string{}, targeted...), untargeted...), Concurrency: 32, PerHost: 3, Rate: 200,
+				Timeout: 3 * time.Second, MinTimeout: 400 * time.Millisecond,
+				Classifier: verdict.New(verdict.Options{ExtraRoots: []*x509.Certificate{n.PublicRoot}, Blocklist: tc.list}),
+				JSONL:      &jsonl,
+			}
+			var addrs []string
+			for _, h := range n.Hosts {
+				addrs = append(addrs, h.Addr)
+			}
+			stats, err := Run(context.Background(), cfg, st, c, feed(addrs...), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stats.Hosts != len(n.Hosts) || stats.Pairs != len(n.Hosts)*len(cfg.Domains) {
+				t.Fatalf("stats %+v", stats)
+			}
+			seen := 0
+			err = st.Records(context.Background(), c, func(r store.Record, ctl store.Control) error {
+				seen++
+				want := wantOutcome(n.Truth(r.Host, r.SNI), tc.known)
+				if r.Outcome != want {
+					t.Errorf("%s %s: %s (%s), want %s", r.Host, r.SNI, r.Outcome, r.Error, want)
+				}
+				if ctl.Outcome != outcome.OK || len(ctl.Chain) != 2 {
+					t.Errorf("%s: control %+v", r.Host, ctl)
+				}
+				if r.Outcome.Intercepted() {
+					if !strings.Contains(r.Issuer, "national root") || !strings.Contains(strings.Join(r.Traits, ","), TraitRSAExponent3) {
+						t.Errorf("%s %s: issuer %q traits %v", r.Host, r.SNI, r.Issuer, r.Traits)
+					}
+				}
+				return nil
+			})
+			if err != nil || seen != stats.Pairs {
+				t.Fatalf("records: %d, %v", seen, err)
+			}
+			// The JSON Lines carry the same records, and each certificate once.
+			records, certs := 0, map[string]bool{}
+			sc := bufio.NewScanner(&jsonl)
+			sc.Buffer(nil, 1<<20)
+			for sc.Scan() {
+				var line struct {
+					Type, SHA256, Outcome string
+					Control               struct{ Chain []string }
+				}
+				if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+					t.Fatal(err)
+				}
+				switch line.Type {
+				case "record":
+					records++
+					for _, h := range line.Control.Chain {
+						if !certs[h] {
+							t.Errorf("record refers to certificate %s before it was written", h)
+						}
+					}
+				case "certificate":
+					if certs[line.SHA256] {
+						t.Errorf("certificate %s written twice", line.SHA256)
+					}
+					certs[line.SHA256] = true
+				}
+			}
+			if records != stats.Pairs {
+				t.Errorf("%d JSONL records, want %d", records, stats.Pairs)
+			}
+		})
+	}
+}
+
+func TestReadHosts(t *testing.T) {
+	in := "# lab\n127.0.0.1:8443\n127.0.0.2\n10.1.2.3:443\n127.0.2.0/30:9000  # a small net\n::1\n[::1]:444\n"
+	ch := make(chan string, 100)
+	skipped, err := ReadHosts(context.Background(), strings.NewReader(in), DefaultExcluded, ch)
+	close(ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for h := range ch {
+		got = append(got, h)
+	}
+	want := "127.0.0.1:8443 127.0.0.2:443 127.0.2.0:9000 127.0.2.1:9000 127.0.2.2:9000 127.0.2.3:9000 [::1]:443 [::1]:444"
+	if strings.Join(got, " ") != want || skipped != 1 {
+		t.Errorf("got %v (skipped %d)", got, skipped)
+	}
+	for _, bad := range []string{"example.com", "1.2.3.4:0", "1.2.3.4:99999", "10.0.0.0/8", "1.2.3.4/40"} {
+		_, err := ReadHosts(context.Background(), strings.NewReader("127.0.0.1\n"+bad+"\n"), nil, make(chan string, 10))
+		if le, ok := err.(*LineError); !ok || le.Line != 2 {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+// leaked fails the test if goroutines are left after fn.
+func leaked(t *testing.T, fn func()) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	fn()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if g := runtime.NumGoroutine(); g > before {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines before, %d after:\n%s", before, g, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+var _ = fmt.Sprint
