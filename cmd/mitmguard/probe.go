@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/netip"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mitmguard/mitmguard/measure"
+	"github.com/mitmguard/mitmguard/store"
+	"github.com/mitmguard/mitmguard/verdict"
+)
+
+type probeFlags struct {
+	hosts, domains, controls, db, jsonl, campaign, exclude string
+	roots                                                  string
+	blocklists                                             []string
+	resume, json, noProgress                               bool
+	concurrency, perHost, retries                          int
+	rate                                                   float64
+	timeout                                                time.Duration
+}
+
+func newProbe() *cobra.Command {
+	var f probeFlags
+	cmd := &cobra.Command{
+		Use:   "probe --hosts FILE --domains FILE [flags]",
+		Short: "Measure where, and for which domains, connections are intercepted",
+		Long: `probe runs a campaign over hosts x domains, the way Censored Planet found
+Kazakhstan's interception: for each host, handshakes with control SNIs show the
+host's own chain; then one handshake per test domain shows whether something
+on the path answers that SNI differently. Each (host, SNI) gets one record:
+
+  ok, mitm.known:<id>, mitm.suspected, tls.mismatch, blocked.reset,
+  blocked.timeout, blocked.closed, error.control_failed, ...
+
+Records stream into an SQLite file (--db, certificates stored once) and
+optionally JSON Lines (--jsonl). Ctrl-C stops cleanly with everything so far
+kept; --resume continues a campaign without duplicating or losing a record.
+Special-purpose networks (private, link-local, documentation, multicast ...)
+are never probed; --exclude adds more.`,
+		Example: `  mitmguard probe --hosts hosts.txt --domains ../shared/data/domains/kz-2019.txt --db kz.db
+  zcat hosts.gz | mitmguard probe --hosts - --domains domains.txt --jsonl out.jsonl
+  mitmguard probe --resume --campaign 20261125T120000-3fa2 --hosts hosts.txt --db kz.db
+  mitmguard lab --network 24 --dir lab   # a lab network to try it on; prints the command`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runProbe(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.hosts, "hosts", "", "`FILE` of hosts: IP, IP:PORT or CIDR per line (port 443 by default); - for standard input")
+	fl.StringVar(&f.domains, "domains", "", "`FILE` of test SNIs, one per line")
+	fl.StringVar(&f.controls, "control-domains", "", "`FILE` of control SNIs (default: two random names under control.mitmguard.invalid)")
+	fl.StringVar(&f.db, "db", "mitmguard.db", "SQLite `FILE` to store records in")
+	fl.StringVar(&f.jsonl, "jsonl", "", "also append records as JSON Lines to `FILE`")
+	fl.StringVar(&f.campaign, "campaign", "", "campaign `ID` (new: chosen for you; with --resume: default the newest)")
+	fl.BoolVar(&f.resume, "resume", false, "continue an interrupted campaign: hosts already stored are skipped")
+	fl.StringVar(&f.exclude, "exclude", "", "`FILE` of networks never to probe, in addition to the special-purpose ranges")
+	fl.StringVar(&f.roots, "roots", "", "PEM `FILE` of roots to treat as public, in addition to the Mozilla set")
+	fl.StringArrayVar(&f.blocklists, "blocklist", nil, "extra blocklist `FILE` (JSON or PEM; repeatable)")
+	fl.IntVar(&f.concurrency, "concurrency", 100, "handshakes in flight at most")
+	fl.IntVar(&f.perHost, "per-host", 2, "handshakes in flight to one host at most")
+	fl.Float64Var(&f.rate, "rate", 20, "handshakes started per second to one host at most")
+	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "bound on one handshake (tests use less when the control answered fast)")
+	fl.IntVar(&f.retries, "retries", 1, "how often a test that differs or fails is tried again")
+	fl.BoolVar(&f.json, "json", false, "print the campaign summary as JSON")
+	fl.BoolVar(&f.noProgress, "no-progress", false, "print no progress")
+	return cmd
+}
+
+func runProbe(cmd *cobra.Command, f probeFlags) error {
+	if f.hosts == "" {
+		return errors.New("probe: --hosts is required (a file of IP[:PORT] or CIDR lines, or - for standard input)")
+	}
+	if f.domains == "" && !f.resume {
+		return errors.New("probe: --domains is required (a file of test SNIs, e.g. ../shared/data/domains/kz-2019.txt)")
+	}
+	if f.concurrency < 1 || f.perHost < 1 || f.rate <= 0 || f.timeout <= 0 || f.retries < 0 {
+		return errors.New("probe: --concurrency, --per-host, --rate and --timeout must be positive, --retries not negative")
+	}
+	opts, err := classifierOptions(checkFlags{roots: f.roots, blocklists: f.blocklists, offline: true})
+	if err != nil {
+		return err
+	}
+	cfg := measure.Config{
+		Concurrency: f.concurrency, PerHost: f.perHost, Rate: f.rate, Timeout: f.timeout, Retries: f.retries,
+		Classifier: verdict.New(opts),
+	}
+	if f.retries == 0 {
+		cfg.Retries = -1 // zero means the default in Config
+	}
+	if f.domains != "" {
+		if cfg.Domains, err = readList(f.domains, measure.ReadDomains); err != nil {
+			return err
+		}
+	}
+	if f.controls != "" {
+		if cfg.ControlDomains, err = readList(f.controls, measure.ReadDomains); err != nil {
+			return err
+		}
+	}
+	exclude := slices.Clone(measure.DefaultExcluded)
+	if f.exclude != "" {
+		more, err := readList(f.exclude, measure.ReadExclusions)
+		if err != nil {
+			return err
+		}
+		exclude = append(exclude, more...)
+	}
+
+	st, err := store.Open(f.db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := openCampaign(st, &cfg, f)
+	if err != nil {
+		return err
+	}
+	total := -1
+	if f.hosts != "-" {
+		// Validate the whole file before the first handshake, and count it
+		// for the progress bar's ETA.
+		n, err := countHosts(cmd.Context(), f.hosts, exclude)
+		if err != nil {
+			return err
+		}
+		total = n * len(cfg.Domains)
+	}
+	var in io.Reader = os.Stdin
+	if f.hosts != "-" {
+		fh, err := os.Open(f.hosts)
+		if err != nil {
+			return err
+		}
+		defer fh.Close()
+		in = fh
+	} else if cmd.InOrStdin() != nil {
+		in = cmd.InOrStdin()
+	}
+	if f.jsonl != "" {
+		jf, err := os.OpenFile(f.jsonl, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return err
+		}
+		defer jf.Close()
+		cfg.JSONL = jf
+	}
+	stderr := cmd.ErrOrStderr()
+	if !f.noProgress {
+		cfg.Progress = newProgressPrinter(stderr, total).print
+	}
+
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hosts := make(chan string, 256)
+	readErr := make(chan error, 1)
+	go func() {
+		_, err := measure.ReadHosts(ctx, in, exclude, hosts)
+		close(hosts)
+		readErr <- err
+	}()
+	fmt.Fprintf(stderr, "campaign %s: %d domains, %d control SNIs, records to %s\n", c.ID, len(cfg.Domains), len(cfg.ControlDomains), f.db)
+	stats, runErr := measure.Run(ctx, cfg, st, c, hosts, f.resume)
+	if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("probe: stopped reading hosts: %w (the hosts before it are recorded; fix the line and run again with --resume --campaign %s)", err, c.ID)
+	}
+	if err := st.Checkpoint(); err != nil && runErr == nil {
+		runErr = err
+	}
+	out := cmd.OutOrStdout()
+	if f.json {
+		if err := writeJSON(out, struct {
+			Campaign string `json:"campaign"`
+			*measure.Stats
+			ElapsedS float64 `json:"elapsed_s"`
+		}{c.ID, stats, stats.Elapsed.Seconds()}); err != nil {
+			return err
+		}
+	} else {
+		printStats(out, c.ID, stats)
+	}
+	if errors.Is(runErr, context.Canceled) {
+		fmt.Fprintf(stderr, "stopped: %d records kept; continue with: mitmguard probe --resume --campaign %s --db %s --hosts %s\n", stats.Pairs, c.ID, f.db, f.hosts)
+		return &exitError{exitFailed}
+	}
+	return runErr
+}
+
+// openCampaign creates the campaign, or loads it for --resume and takes its
+// stored domains and control SNIs so the resumed part measures the same.
+func openCampaign(st *store.Store, cfg *measure.Config, f probeFlags) (*store.Campaign, error) {
+	if f.resume {
+		c, err := st.Campaign(f.campaign)
+		if err != nil {
+			return nil, fmt.Errorf("probe --resume: %w in %s", err, f.db)
+		}
+		var stored measure.Config
+		if err := json.Unmarshal([]byte(c.Params), &stored); err != nil {
+			return nil, fmt.Errorf("probe --resume: campaign %s has unreadable parameters: %w", c.ID, err)
+		}
+		if cfg.Domains != nil && !slices.Equal(cfg.Domains, stored.Domains) {
+			return nil, fmt.Errorf("probe --resume: --domains differs from campaign %s's; leave it out to use the campaign's", c.ID)
+		}
+		cfg.Domains, cfg.ControlDomains = stored.Domains, stored.ControlDomains
+		return c, nil
+	}
+	id := f.campaign
+	if id == "" {
+		b := make([]byte, 2)
+		rand.Read(b)
+		id = time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
+	}
+	if len(cfg.ControlDomains) == 0 {
+		cfg.ControlDomains = measure.RandomControls(2)
+	}
+	c := &store.Campaign{ID: id, Started: time.Now().UTC(), Params: cfg.Params()}
+	return c, st.CreateCampaign(c)
+}
+
+func readList[T any](name string, parse func(io.Reader) ([]T, error)) ([]T, error) {
+	fh, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	out, err := parse(fh)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return out, nil
+}
+
+func countHosts(ctx context.Context, name string, exclude []netip.Prefix) (int, error) {
+	fh, err := os.Open(name)
+	if err != nil {
+		return 0, err
+	}
+	defer fh.Close()
+	ch := make(chan string, 1024)
+	n := 0
+	done := make(chan struct{})
+	go func() {
+		for range ch {
+			n++
+		}
+		close(done)
+	}()
+	_, err = measure.ReadHosts(ctx, fh, exclude, ch)
+	close(ch)
+	<-done
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("%s: no host to probe (all lines empty, comments or excluded)", name)
+	}
+	return n, nil
+}
+
+func printStats(w io.Writer, id string, s *measure.Stats) {
+	fmt.Fprintf(w, "campaign %s: %d hosts, %d records in %.1fs", id, s.Hosts, s.Pairs, s.Elapsed.Seconds())
+	if s.Resumed > 0 {
+		fmt.Fprintf(w, " (%d hosts were already stored)", s.Resumed)
+	}
+	fmt.Fprintln(w)
+	for _, o := range slices.Sorted(maps.Keys(s.Outcomes)) {
+		fmt.Fprintf(w, "  %-40s %d\n", o, s.Outcomes[o])
+	}
+}
