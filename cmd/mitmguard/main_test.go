@@ -15,7 +15,14 @@ import (
 	"github.com/mitmguard/mitmguard/internal/storetest"
 )
 
+// mainEnv makes the test binary run mitmguard's main, for tests that need
+// a real process to kill.
+const mainEnv = "MITMGUARD_TEST_RUN_MAIN"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(mainEnv) != "" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	testscript.Main(m, map[string]func(){
 		"mitmguard": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
 	})

@@ -119,6 +119,14 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 		exclude = append(exclude, more...)
 	}
 
+	hostCount := -1
+	if f.hosts != "-" {
+		// Validate the whole file before the first handshake, and count it
+		// for the progress bar's ETA.
+		if hostCount, err = countHosts(cmd.Context(), f.hosts, exclude); err != nil {
+			return err
+		}
+	}
 	st, err := store.Open(f.db)
 	if err != nil {
 		return err
@@ -129,14 +137,8 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 		return err
 	}
 	total := -1
-	if f.hosts != "-" {
-		// Validate the whole file before the first handshake, and count it
-		// for the progress bar's ETA.
-		n, err := countHosts(cmd.Context(), f.hosts, exclude)
-		if err != nil {
-			return err
-		}
-		total = n * len(cfg.Domains)
+	if hostCount > 0 {
+		total = hostCount * len(cfg.Domains)
 	}
 	var in io.Reader = os.Stdin
 	if f.hosts != "-" {

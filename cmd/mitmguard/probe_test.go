@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mitmguard/mitmguard/internal/lab"
+	"github.com/mitmguard/mitmguard/outcome"
+	"github.com/mitmguard/mitmguard/store"
+)
+
+// A campaign killed with SIGKILL midway and resumed has exactly one record
+// per (host, SNI) pair, each with the lab's truth.
+func TestProbeKillAndResume(t *testing.T) {
+	actions := make([]lab.Action, 16)
+	for i := range actions {
+		actions[i] = networkActions[i%len(networkActions)]
+	}
+	n, err := lab.StartNetwork(lab.NetworkConfig{Hosts: actions, Domains: labTargeted, ForgedKeyBits: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	dir := t.TempDir()
+	var hosts strings.Builder
+	for _, h := range n.Hosts {
+		fmt.Fprintln(&hosts, h.Addr)
+	}
+	domains := append(append([]string{}, labTargeted...), labUntargeted...)
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	hostsFile := write("hosts.txt", hosts.String())
+	domainsFile := write("domains.txt", strings.Join(domains, "\n"))
+	rootFile := write("root.pem", string(lab.PEM(n.PublicRoot)))
+	db := filepath.Join(dir, "m.db")
+	args := []string{"probe", "--hosts", hostsFile, "--domains", domainsFile, "--roots", rootFile, "--db", db,
+		"--campaign", "killed", "--concurrency", "2", "--per-host", "1", "--timeout", "2s", "--no-progress"}
+
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	count := func() int {
+		c, err := st.Campaign("killed")
+		if err != nil {
+			return 0
+		}
+		k, _ := st.Count(ctx, c)
+		return k
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for count() < 2*len(domains) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	total := len(n.Hosts) * len(domains)
+	killedAt := count()
+	if killedAt == 0 || killedAt >= total {
+		t.Fatalf("killed with %d of %d records: not midway", killedAt, total)
+	}
+	if killedAt%len(domains) != 0 {
+		t.Fatalf("%d records: a host was half recorded", killedAt)
+	}
+
+	resume := []string{"probe", "--resume", "--campaign", "killed", "--hosts", hostsFile, "--roots", rootFile, "--db", db,
+		"--concurrency", "8", "--timeout", "2s", "--no-progress"}
+	var out strings.Builder
+	if code := run(resume, &out, &out); code != 0 {
+		t.Fatalf("resume exited %d:\n%s", code, out.String())
+	}
+	if !strings.Contains(out.String(), "hosts were already stored") {
+		t.Errorf("resume did not skip stored hosts:\n%s", out.String())
+	}
+	c, _ := st.Campaign("killed")
+	seen := map[string]bool{}
+	err = st.Records(ctx, c, func(r store.Record, _ store.Control) error {
+		key := r.Host + " " + r.SNI
+		if seen[key] {
+			t.Errorf("duplicate record %s", key)
+		}
+		seen[key] = true
+		want := outcome.OK
+		switch n.Truth(r.Host, r.SNI) {
+		case lab.Intercept:
+			want = outcome.Suspected
+		case lab.Reset:
+			want = outcome.BlockedReset
+		case lab.Stall:
+			want = outcome.BlockedTimeout
+		case lab.Close:
+			want = outcome.BlockedClosed
+		}
+		if r.Outcome != want {
+			t.Errorf("%s: %s, want %s", key, r.Outcome, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != total {
+		t.Fatalf("%d records after resume, want %d (killed at %d)", len(seen), total, killedAt)
+	}
+	t.Logf("killed at %d of %d records; resumed to %d", killedAt, total, len(seen))
+}
