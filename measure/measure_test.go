@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"fmt"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -204,4 +203,40 @@ func leaked(t *testing.T, fn func()) {
 	}
 }
 
-var _ = fmt.Sprint
+// Stopping a campaign (Ctrl-C) ends every goroutine, keeps every host that
+// was finished, and keeps no host half recorded.
+func TestStopMidway(t *testing.T) {
+	n := startNetwork(t)
+	st, err := store.Open(filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := &store.Campaign{ID: "stopped", Started: time.Now(), Params: "{}"}
+	if err := st.CreateCampaign(c); err != nil {
+		t.Fatal(err)
+	}
+	domains := append(append([]string{}, targeted...), untargeted...)
+	var addrs []string
+	for _, h := range n.Hosts {
+		addrs = append(addrs, h.Addr)
+	}
+	leaked(t, func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cfg := Config{Domains: domains, Concurrency: 2, PerHost: 1, Timeout: 2 * time.Second,
+			Classifier: verdict.New(verdict.Options{ExtraRoots: []*x509.Certificate{n.PublicRoot}}),
+			Progress: func(p Progress) {
+				if p.Hosts >= 3 {
+					cancel()
+				}
+			}}
+		_, err := Run(ctx, cfg, st, c, feed(addrs...), false)
+		if err != context.Canceled {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	k, err := st.Count(context.Background(), c)
+	if err != nil || k == 0 || k%len(domains) != 0 || k == len(addrs)*len(domains) {
+		t.Fatalf("%d records after a stop (%v)", k, err)
+	}
+}

@@ -83,7 +83,10 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(1) // one writer; SQLite serialises anyway
+	// WAL lets readers run beside the writer; the busy timeout covers the
+	// rare second writer. (One connection would deadlock a query made while
+	// iterating Records.)
+	db.SetMaxOpenConns(4)
 	if _, err := db.Exec(schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)

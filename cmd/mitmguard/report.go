@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mitmguard/mitmguard/chain"
+	"github.com/mitmguard/mitmguard/report"
+	"github.com/mitmguard/mitmguard/store"
+)
+
+func newReport() *cobra.Command {
+	var db, campaign, html, csvDir, jsonl string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "report --db FILE [flags]",
+		Short: "Summarise a measurement campaign: which domains, which hosts, which roots",
+		Long: `report reads a campaign from the store mitmguard probe wrote and says which
+domains were intercepted (on how many hosts, by which issuer or root), which
+hosts intercept, the share of hosts intercepted per domain and per network, the
+outcomes over time when campaigns ran repeatedly, and the forged certificates'
+traits. --html writes one self-contained file with charts (no network needed to
+view it); --csv writes tables; --jsonl exports every record.`,
+		Example: `  mitmguard report --db kz.db
+  mitmguard report --db kz.db --html report.html --csv tables/
+  mitmguard report --db kz.db --campaign 20261125T120000-3fa2 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := os.Stat(db); err != nil {
+				return fmt.Errorf("report: %w (give the --db that mitmguard probe wrote)", err)
+			}
+			st, err := store.Open(db)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rep, err := report.Build(cmd.Context(), st, campaign)
+			if errors.Is(err, store.ErrNoCampaign) {
+				return fmt.Errorf("report: %s has no campaign %q", db, campaign)
+			}
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if html != "" {
+				if err := writeFileWith(html, rep.WriteHTML); err != nil {
+					return err
+				}
+			}
+			if csvDir != "" {
+				if err := rep.WriteCSV(cmd.Context(), st, csvDir); err != nil {
+					return err
+				}
+			}
+			if jsonl != "" {
+				if err := exportJSONL(cmd, st, rep.Campaign, jsonl); err != nil {
+					return err
+				}
+			}
+			if asJSON {
+				return writeJSON(out, rep)
+			}
+			rep.WriteText(out)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&db, "db", "mitmguard.db", "the SQLite `FILE` mitmguard probe wrote")
+	fl.StringVar(&campaign, "campaign", "", "campaign `ID` (default: the newest)")
+	fl.StringVar(&html, "html", "", "write a self-contained HTML report with charts to `FILE`")
+	fl.StringVar(&csvDir, "csv", "", "write CSV tables (domains, hosts, networks, timeline, traits, records) into `DIR`")
+	fl.StringVar(&jsonl, "jsonl", "", "export every record, and each certificate once, as JSON Lines to `FILE`")
+	fl.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+func writeFileWith(name string, write func(w io.Writer) error) error {
+	fh, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(fh)
+	if err := write(bw); err != nil {
+		fh.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		fh.Close()
+		return err
+	}
+	return fh.Close()
+}
+
+// exportJSONL writes the campaign's records in the same JSON Lines form as
+// mitmguard probe --jsonl: each certificate once, before the first record
+// that refers to it.
+func exportJSONL(cmd *cobra.Command, st *store.Store, id, name string) error {
+	c, err := st.Campaign(id)
+	if err != nil {
+		return err
+	}
+	return writeFileWith(name, func(w io.Writer) error {
+		seen := map[chain.Hash]bool{}
+		return st.Records(cmd.Context(), c, func(r store.Record, ctl store.Control) error {
+			for _, h := range append(append([]chain.Hash{}, ctl.Chain...), r.Chain...) {
+				if seen[h] {
+					continue
+				}
+				seen[h] = true
+				der, err := st.Cert(cmd.Context(), h)
+				if err != nil {
+					return err
+				}
+				cert, err := chain.NewCert(der)
+				if err != nil {
+					return err
+				}
+				if err := writeJSON(w, store.JSONCert{Type: "certificate", SHA256: h, PEM: cert.PEM()}); err != nil {
+					return err
+				}
+			}
+			return writeJSON(w, store.JSONRecord{Type: "record", Campaign: c.ID, Record: r, Control: ctl})
+		})
+	})
+}
