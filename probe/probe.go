@@ -97,25 +97,30 @@ func Handshake(ctx context.Context, t Target, opts Options) *Result {
 	if limit <= 0 {
 		limit = DefaultMaxBytes
 	}
-	var rawCerts [][]byte
+	var peer []*x509.Certificate
 	conn := tls.Client(&limitedConn{Conn: raw, left: limit}, &tls.Config{
 		ServerName:         t.SNI,
 		InsecureSkipVerify: true, // verification is verdict's job; keep the chain whatever it is
 		NextProtos:         alpn,
-		VerifyPeerCertificate: func(certs [][]byte, _ [][]*x509.Certificate) error {
-			rawCerts = certs
+		// Called as soon as the certificates are parsed, before the
+		// handshake can fail for another reason: the chain is kept even then.
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			peer = cs.PeerCertificates
 			return nil
 		},
 	})
 	hsStart := time.Now()
 	err = conn.HandshakeContext(ctx)
 	r.Handshake = time.Since(hsStart)
-	if len(rawCerts) > 0 {
-		c, cerr := chain.FromDER(rawCerts)
-		if cerr == nil {
-			r.Chain = c
-		} else if err == nil {
-			err = cerr
+	switch {
+	case len(peer) > chain.MaxCertificates:
+		if err == nil {
+			err = &chain.TooLongError{N: len(peer)}
+		}
+	case len(peer) > 0:
+		r.Chain = make(chain.Chain, len(peer))
+		for i, x := range peer {
+			r.Chain[i] = chain.FromX509(x) // parsed once, by crypto/tls
 		}
 	}
 	if err != nil {
