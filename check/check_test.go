@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mitmguard/mitmguard/blocklist"
 	"github.com/mitmguard/mitmguard/internal/lab"
 	"github.com/mitmguard/mitmguard/outcome"
 	"github.com/mitmguard/mitmguard/verdict"
@@ -31,12 +30,7 @@ func startLab(t testing.TB) *lab.Lab {
 // each verdict class.
 func TestLab(t *testing.T) {
 	l := startLab(t)
-	national, err := blocklist.FromPEM(lab.PEM(l.NationalRoot), "national-root.pem")
-	if err != nil {
-		t.Fatal(err)
-	}
-	knownID := national.Entries()[0].ID
-	withNational := blocklist.Merge(blocklist.Embedded(), national)
+	withNational, knownID := lab.Blocklist(l.NationalRoot)
 	localTrust := x509.NewCertPool()
 	localTrust.AddCert(l.PublicRoot)
 	localTrust.AddCert(l.NationalRoot)

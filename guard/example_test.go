@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/mitmguard/mitmguard/blocklist"
 	"github.com/mitmguard/mitmguard/guard"
 	"github.com/mitmguard/mitmguard/internal/lab"
 )
@@ -39,11 +38,8 @@ func Example() {
 
 	trusted := l.PublicPool()
 	trusted.AddCert(l.NationalRoot) // "install this certificate on every device"
-	national, err := blocklist.FromPEM(lab.PEM(l.NationalRoot), "national-root.pem")
-	if err != nil {
-		panic(err)
-	}
-	tr := guard.Transport(nil, guard.Options{Blocklist: blocklist.Merge(blocklist.Embedded(), national)})
+	list, _ := lab.Blocklist(l.NationalRoot) // the embedded list, plus the national root
+	tr := guard.Transport(nil, guard.Options{Blocklist: list})
 	tr.TLSClientConfig.RootCAs = trusted
 	tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "tcp", l.MiddleboxAddr) // the path through the middlebox

@@ -35,13 +35,9 @@ func labClient(addr string, cfg *tls.Config) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-func nationalList(t testing.TB, l *lab.Lab) *blocklist.List {
-	t.Helper()
-	national, err := blocklist.FromPEM(lab.PEM(l.NationalRoot), "national-root.pem")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return blocklist.Merge(blocklist.Embedded(), national)
+func nationalList(l *lab.Lab) *blocklist.List {
+	list, _ := lab.Blocklist(l.NationalRoot)
+	return list
 }
 
 func TestGuardRefusesTrustedBlockedChain(t *testing.T) {
@@ -65,7 +61,7 @@ func TestGuardRefusesTrustedBlockedChain(t *testing.T) {
 	}
 
 	var hooked *guard.InterceptionError
-	cfg := guard.Config(trusting, guard.Options{Blocklist: nationalList(t, l), OnIntercept: func(e *guard.InterceptionError) { hooked = e }})
+	cfg := guard.Config(trusting, guard.Options{Blocklist: nationalList(l), OnIntercept: func(e *guard.InterceptionError) { hooked = e }})
 	_, err = labClient(l.MiddleboxAddr, cfg).Get("https://www.facebook.com/")
 	var ie *guard.InterceptionError
 	if !errors.As(err, &ie) {
@@ -110,7 +106,7 @@ func TestCheckCompletesChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	ie := guard.Check(nationalList(t, l), conn.ConnectionState())
+	ie := guard.Check(nationalList(l), conn.ConnectionState())
 	if ie == nil || !ie.Completed {
 		t.Fatalf("Check = %+v, want a completed match", ie)
 	}

@@ -20,7 +20,7 @@ func TestSystemPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	list := nationalList(t, l)
+	list := nationalList(l)
 	bundle := filepath.Join(t.TempDir(), "ca-certificates.crt")
 	data := string(lab.PEM(l.PublicRoot)) + blocklist.Embedded().ByID("kz-2019-qaznet").Certificate + string(lab.PEM(l.NationalRoot))
 	if err := os.WriteFile(bundle, []byte(data), 0o644); err != nil {

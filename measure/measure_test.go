@@ -7,13 +7,13 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mitmguard/mitmguard/blocklist"
 	"github.com/mitmguard/mitmguard/internal/lab"
+	"github.com/mitmguard/mitmguard/internal/leak"
 	"github.com/mitmguard/mitmguard/outcome"
 	"github.com/mitmguard/mitmguard/store"
 	"github.com/mitmguard/mitmguard/verdict"
@@ -70,17 +70,14 @@ func feed(addrs ...string) <-chan string {
 // (host, SNI) pair, with and without the lab's root on the blocklist.
 func TestCampaignMatchesLabTruth(t *testing.T) {
 	n := startNetwork(t)
-	national, err := blocklist.FromPEM(lab.PEM(n.NationalRoot), "national")
-	if err != nil {
-		t.Fatal(err)
-	}
+	withNational, knownID := lab.Blocklist(n.NationalRoot)
 	for _, tc := range []struct {
 		name  string
 		list  *blocklist.List
 		known outcome.Outcome
 	}{
 		{"suspected", blocklist.Embedded(), outcome.Suspected},
-		{"known", blocklist.Merge(blocklist.Embedded(), national), outcome.Known(national.Entries()[0].ID)},
+		{"known", withNational, outcome.Known(knownID)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st, err := store.Open(filepath.Join(t.TempDir(), "m.db"))
@@ -188,21 +185,6 @@ func TestReadHosts(t *testing.T) {
 	}
 }
 
-// leaked fails the test if goroutines are left after fn.
-func leaked(t *testing.T, fn func()) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	fn()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if g := runtime.NumGoroutine(); g > before {
-		buf := make([]byte, 1<<16)
-		t.Fatalf("%d goroutines before, %d after:\n%s", before, g, buf[:runtime.Stack(buf, true)])
-	}
-}
-
 // Stopping a campaign (Ctrl-C) ends every goroutine, keeps every host that
 // was finished, and keeps no host half recorded.
 func TestStopMidway(t *testing.T) {
@@ -221,7 +203,7 @@ func TestStopMidway(t *testing.T) {
 	for _, h := range n.Hosts {
 		addrs = append(addrs, h.Addr)
 	}
-	leaked(t, func() {
+	leak.Check(t, 0, func() {
 		ctx, cancel := context.WithCancel(context.Background())
 		cfg := Config{Domains: domains, Concurrency: 2, PerHost: 1, Timeout: 2 * time.Second,
 			Classifier: verdict.New(verdict.Options{ExtraRoots: []*x509.Certificate{n.PublicRoot}}),
@@ -238,5 +220,19 @@ func TestStopMidway(t *testing.T) {
 	k, err := st.Count(context.Background(), c)
 	if err != nil || k == 0 || k%len(domains) != 0 || k == len(addrs)*len(domains) {
 		t.Fatalf("%d records after a stop (%v)", k, err)
+	}
+}
+
+func TestReadExclusionsAndDomains(t *testing.T) {
+	ex, err := ReadExclusions(strings.NewReader("# mine\n203.0.113.7\n198.51.100.0/24 # docs\n2001:db8::1\n"))
+	if err != nil || len(ex) != 3 || ex[0].Bits() != 32 || ex[2].Bits() != 128 {
+		t.Fatalf("%v %v", ex, err)
+	}
+	if _, err := ReadExclusions(strings.NewReader("nope\n")); err == nil {
+		t.Error("bad exclusion accepted")
+	}
+	d, err := ReadDomains(strings.NewReader("Facebook.com.\nfacebook.com\n# x\nvk.com\n"))
+	if err != nil || strings.Join(d, ",") != "facebook.com,vk.com" {
+		t.Fatalf("%v %v", d, err)
 	}
 }

@@ -3,6 +3,7 @@ package measure
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -50,24 +51,15 @@ func (e *LineError) Error() string {
 // line and returns its error; it never holds more than one line's expansion
 // at a time.
 func ReadHosts(ctx context.Context, r io.Reader, exclude []netip.Prefix, out chan<- string) (skipped int, err error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 4096), 4096)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = strings.TrimSpace(line[:i])
-		}
-		if line == "" {
-			continue
-		}
+	err = scanLines(r, func(n int, line string) error {
 		prefix, port, err := parseHostLine(line)
 		if err != nil {
-			return skipped, &LineError{Line: n, Text: line, Reason: err.Error()}
+			return &LineError{Line: n, Text: line, Reason: err.Error()}
 		}
 		if bits := prefix.Addr().BitLen() - prefix.Bits(); bits > 16 {
-			return skipped, &LineError{Line: n, Text: line, Reason: fmt.Sprintf("a /%d is larger than a /%d; split it", prefix.Bits(), prefix.Addr().BitLen()-16)}
+			return &LineError{Line: n, Text: line, Reason: fmt.Sprintf("a /%d is larger than a /%d; split it", prefix.Bits(), prefix.Addr().BitLen()-16)}
 		}
-		for a := prefix.Masked().Addr(); prefix.Contains(a); a = a.Next() {
+		for a := prefix.Masked().Addr(); a.IsValid() && prefix.Contains(a); a = a.Next() {
 			if excluded(a, exclude) {
 				skipped++
 				continue
@@ -75,17 +67,15 @@ func ReadHosts(ctx context.Context, r io.Reader, exclude []netip.Prefix, out cha
 			select {
 			case out <- netip.AddrPortFrom(a, port).String():
 			case <-ctx.Done():
-				return skipped, ctx.Err()
-			}
-			if !a.Next().IsValid() {
-				break
+				return ctx.Err()
 			}
 		}
+		return nil
+	})
+	if le := (*LineError)(nil); err != nil && !errors.As(err, &le) && !errors.Is(err, ctx.Err()) {
+		err = fmt.Errorf("hosts: %w", err)
 	}
-	if err := sc.Err(); err != nil {
-		return skipped, fmt.Errorf("hosts: %w", err)
-	}
-	return skipped, nil
+	return skipped, err
 }
 
 func parseHostLine(line string) (netip.Prefix, uint16, error) {
@@ -125,55 +115,54 @@ func excluded(a netip.Addr, exclude []netip.Prefix) bool {
 // line, # comments).
 func ReadExclusions(r io.Reader) ([]netip.Prefix, error) {
 	var out []netip.Prefix
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = strings.TrimSpace(line[:i])
-		}
-		if line == "" {
-			continue
-		}
-		if !strings.Contains(line, "/") {
-			a, err := netip.ParseAddr(line)
-			if err != nil {
-				return nil, &LineError{Line: n, Text: line, Reason: "not an address or CIDR"}
-			}
+	err := scanLines(r, func(n int, line string) error {
+		if a, err := netip.ParseAddr(line); err == nil {
 			out = append(out, netip.PrefixFrom(a, a.BitLen()))
-			continue
+			return nil
 		}
 		p, err := netip.ParsePrefix(line)
 		if err != nil {
-			return nil, &LineError{Line: n, Text: line, Reason: "not an address or CIDR"}
+			return &LineError{Line: n, Text: line, Reason: "not an address or CIDR"}
 		}
 		out = append(out, p)
+		return nil
+	})
+	return out, err
+}
+
+// scanLines calls fn for each line of r that is not empty once trimmed and
+// stripped of a # comment, with its 1-based number.
+func scanLines(r io.Reader, fn func(n int, line string) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), 64<<10)
+	for n := 1; sc.Scan(); n++ {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		if line = strings.TrimSpace(line); line == "" {
+			continue
+		}
+		if err := fn(n, line); err != nil {
+			return err
+		}
 	}
-	return out, sc.Err()
+	return sc.Err()
 }
 
 // ReadDomains reads test or control SNIs, one per line (# comments).
 func ReadDomains(r io.Reader) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = strings.TrimSpace(line[:i])
-		}
-		if line == "" {
-			continue
-		}
+	err := scanLines(r, func(n int, line string) error {
 		line = strings.ToLower(strings.TrimSuffix(line, "."))
 		if strings.ContainsAny(line, " /:@") || len(line) > 253 {
-			return nil, &LineError{Line: n, Text: line, Reason: "not a domain name"}
+			return &LineError{Line: n, Text: line, Reason: "not a domain name"}
 		}
 		if !seen[line] {
 			seen[line] = true
 			out = append(out, line)
 		}
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	if len(out) == 0 {

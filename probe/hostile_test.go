@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mitmguard/mitmguard/internal/leak"
 	"github.com/mitmguard/mitmguard/outcome"
 )
 
@@ -99,38 +100,31 @@ func TestHostileServers(t *testing.T) {
 			}
 		}, []outcome.Outcome{outcome.Invalid, outcome.BlockedReset, outcome.BlockedClosed}},
 	}
-	before := runtime.NumGoroutine()
-	for _, s := range servers {
-		t.Run(s.name, func(t *testing.T) {
-			addr := hostile(t, s.fn)
-			var m0, m1 runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&m0)
-			start := time.Now()
-			r := Handshake(context.Background(), Target{Address: addr, SNI: "facebook.com"}, Options{Timeout: timeout})
-			took := time.Since(start)
-			runtime.ReadMemStats(&m1)
-			ok := false
-			for _, w := range s.want {
-				ok = ok || r.Failure == w
-			}
-			if !ok {
-				t.Errorf("outcome %q (%v), want one of %v", r.Failure, r.Err, s.want)
-			}
-			if took > timeout+time.Second {
-				t.Errorf("took %v", took)
-			}
-			if grew := int64(m1.TotalAlloc - m0.TotalAlloc); grew > 8<<20 {
-				t.Errorf("allocated %d bytes", grew)
-			}
-		})
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if g := runtime.NumGoroutine(); g > before {
-		buf := make([]byte, 1<<16)
-		t.Fatalf("%d goroutines before, %d after:\n%s", before, g, buf[:runtime.Stack(buf, true)])
-	}
+	leak.Check(t, 0, func() {
+		for _, s := range servers {
+			t.Run(s.name, func(t *testing.T) {
+				addr := hostile(t, s.fn)
+				var m0, m1 runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&m0)
+				start := time.Now()
+				r := Handshake(context.Background(), Target{Address: addr, SNI: "facebook.com"}, Options{Timeout: timeout})
+				took := time.Since(start)
+				runtime.ReadMemStats(&m1)
+				ok := false
+				for _, w := range s.want {
+					ok = ok || r.Failure == w
+				}
+				if !ok {
+					t.Errorf("outcome %q (%v), want one of %v", r.Failure, r.Err, s.want)
+				}
+				if took > timeout+time.Second {
+					t.Errorf("took %v", took)
+				}
+				if grew := int64(m1.TotalAlloc - m0.TotalAlloc); grew > 8<<20 {
+					t.Errorf("allocated %d bytes", grew)
+				}
+			})
+		}
+	})
 }

@@ -100,16 +100,13 @@ Ctrl-C stops the lab.
 // only and then with the lab's national root added to it, as a user would
 // after `mitmguard update` learned of a new root.
 func runDemo(ctx context.Context, w io.Writer, l *lab.Lab) error {
-	national, err := blocklist.FromPEM(lab.PEM(l.NationalRoot), "lab national root")
-	if err != nil {
-		return err
-	}
+	withNational, knownID := lab.Blocklist(l.NationalRoot)
 	passes := []struct {
 		title string
 		list  *blocklist.List
 	}{
 		{"with the embedded blocklist (the lab's national root is not on it)", blocklist.Embedded()},
-		{"with the lab's national root added to the blocklist", blocklist.Merge(blocklist.Embedded(), national)},
+		{"with the lab's national root added to the blocklist", withNational},
 	}
 	names := []string{"en.wikipedia.org", "www.facebook.com", "twitter.com", "ok.ru"}
 	fmt.Fprintf(w, "mitmguard lab demo: a middlebox on %s in front of an origin on %s\n", l.MiddleboxAddr, l.OriginAddr)
@@ -124,7 +121,7 @@ func runDemo(ctx context.Context, w io.Writer, l *lab.Lab) error {
 		}
 	}
 	want := []outcome.Outcome{outcome.OK, outcome.Suspected, outcome.BlockedReset, outcome.BlockedTimeout,
-		outcome.OK, outcome.Known(national.Entries()[0].ID), outcome.BlockedReset, outcome.BlockedTimeout}
+		outcome.OK, outcome.Known(knownID), outcome.BlockedReset, outcome.BlockedTimeout}
 	if !slices.Equal(got, want) {
 		return fmt.Errorf("lab demo: verdicts %v, expected %v", got, want)
 	}
