@@ -24,6 +24,12 @@ type Config struct {
 	// ForgedKeyBits is the size of the forged leaves' RSA keys (default 2048,
 	// as the 2019 box used after 19 July 2019).
 	ForgedKeyBits int
+	// Origin, if set, is a server of the caller's (on loopback) that the
+	// middlebox fronts instead of the lab's own origin; OriginRoot is the
+	// root its certificate verifies to. The server-side detector's tests put
+	// the middlebox in front of a detecting server this way.
+	Origin     string
+	OriginRoot *x509.Certificate
 }
 
 // DefaultNames are served by the origin when Config.Names is empty: some of
@@ -124,7 +130,11 @@ func Start(cfg Config) (l *Lab, err error) {
 		return nil, err
 	}
 
-	l.MiddleboxAddr, err = l.startMiddlebox("127.0.0.1", l.OriginAddr, cfg.Targets, newForger(security, cfg.ForgedKeyBits), publicRoot.cert)
+	origin, originRoot := l.OriginAddr, publicRoot.cert
+	if cfg.Origin != "" {
+		origin, originRoot = cfg.Origin, cfg.OriginRoot
+	}
+	l.MiddleboxAddr, err = l.startMiddlebox("127.0.0.1", origin, cfg.Targets, newForger(security, cfg.ForgedKeyBits), originRoot)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,98 @@
+package detect
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+)
+
+// MaxCapture bounds the bytes kept per connection: a ClientHello that has not
+// ended by then is not a browser's.
+const MaxCapture = 64 << 10
+
+// Listener wraps a net.Listener so that each accepted connection keeps the
+// raw bytes of its first TLS records until the ClientHello is complete,
+// without disturbing crypto/tls, which reads through it as usual.
+type Listener struct{ net.Listener }
+
+// NewListener wraps ln.
+func NewListener(ln net.Listener) *Listener { return &Listener{ln} }
+
+// Accept returns a *Conn.
+func (l *Listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &Conn{Conn: c}, nil
+}
+
+// Conn records the ClientHello of one connection.
+type Conn struct {
+	net.Conn
+	mu   sync.Mutex
+	buf  []byte
+	done bool
+	ch   *ClientHello
+	err  error
+}
+
+// Read reads from the connection and keeps the bytes until the ClientHello
+// is complete (or cannot be).
+func (c *Conn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.mu.Lock()
+		if !c.done {
+			c.buf = append(c.buf, b[:n]...)
+			c.ch, c.err = Parse(c.buf)
+			switch {
+			case c.err == nil:
+				c.done = true
+			case errors.Is(c.err, ErrIncomplete) && len(c.buf) < MaxCapture:
+			default:
+				c.done = true
+			}
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// ClientHello returns the parsed ClientHello and its raw record bytes.
+func (c *Conn) ClientHello() (*ClientHello, []byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.done && c.err == nil {
+		return nil, c.buf, ErrIncomplete
+	}
+	return c.ch, c.buf, c.err
+}
+
+type connKey struct{}
+
+// ConnContext is an http.Server.ConnContext that makes the connection's
+// captured ClientHello available to handlers (and to Middleware). It looks
+// through crypto/tls to the *Conn underneath.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	for {
+		switch v := c.(type) {
+		case *Conn:
+			return context.WithValue(ctx, connKey{}, v)
+		case interface{ NetConn() net.Conn }:
+			c = v.NetConn()
+		default:
+			return ctx
+		}
+	}
+}
+
+// FromContext returns the connection's captured ClientHello.
+func FromContext(ctx context.Context) (*ClientHello, []byte, error) {
+	c, ok := ctx.Value(connKey{}).(*Conn)
+	if !ok {
+		return nil, nil, errors.New("detect: no captured connection (serve through detect.NewListener with detect.ConnContext)")
+	}
+	return c.ClientHello()
+}

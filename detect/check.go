@@ -1,0 +1,325 @@
+package detect
+
+import (
+	"bufio"
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Reason is one piece of evidence, with what was expected and what was seen.
+type Reason struct {
+	What     string `json:"what"`
+	Expected string `json:"expected,omitempty"`
+	Seen     string `json:"seen,omitempty"`
+}
+
+// Result is the verdict on one connection.
+type Result struct {
+	// Intercepted is true or false, or nil when the evidence cannot tell
+	// (no browser User-Agent, a browser version the reference lacks).
+	Intercepted *bool    `json:"intercepted"`
+	Confidence  float64  `json:"confidence"`
+	Reasons     []Reason `json:"reasons"`
+	// Product names the interceptor when its fingerprint is known.
+	Product string `json:"product,omitempty"`
+	// Weakened lists how the intercepted connection is weaker than the
+	// browser's own would be.
+	Weakened []string `json:"weakened,omitempty"`
+	JA4      string   `json:"ja4"`
+	JA4R     string   `json:"ja4_r"`
+	JA3      string   `json:"ja3"`
+	JA3Hash  string   `json:"ja3_hash"`
+	Browser  Browser  `json:"browser"`
+	Features string   `json:"features"`
+}
+
+//go:embed data/reference.json
+var referenceJSON []byte
+
+//go:embed data/mitmengine/browser.txt
+var browserTxt []byte
+
+//go:embed data/mitmengine/mitm.txt
+var mitmTxt []byte
+
+//go:embed data/mitmengine/badheader.txt
+var badHeaderTxt []byte
+
+// Checker judges ClientHellos against the reference data. It is safe for
+// concurrent use; Default returns the one built from the embedded data.
+type Checker struct {
+	ref        Reference
+	browsers   []*Signature // mitmengine's historical browser records
+	mitm       []*Signature // mitmengine's interceptor records
+	badHeaders map[string]bool
+	stackJA4   map[string]string
+}
+
+var defaultChecker = sync.OnceValues(func() (*Checker, error) {
+	return NewChecker(referenceJSON, browserTxt, mitmTxt, badHeaderTxt)
+})
+
+// Default returns the checker of the embedded reference data.
+func Default() *Checker {
+	c, err := defaultChecker()
+	if err != nil {
+		panic("detect: embedded reference data: " + err.Error()) // checked by the package tests
+	}
+	return c
+}
+
+// NewChecker builds a checker from reference data files.
+func NewChecker(reference, browsers, mitm, badHeaders []byte) (*Checker, error) {
+	c := &Checker{badHeaders: map[string]bool{}, stackJA4: map[string]string{}}
+	if err := json.Unmarshal(reference, &c.ref); err != nil {
+		return nil, fmt.Errorf("reference.json: %w", err)
+	}
+	var err error
+	if c.browsers, err = ParseSignatures(browsers); err != nil {
+		return nil, err
+	}
+	if c.mitm, err = ParseSignatures(mitm); err != nil {
+		return nil, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(badHeaders))
+	for sc.Scan() {
+		if h := strings.TrimSpace(sc.Text()); h != "" && h[0] != '#' {
+			c.badHeaders[strings.ToLower(h)] = true
+		}
+	}
+	for _, s := range c.ref.Stacks {
+		for _, j := range s.JA4 {
+			c.stackJA4[ja4Lists(j)] = s.Product
+		}
+	}
+	return c, nil
+}
+
+func yes() *bool { b := true; return &b }
+func no() *bool  { b := false; return &b }
+
+// Check judges a ClientHello for the User-Agent and headers of the request
+// that came over it (headers may be nil).
+func (c *Checker) Check(ch *ClientHello, userAgent string, headers http.Header) *Result {
+	r := &Result{Browser: ParseUA(userAgent), Reasons: []Reason{}}
+	r.JA4, r.JA4R = ch.JA4()
+	r.JA3, r.JA3Hash = ch.JA3()
+	f := ch.Features()
+	for name := range headers {
+		f.Headers = append(f.Headers, strings.ToLower(name))
+	}
+	slices.Sort(f.Headers)
+	r.Features = f.String()
+	r.Weakened = weakened(ch, r.Browser)
+	c.judge(r, f, ch.MaxVersion(), r.JA4)
+	return r
+}
+
+// CheckFeatures judges bare features (a replayed mitmengine record), with
+// the browser given as uasurfer code and major version.
+func (c *Checker) CheckFeatures(f Features, code, major int) *Result {
+	r := &Result{Reasons: []Reason{}, Features: f.String(), Browser: Browser{Family: familyOf(code), Major: major}}
+	r.Browser.Stack = map[string]string{"chrome": "chromium", "opera": "chromium", "firefox": "firefox", "safari": "safari"}[r.Browser.Family]
+	c.judge(r, f, f.Version, "")
+	return r
+}
+
+func familyOf(code int) string {
+	for _, f := range []string{"chrome", "ie", "safari", "firefox", "opera"} {
+		if uasurferCode(f) == code {
+			return f
+		}
+	}
+	return ""
+}
+
+func (c *Checker) judge(r *Result, f Features, maxVersion uint16, ja4 string) {
+	code := uasurferCode(r.Browser.Family)
+	// 1. Headers only a proxy adds.
+	for _, h := range f.Headers {
+		if c.badHeaders[h] {
+			r.Intercepted, r.Confidence = yes(), 0.9
+			r.Reasons = append(r.Reasons, Reason{What: "the request carries a header that proxies add", Seen: h})
+			for _, s := range c.mitm {
+				if s.HeaderOnly() && s.Match(f, code, r.Browser.Major) {
+					r.Product = s.Product
+				}
+			}
+		}
+	}
+	if r.Intercepted != nil {
+		return
+	}
+	// 2. A known interceptor's ClientHello.
+	for _, s := range c.mitm {
+		if !s.HeaderOnly() && s.Match(f, code, r.Browser.Major) {
+			r.Intercepted, r.Confidence, r.Product = yes(), 0.95, s.Product
+			r.Reasons = append(r.Reasons, Reason{What: "the ClientHello matches a known interceptor's", Seen: s.Product})
+			if s.Grade >= 3 {
+				r.Weakened = append(r.Weakened, "the interceptor is known to be vulnerable (grade "+[]string{"", "A", "B", "C", "F"}[s.Grade]+")")
+			}
+			return
+		}
+	}
+	// 3. A TLS library that is not a browser's, under a browser's name.
+	if product, ok := c.stackJA4[ja4Lists(ja4)]; ok && r.Browser.Family != "" {
+		r.Intercepted, r.Confidence, r.Product = yes(), 0.9, product
+		r.Reasons = append(r.Reasons, Reason{What: "the ClientHello is " + product + "'s, not a browser's", Expected: r.Browser.Family, Seen: product})
+		return
+	}
+	if r.Browser.Family == "" {
+		r.Reasons = append(r.Reasons, Reason{What: "the User-Agent names no browser whose ClientHello is known", Seen: "unknown client"})
+		return
+	}
+	// 4. Browsers as mitmengine recorded them (2016-2020, trusted traffic),
+	// for the versions its records cover.
+	for _, s := range c.browsers {
+		if s.ua.browser == code && s.Match(f, code, r.Browser.Major) {
+			r.Intercepted, r.Confidence = no(), 0.7
+			return
+		}
+	}
+	// 5. Today's browsers, from the reference profiles.
+	if p := c.profile(r.Browser); p != nil {
+		reasons := compare(p, f, maxVersion)
+		if len(reasons) == 0 {
+			r.Intercepted, r.Confidence = no(), 0.9
+			return
+		}
+		r.Intercepted, r.Confidence, r.Reasons = yes(), min(0.5+0.15*float64(len(reasons)), 0.95), reasons
+		if product, ok := c.stackJA4[ja4Lists(ja4)]; ok {
+			r.Product = product
+		}
+		return
+	}
+	r.Reasons = append(r.Reasons, Reason{What: "no reference ClientHello for this browser version", Seen: fmt.Sprintf("%s %d", r.Browser.Family, r.Browser.Major)})
+}
+
+// ja4Lists keeps the two hashed parts of a JA4 (cipher suites; extensions
+// and signature algorithms), which identify a TLS library whatever name and
+// ALPN the program using it asks for.
+func ja4Lists(ja4 string) string {
+	if i := strings.IndexByte(ja4, '_'); i >= 0 {
+		return ja4[i+1:]
+	}
+	return ""
+}
+
+func (c *Checker) profile(b Browser) *Profile {
+	for _, p := range c.ref.Browsers {
+		if p.Stack == b.Stack && (b.Major >= p.MinMajor || b.OS == "ios") {
+			return p
+		}
+	}
+	return nil
+}
+
+// compare lists how the features depart from the profile: the paper's
+// per-family rules (Firefox/NSS and Safari send a fixed order, Chrome
+// permutes its extensions but never its ciphers, and sends GREASE; none
+// offers a cipher it never sends).
+func compare(p *Profile, f Features, maxVersion uint16) []Reason {
+	var out []Reason
+	if p.GREASE && !f.GREASE {
+		out = append(out, Reason{What: "no GREASE values", Expected: p.Stack + " sends GREASE", Seen: "none"})
+	}
+	if !p.GREASE && f.GREASE {
+		out = append(out, Reason{What: "GREASE values", Expected: p.Stack + " sends none", Seen: "GREASE"})
+	}
+	if extra := missing(f.Ciphers, p.Ciphers); len(extra) > 0 {
+		out = append(out, Reason{What: "cipher suites the browser never offers", Expected: hexList(p.Ciphers), Seen: hexList(extra)})
+	} else if !consistent(p.CipherOrders, f.Ciphers) {
+		out = append(out, Reason{What: "cipher suites in another order", Expected: hexList(p.CipherOrders[0]), Seen: hexList(f.Ciphers)})
+	}
+	if extra := missing(f.Exts, p.Extensions); len(extra) > 0 {
+		out = append(out, Reason{What: "extensions the browser never sends", Expected: hexList(p.Extensions), Seen: hexList(extra)})
+	}
+	if lack := missing(p.RequiredExtensions, f.Exts); len(lack) > 0 {
+		out = append(out, Reason{What: "extensions the browser always sends are missing", Expected: hexList(p.RequiredExtensions), Seen: "without " + hexList(lack)})
+	}
+	if len(p.ExtensionOrders) > 0 && !consistent(p.ExtensionOrders, f.Exts) {
+		out = append(out, Reason{What: "extensions in another order (this browser's order is fixed)", Expected: hexList(p.ExtensionOrders[0]), Seen: hexList(f.Exts)})
+	}
+	if extra := missing(f.Curves, p.Groups); len(extra) > 0 {
+		out = append(out, Reason{What: "key exchange groups the browser never offers", Expected: hexList(p.Groups), Seen: hexList(extra)})
+	}
+	if maxVersion < p.MaxVersion {
+		out = append(out, Reason{What: "an older TLS version", Expected: fmt.Sprintf("%#04x", p.MaxVersion), Seen: fmt.Sprintf("%#04x", maxVersion)})
+	}
+	return out
+}
+
+// missing returns the values of a that b lacks.
+func missing(a, b []uint16) []uint16 {
+	var out []uint16
+	for _, v := range a {
+		if !slices.Contains(b, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func hexList(vs []uint16) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = fmt.Sprintf("%04x", v)
+	}
+	return strings.Join(s, ",")
+}
+
+// Broken or weak cipher suites: RC4, 3DES, DES, NULL and export ones.
+var brokenCiphers = map[uint16]string{
+	0x0004: "RC4", 0x0005: "RC4", 0xc007: "RC4", 0xc011: "RC4", 0x0018: "RC4",
+	0x000a: "3DES", 0xc008: "3DES", 0xc012: "3DES", 0x0016: "3DES", 0x0013: "3DES",
+	0x0009: "DES", 0x0015: "DES", 0x0012: "DES",
+	0x0000: "NULL", 0x0001: "NULL", 0x0002: "NULL", 0x003b: "NULL",
+	0x0003: "EXPORT", 0x0006: "EXPORT", 0x0008: "EXPORT", 0x0014: "EXPORT", 0x0017: "EXPORT",
+}
+
+// weakened lists what the ClientHello gives up against a current browser:
+// broken ciphers offered, no forward secrecy, an older TLS version.
+func weakened(ch *ClientHello, b Browser) []string {
+	var out []string
+	kinds := map[string]bool{}
+	fs := false
+	for _, c := range ch.CipherSuites {
+		if k, bad := brokenCiphers[c]; bad && !kinds[k] {
+			kinds[k] = true
+			out = append(out, "offers broken "+k+" cipher suites")
+		}
+		if c>>8 == 0x13 || c>>8 == 0xc0 || c>>8 == 0xcc || c == 0x0033 || c == 0x0039 || c == 0x009e || c == 0x009f {
+			fs = true
+		}
+	}
+	if !fs {
+		out = append(out, "offers no forward-secret key exchange")
+	}
+	if ch.MaxVersion() < 0x0304 && b.Family != "" && b.Family != "ie" {
+		out = append(out, fmt.Sprintf("offers at most TLS %s where the browser offers TLS 1.3", versionName(ch.MaxVersion())))
+	}
+	if len(ch.Compression) > 1 {
+		out = append(out, "offers TLS compression (CRIME)")
+	}
+	return out
+}
+
+func versionName(v uint16) string {
+	switch v {
+	case 0x0303:
+		return "1.2"
+	case 0x0302:
+		return "1.1"
+	case 0x0301:
+		return "1.0"
+	case 0x0300:
+		return "SSL 3.0"
+	}
+	return fmt.Sprintf("%#04x", v)
+}

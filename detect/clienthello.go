@@ -1,0 +1,303 @@
+package detect
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Limits on input from outside. A ClientHello is at most a few KB; the
+// biggest legitimate ones (post-quantum key shares, padding) stay under 8 KB.
+const (
+	// MaxHandshake bounds the reassembled handshake message.
+	MaxHandshake = 1 << 17
+	// MaxRecords bounds the records a ClientHello may be split into
+	// (a hostile client may send it one byte per record).
+	MaxRecords = 1 << 17
+)
+
+// Extension is one ClientHello extension, in the order sent.
+type Extension struct {
+	Type uint16
+	Data []byte
+}
+
+// ClientHello is a parsed TLS ClientHello.
+type ClientHello struct {
+	Raw               []byte // the handshake message (type, length, body)
+	RecordVersion     uint16
+	Version           uint16 // legacy_version
+	Random            []byte
+	SessionID         []byte
+	CipherSuites      []uint16
+	Compression       []uint8
+	Extensions        []Extension
+	ServerName        string
+	ALPN              []string
+	SupportedGroups   []uint16
+	PointFormats      []uint8
+	SignatureSchemes  []uint16
+	SupportedVersions []uint16
+	KeyShares         []uint16 // groups of the key shares offered
+	ECH               bool     // encrypted_client_hello (0xfe0d) present
+	PaddingLen        int      // length of the padding extension's data, or -1
+}
+
+// ParseError says what is wrong with the bytes and where.
+type ParseError struct {
+	Offset int
+	Reason string
+}
+
+func (e *ParseError) Error() string {
+	return fmt.Sprintf("detect: ClientHello: %s (at byte %d)", e.Reason, e.Offset)
+}
+
+// ErrIncomplete is returned for input that ends before the ClientHello does.
+var ErrIncomplete = errors.New("detect: ClientHello: incomplete (more records needed)")
+
+// Reassemble takes the raw bytes of the first TLS records of a connection
+// and returns the ClientHello handshake message, joining fragments spread
+// over several records. It returns ErrIncomplete when more bytes are needed.
+func Reassemble(data []byte) ([]byte, int, error) {
+	var msg []byte
+	off := 0
+	want := -1
+	for records := 0; ; records++ {
+		if records > MaxRecords {
+			return nil, off, &ParseError{off, "too many records"}
+		}
+		if want >= 0 && len(msg) >= want {
+			return msg[:want], off, nil
+		}
+		if len(data)-off < 5 {
+			return nil, off, ErrIncomplete
+		}
+		typ, length := data[off], int(binary.BigEndian.Uint16(data[off+3:]))
+		if typ != 22 {
+			return nil, off, &ParseError{off, fmt.Sprintf("record type %d, want handshake (22)", typ)}
+		}
+		if length > 1<<14+2048 {
+			return nil, off, &ParseError{off, fmt.Sprintf("record length %d exceeds the TLS limit", length)}
+		}
+		if len(data)-off-5 < length {
+			return nil, off, ErrIncomplete
+		}
+		msg = append(msg, data[off+5:off+5+length]...)
+		off += 5 + length
+		if want < 0 && len(msg) >= 4 {
+			if msg[0] != 1 {
+				return nil, off, &ParseError{5, fmt.Sprintf("handshake type %d, want ClientHello (1)", msg[0])}
+			}
+			want = 4 + (int(msg[1])<<16 | int(msg[2])<<8 | int(msg[3]))
+			if want > MaxHandshake {
+				return nil, off, &ParseError{6, fmt.Sprintf("handshake length %d exceeds %d", want, MaxHandshake)}
+			}
+		}
+		if len(msg) > MaxHandshake+1<<14 {
+			return nil, off, &ParseError{off, "handshake data exceeds the limit"}
+		}
+	}
+}
+
+// Parse parses the raw bytes of the first TLS records of a connection.
+func Parse(data []byte) (*ClientHello, error) {
+	msg, _, err := Reassemble(data)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := ParseHandshake(msg)
+	if err != nil {
+		return nil, err
+	}
+	ch.RecordVersion = binary.BigEndian.Uint16(data[1:3])
+	return ch, nil
+}
+
+// reader is a bounds-checked cursor; the first failure sticks.
+type reader struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (r *reader) fail(reason string) {
+	if r.err == nil {
+		r.err = &ParseError{r.off, reason}
+	}
+}
+
+func (r *reader) bytes(n int, what string) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(r.b)-r.off {
+		r.fail(what + " runs past the end")
+		return nil
+	}
+	out := r.b[r.off : r.off+n]
+	r.off += n
+	return out
+}
+
+func (r *reader) u8(what string) int {
+	b := r.bytes(1, what)
+	if b == nil {
+		return 0
+	}
+	return int(b[0])
+}
+
+func (r *reader) u16(what string) int {
+	b := r.bytes(2, what)
+	if b == nil {
+		return 0
+	}
+	return int(binary.BigEndian.Uint16(b))
+}
+
+func u16s(b []byte) []uint16 {
+	out := make([]uint16, len(b)/2)
+	for i := range out {
+		out[i] = binary.BigEndian.Uint16(b[2*i:])
+	}
+	return out
+}
+
+// ParseHandshake parses a ClientHello handshake message (type 1, 3-byte
+// length, body). It never panics, whatever the bytes.
+func ParseHandshake(msg []byte) (*ClientHello, error) {
+	r := &reader{b: msg}
+	if r.u8("handshake type") != 1 {
+		return nil, &ParseError{0, "not a ClientHello"}
+	}
+	n := r.u8("length")<<16 | r.u16("length")
+	if r.err == nil && n != len(msg)-4 {
+		return nil, &ParseError{1, fmt.Sprintf("handshake length %d, have %d bytes", n, len(msg)-4)}
+	}
+	ch := &ClientHello{Raw: msg, PaddingLen: -1}
+	ch.Version = uint16(r.u16("version"))
+	ch.Random = r.bytes(32, "random")
+	ch.SessionID = r.bytes(r.u8("session id length"), "session id")
+	cs := r.bytes(r.u16("cipher suites length"), "cipher suites")
+	if len(cs)%2 != 0 {
+		r.fail("odd cipher suites length")
+	}
+	ch.CipherSuites = u16s(cs)
+	ch.Compression = r.bytes(r.u8("compression methods length"), "compression methods")
+	if r.err != nil {
+		return nil, r.err
+	}
+	if r.off == len(msg) {
+		return ch, nil // no extensions: a TLS 1.0-era hello
+	}
+	exts := &reader{b: r.bytes(r.u16("extensions length"), "extensions"), off: 0}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if r.off != len(msg) {
+		return nil, &ParseError{r.off, "data after the extensions"}
+	}
+	for exts.off < len(exts.b) && exts.err == nil {
+		typ := uint16(exts.u16("extension type"))
+		data := exts.bytes(exts.u16("extension length"), "extension data")
+		if exts.err != nil {
+			break
+		}
+		ch.Extensions = append(ch.Extensions, Extension{Type: typ, Data: data})
+		if err := ch.parseExtension(typ, data); err != nil {
+			return nil, err
+		}
+	}
+	if exts.err != nil {
+		return nil, exts.err
+	}
+	return ch, nil
+}
+
+func (ch *ClientHello) parseExtension(typ uint16, data []byte) error {
+	r := &reader{b: data}
+	list := func(lenBytes int, what string) []byte {
+		n := r.u8(what)
+		if lenBytes == 2 {
+			n = n<<8 | r.u8(what)
+		}
+		return r.bytes(n, what)
+	}
+	switch typ {
+	case 0: // server_name
+		names := &reader{b: list(2, "server name list")}
+		for names.off < len(names.b) && names.err == nil {
+			kind := names.u8("name type")
+			name := names.bytes(names.u16("name length"), "host name")
+			if kind == 0 && ch.ServerName == "" {
+				ch.ServerName = string(name)
+			}
+		}
+		r.err = firstErr(r.err, names.err)
+	case 16: // ALPN
+		protos := &reader{b: list(2, "ALPN list")}
+		for protos.off < len(protos.b) && protos.err == nil {
+			if p := protos.bytes(protos.u8("protocol length"), "protocol"); protos.err == nil {
+				ch.ALPN = append(ch.ALPN, string(p))
+			}
+		}
+		r.err = firstErr(r.err, protos.err)
+	case 10: // supported_groups
+		ch.SupportedGroups = u16s(list(2, "supported groups"))
+	case 11: // ec_point_formats
+		ch.PointFormats = list(1, "point formats")
+	case 13: // signature_algorithms
+		ch.SignatureSchemes = u16s(list(2, "signature algorithms"))
+	case 43: // supported_versions
+		ch.SupportedVersions = u16s(list(1, "supported versions"))
+	case 51: // key_share
+		shares := &reader{b: list(2, "key shares")}
+		for shares.off < len(shares.b) && shares.err == nil {
+			g := shares.u16("key share group")
+			shares.bytes(shares.u16("key share length"), "key share")
+			if shares.err == nil {
+				ch.KeyShares = append(ch.KeyShares, uint16(g))
+			}
+		}
+		r.err = firstErr(r.err, shares.err)
+	case 21: // padding
+		ch.PaddingLen = len(data)
+	case 0xfe0d:
+		ch.ECH = true
+	}
+	if r.err != nil {
+		return fmt.Errorf("detect: ClientHello: extension %d: %w", typ, r.err)
+	}
+	return nil
+}
+
+func firstErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// IsGREASE reports a GREASE value (RFC 8701): 0x?a?a with equal bytes.
+func IsGREASE(v uint16) bool { return v&0x0f0f == 0x0a0a && v>>8 == v&0xff }
+
+// MaxVersion is the highest TLS version the client offers.
+func (ch *ClientHello) MaxVersion() uint16 {
+	best := ch.Version
+	for _, v := range ch.SupportedVersions {
+		if !IsGREASE(v) && v > best {
+			best = v
+		}
+	}
+	return best
+}
+
+// ExtensionTypes lists the extension types in order.
+func (ch *ClientHello) ExtensionTypes() []uint16 {
+	out := make([]uint16, len(ch.Extensions))
+	for i, e := range ch.Extensions {
+		out[i] = e.Type
+	}
+	return out
+}

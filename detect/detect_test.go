@@ -1,0 +1,206 @@
+package detect
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	utls "github.com/refraction-networking/utls"
+
+	"github.com/mitmguard/mitmguard/internal/lab"
+)
+
+// serve runs the example site over a capturing listener on loopback.
+func serve(t testing.TB) (addr string, cert tls.Certificate) {
+	t.Helper()
+	cert = selfSigned(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// HTTP/1.1 only; a client that offers only h2 (one parrot does) gets no
+	// ALPN answer, and the test clients speak HTTP/1.1.
+	base := &tls.Config{Certificates: []tls.Certificate{cert}}
+	base.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		c := base.Clone()
+		c.GetConfigForClient = nil
+		for _, p := range h.SupportedProtos {
+			if p == "http/1.1" {
+				c.NextProtos = []string{"http/1.1"}
+			}
+		}
+		return c, nil
+	}
+	srv := &http.Server{Handler: Handler(Options{Header: "Mitmguard-Intercepted"}), ConnContext: ConnContext, TLSConfig: base}
+	go srv.Serve(tls.NewListener(NewListener(ln), srv.TLSConfig))
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String(), cert
+}
+
+func selfSigned(t testing.TB) tls.Certificate {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// verdictOver sends GET /mitmguard/verdict with the User-Agent over conn.
+func verdictOver(t testing.TB, conn net.Conn, ua string) *Result {
+	t.Helper()
+	fmt.Fprintf(conn, "GET /mitmguard/verdict HTTP/1.1\r\nHost: localhost\r\nUser-Agent: %s\r\nConnection: close\r\n\r\n", ua)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r Result
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+// Real User-Agents of the browsers the parrots imitate.
+var parrots = []struct {
+	name string
+	id   utls.ClientHelloID
+	ua   string
+}{
+	{"Chrome 133 on Windows", utls.HelloChrome_133, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/133.0.0.0 Safari/537.36"},
+	{"Chrome 131 on Android", utls.HelloChrome_131, "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36"},
+	{"Chrome 120 on macOS", utls.HelloChrome_120, "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"},
+	{"Edge 106 on Windows", utls.HelloEdge_106, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/106.0.0.0 Safari/537.36 Edg/106.0.1370.34"},
+	{"Edge 85 on Windows", utls.HelloEdge_85, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/85.0.4183.102 Safari/537.36 Edg/85.0.564.51"},
+	{"Firefox 120 on Linux", utls.HelloFirefox_120, "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"},
+	{"Firefox 102 ESR on Windows", utls.HelloFirefox_102, "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:102.0) Gecko/20100101 Firefox/102.0"},
+	{"Safari 16 on macOS", utls.HelloSafari_16_0, "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.0 Safari/605.1.15"},
+	{"Safari on iOS 14", utls.HelloIOS_14, "Mozilla/5.0 (iPhone; CPU iPhone OS 14_8 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/14.1.2 Mobile/15E148 Safari/604.1"},
+	{"Chrome on iOS 14 (WebKit)", utls.HelloIOS_14, "Mozilla/5.0 (iPhone; CPU iPhone OS 14_8 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1"},
+}
+
+// Today's browsers, as uTLS parrots them, over real handshakes on loopback,
+// with their real User-Agents: none is judged intercepted.
+func TestBrowsersNotIntercepted(t *testing.T) {
+	addr, _ := serve(t)
+	for _, p := range parrots {
+		t.Run(p.name, func(t *testing.T) {
+			for i := 0; i < 5; i++ { // Chrome permutes its extensions: try several
+				raw, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				uc := utls.UClient(raw, &utls.Config{ServerName: "localhost", InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}, p.id)
+				if err := uc.Handshake(); err != nil {
+					t.Fatalf("handshake: %v", err)
+				}
+				r := verdictOver(t, uc, p.ua)
+				uc.Close()
+				if r.Intercepted == nil || *r.Intercepted {
+					t.Fatalf("judged %v: %+v", r.Intercepted, r.Reasons)
+				}
+			}
+		})
+	}
+}
+
+const chromeUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/133.0.0.0 Safari/537.36"
+
+// Go's crypto/tls and OpenSSL under a browser's User-Agent are judged
+// intercepted, with the product named.
+func TestNonBrowserStacksIntercepted(t *testing.T) {
+	addr, _ := serve(t)
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := verdictOver(t, conn, chromeUA)
+	conn.Close()
+	if r.Intercepted == nil || !*r.Intercepted || r.Product != "Go crypto/tls" {
+		t.Errorf("Go crypto/tls: %v %q %+v", r.Intercepted, r.Product, r.Reasons)
+	}
+
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Fatal("openssl is required (Debian: apt-get install openssl)")
+	}
+	cmd := exec.Command("openssl", "s_client", "-quiet", "-connect", addr, "-servername", "localhost")
+	cmd.Stdin = strings.NewReader(fmt.Sprintf("GET /mitmguard/verdict HTTP/1.1\r\nHost: localhost\r\nUser-Agent: %s\r\nConnection: close\r\n\r\n", chromeUA))
+	out, err := cmd.Output()
+	if err != nil && len(out) == 0 {
+		t.Fatalf("openssl s_client: %v", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(string(out))), nil)
+	if err != nil {
+		t.Fatalf("openssl response: %v\n%s", err, out)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	var or Result
+	if err := json.Unmarshal(body, &or); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	if or.Intercepted == nil || !*or.Intercepted || or.Product != "OpenSSL" {
+		t.Errorf("OpenSSL: %v %q %+v", or.Intercepted, or.Product, or.Reasons)
+	}
+	if resp.Header.Get("Mitmguard-Intercepted") != "yes; product=OpenSSL" {
+		t.Errorf("header %q", resp.Header.Get("Mitmguard-Intercepted"))
+	}
+}
+
+// A client that names no browser gets "unknown", not a false alarm.
+func TestUnknownClient(t *testing.T) {
+	addr, _ := serve(t)
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if r := verdictOver(t, conn, "curl/8.5.0"); r.Intercepted != nil {
+		t.Errorf("curl judged %v", *r.Intercepted)
+	}
+	_ = context.Background
+}
+
+// The lab middlebox in front of the detecting server: a Chrome parrot whose
+// connection the box re-originates is judged intercepted.
+func TestLabMiddleboxIntercepted(t *testing.T) {
+	addr, cert := serve(t)
+	root, _ := x509.ParseCertificate(cert.Certificate[0])
+	l, err := lab.Start(lab.Config{Origin: addr, OriginRoot: root, ForgedKeyBits: 1024,
+		Targets: map[string]lab.Action{"localhost": lab.Intercept}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	raw, err := net.Dial("tcp", l.MiddleboxAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc := utls.UClient(raw, &utls.Config{ServerName: "localhost", InsecureSkipVerify: true}, utls.HelloChrome_133)
+	if err := uc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	r := verdictOver(t, uc, chromeUA)
+	if r.Intercepted == nil || !*r.Intercepted || len(r.Reasons) == 0 {
+		t.Fatalf("through the middlebox: %v %+v", r.Intercepted, r.Reasons)
+	}
+	t.Logf("middlebox: product %q, reasons %d, JA4 %s", r.Product, len(r.Reasons), r.JA4)
+}

@@ -1,0 +1,119 @@
+package detect
+
+import (
+	"context"
+	"encoding/json"
+	"html/template"
+	"net/http"
+)
+
+// Options configure Middleware. The zero value uses the embedded reference.
+type Options struct {
+	Checker *Checker
+	// Header, if set, is the response header that carries the verdict
+	// ("yes", "no" or "unknown", then "; product=..." when known).
+	Header string
+	// OnResult, if set, is called for every request with its verdict: to
+	// log it, count it, or decide to show a warning.
+	OnResult func(*http.Request, *Result)
+}
+
+type resultKey struct{}
+
+// Middleware judges the connection each request came over and puts the
+// *Result into the request's context (ResultFrom). The server must accept
+// through NewListener and set ConnContext; without them the result says the
+// ClientHello was not captured.
+func Middleware(next http.Handler, opts Options) http.Handler {
+	c := opts.Checker
+	if c == nil {
+		c = Default()
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res := judgeRequest(c, r)
+		if opts.Header != "" {
+			v := "unknown"
+			if res.Intercepted != nil {
+				v = map[bool]string{true: "yes", false: "no"}[*res.Intercepted]
+			}
+			if res.Product != "" {
+				v += "; product=" + res.Product
+			}
+			w.Header().Set(opts.Header, v)
+		}
+		if opts.OnResult != nil {
+			opts.OnResult(r, res)
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), resultKey{}, res)))
+	})
+}
+
+func judgeRequest(c *Checker, r *http.Request) *Result {
+	ch, _, err := FromContext(r.Context())
+	if err != nil {
+		return &Result{Browser: ParseUA(r.UserAgent()), Reasons: []Reason{{What: "the ClientHello could not be read: " + err.Error()}}}
+	}
+	return c.Check(ch, r.UserAgent(), r.Header)
+}
+
+// ResultFrom returns the verdict Middleware put into the context, or nil.
+func ResultFrom(ctx context.Context) *Result {
+	r, _ := ctx.Value(resultKey{}).(*Result)
+	return r
+}
+
+// VerdictHandler answers with the request's verdict as JSON.
+func VerdictHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(ResultFrom(r.Context()))
+	})
+}
+
+// pageHTML is the page mitmguard serve shows.
+const pageHTML = `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Is my connection intercepted?</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:46em;margin:2em auto;padding:0 1em}
+.warn{border:2px solid #c0392b;background:#fdecea;padding:1em;border-radius:6px}
+.ok{border:2px solid #27ae60;background:#eafaf1;padding:1em;border-radius:6px}
+.unknown{border:2px solid #999;background:#f4f4f4;padding:1em;border-radius:6px} code{font-size:.9em}</style></head>
+<body><h1>Is my connection intercepted?</h1>
+{{if .Intercepted}}{{if deref .Intercepted}}
+<div class="warn"><h2>Your connection to this site is being monitored</h2>
+<p>The encrypted connection that reached this server was not made by your browser{{if .Browser.Family}} ({{.Browser.Family}} {{.Browser.Major}}){{end}}:
+something between you and this site{{if .Product}} — it looks like <b>{{.Product}}</b> —{{end}} opened it in your place and can read what you send.</p>
+<ul><li>If your government, employer or an antivirus told you to install a certificate, remove it: <code>mitmguard audit</code> shows where it is.</li>
+<li>Until then, use a VPN or Tor, which the interception cannot read into.</li>
+<li>Change the passwords you used over such connections: they may have been read.</li></ul></div>
+{{else}}<div class="ok"><h2>No sign of interception</h2><p>The connection looks like one your browser{{if .Browser.Family}} ({{.Browser.Family}} {{.Browser.Major}}){{end}} makes itself.</p></div>{{end}}
+{{else}}<div class="unknown"><h2>Cannot tell</h2><p>This client is not a browser whose connections are known.</p></div>{{end}}
+<h3>Why</h3><ul>{{range .Reasons}}<li>{{.What}}{{if .Expected}}: expected <code>{{.Expected}}</code>{{end}}{{if .Seen}}, seen <code>{{.Seen}}</code>{{end}}</li>{{else}}<li>the ClientHello fits the browser the User-Agent names</li>{{end}}</ul>
+{{if .Weakened}}<h3>Weaker than your browser's own connection</h3><ul>{{range .Weakened}}<li>{{.}}</li>{{end}}</ul>{{end}}
+<p>JA4 <code>{{.JA4}}</code> &middot; JA3 <code>{{.JA3Hash}}</code> &middot; <a href="/mitmguard/verdict">as JSON</a></p>
+</body></html>`
+
+var page = template.Must(template.New("page").Funcs(template.FuncMap{"deref": func(b *bool) bool { return *b }}).Parse(pageHTML))
+
+// Handler is a small site that tells each visitor whether their connection
+// looks intercepted and why, with the verdict as JSON at
+// /mitmguard/verdict: the example mitmguard serve runs.
+func Handler(opts Options) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/mitmguard/verdict", VerdictHandler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if err := page.Execute(w, ResultFrom(r.Context())); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	})
+	return Middleware(mux, opts)
+}

@@ -1,0 +1,363 @@
+package detect
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Features are what the mitmengine-style fingerprint compares: the
+// ClientHello's version and lists with GREASE removed, and the request's
+// header names in order.
+type Features struct {
+	Version uint16   `json:"version"`
+	Ciphers []uint16 `json:"ciphers"`
+	Exts    []uint16 `json:"extensions"`
+	Curves  []uint16 `json:"curves"`
+	PF      []uint16 `json:"point_formats"`
+	Headers []string `json:"headers,omitempty"`
+	GREASE  bool     `json:"grease"`
+}
+
+// Features extracts the fingerprint features of a ClientHello.
+func (ch *ClientHello) Features() Features {
+	f := Features{Version: ch.Version}
+	strip := func(vs []uint16) []uint16 {
+		out := make([]uint16, 0, len(vs))
+		for _, v := range vs {
+			if IsGREASE(v) {
+				f.GREASE = true
+			} else {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	f.Ciphers, f.Exts, f.Curves = strip(ch.CipherSuites), strip(ch.ExtensionTypes()), strip(ch.SupportedGroups)
+	for _, p := range ch.PointFormats {
+		f.PF = append(f.PF, uint16(p))
+	}
+	return f
+}
+
+// String is the mitmengine request form of the features.
+func (f Features) String() string {
+	hexes := func(vs []uint16) string {
+		s := make([]string, len(vs))
+		for i, v := range vs {
+			s[i] = strconv.FormatUint(uint64(v), 16)
+		}
+		return strings.Join(s, ",")
+	}
+	return fmt.Sprintf("%x:%s:%s:%s:%s", f.Version, hexes(f.Ciphers), hexes(f.Exts), hexes(f.Curves), hexes(f.PF))
+}
+
+// item is one entry of a signature list: '?' optional, '!' possible but
+// unexpected, '^' must not be present.
+type item struct {
+	v                          uint16
+	s                          string // for header lists
+	opt, unexpected, forbidden bool
+}
+
+// listSig is a signature list: '*' alone matches anything, a '*' prefix
+// allows extra items in any order, '~' any order but no extras, none the
+// exact order.
+type listSig struct {
+	any, extras, unordered bool
+	items                  []item
+}
+
+func parseList(s string, hexItems bool) (listSig, error) {
+	var l listSig
+	switch {
+	case s == "*":
+		l.any = true
+		return l, nil
+	case strings.HasPrefix(s, "*"):
+		l.extras, s = true, s[1:]
+	case strings.HasPrefix(s, "~"):
+		l.unordered, s = true, s[1:]
+	}
+	if s == "" {
+		return l, nil
+	}
+	for _, tok := range strings.Split(s, ",") {
+		var it item
+		for len(tok) > 0 && strings.ContainsRune("?!^", rune(tok[0])) {
+			switch tok[0] {
+			case '?':
+				it.opt = true
+			case '!':
+				it.unexpected = true
+			case '^':
+				it.forbidden = true
+			}
+			tok = tok[1:]
+		}
+		if hexItems {
+			v, err := strconv.ParseUint(tok, 16, 16)
+			if err != nil {
+				return l, fmt.Errorf("bad hex item %q", tok)
+			}
+			it.v = uint16(v)
+		} else {
+			it.s = tok
+		}
+		l.items = append(l.items, it)
+	}
+	return l, nil
+}
+
+func (l listSig) match(seen []uint16) bool {
+	if l.any {
+		return true
+	}
+	has := func(v uint16) bool { return slices.Contains(seen, v) }
+	allowed := map[uint16]bool{}
+	for _, it := range l.items {
+		switch {
+		case it.forbidden:
+			if has(it.v) {
+				return false
+			}
+		default:
+			allowed[it.v] = true
+			if !it.opt && !it.unexpected && !has(it.v) {
+				return false
+			}
+		}
+	}
+	if l.extras {
+		return true
+	}
+	for _, v := range seen {
+		if !allowed[v] {
+			return false
+		}
+	}
+	if l.unordered {
+		return true
+	}
+	i := 0 // exact order: seen must follow the signature, skipping optional items
+	for _, it := range l.items {
+		if it.forbidden {
+			continue
+		}
+		if i < len(seen) && seen[i] == it.v {
+			i++
+		} else if !it.opt && !it.unexpected {
+			return false
+		}
+	}
+	return i == len(seen)
+}
+
+// instance is a list the signature itself would match: its required and
+// optional items in order (for replaying the reference data as tests).
+func (l listSig) instance() []uint16 {
+	var out []uint16
+	for _, it := range l.items {
+		if !it.forbidden && !it.unexpected {
+			out = append(out, it.v)
+		}
+	}
+	return out
+}
+
+// uaSig is the User-Agent part of a signature: uasurfer's browser enum
+// (0 = any) and a major-version range.
+type uaSig struct {
+	browser, min, max int
+}
+
+func parseUASig(s string) (uaSig, error) {
+	f := strings.Split(s, ":")
+	if len(f) != 7 {
+		return uaSig{}, fmt.Errorf("user-agent part has %d fields, want 7", len(f))
+	}
+	var u uaSig
+	var err error
+	if u.browser, err = strconv.Atoi(f[0]); err != nil {
+		return u, fmt.Errorf("browser %q", f[0])
+	}
+	u.min, u.max = 0, 1<<30
+	if v := f[1]; v != "" {
+		lo, hi, isRange := strings.Cut(v, "-")
+		if u.min, err = major(lo); err != nil {
+			return u, err
+		}
+		u.max = u.min
+		if isRange {
+			if u.max, err = major(hi); err != nil {
+				return u, err
+			}
+		}
+	}
+	return u, nil
+}
+
+func major(v string) (int, error) {
+	m, _, _ := strings.Cut(v, ".")
+	n, err := strconv.Atoi(m)
+	if err != nil {
+		return 0, fmt.Errorf("version %q", v)
+	}
+	return n, nil
+}
+
+func (u uaSig) match(code, maj int) bool {
+	return u.browser == 0 || u.browser == code && maj >= u.min && maj <= u.max
+}
+
+// uasurferCode maps a family onto the browser enum of github.com/avct/uasurfer,
+// which mitmengine's data uses.
+func uasurferCode(family string) int {
+	switch family {
+	case "chrome":
+		return 1
+	case "ie":
+		return 2
+	case "safari":
+		return 3
+	case "firefox":
+		return 4
+	case "opera":
+		return 6
+	}
+	return -1
+}
+
+// Signature is one mitmengine record: a browser's or an interceptor's.
+type Signature struct {
+	Line    int
+	Raw     string
+	Product string // the interceptor, for mitm.txt records
+	Type    int    // 1 antivirus, 2 fake browser, 3 malware, 4 parental control, 5 proxy
+	Grade   int    // 1 A .. 4 F, Durumeric et al.
+	ua      uaSig
+	version []uint16 // one value, or min,expected,max
+	ciphers, exts, curves, pf, headers listSig
+}
+
+// ParseSignatures reads a mitmengine browser.txt or mitm.txt.
+func ParseSignatures(data []byte) ([]*Signature, error) {
+	var out []*Signature
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		s, err := parseSignature(line)
+		if err != nil {
+			return nil, fmt.Errorf("detect: signature line %d: %w", n, err)
+		}
+		s.Line = n
+		out = append(out, s)
+	}
+	return out, sc.Err()
+}
+
+func parseSignature(line string) (*Signature, error) {
+	parts := strings.Split(line, "|")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("%d parts, want 3", len(parts))
+	}
+	s := &Signature{Raw: line}
+	var err error
+	if s.ua, err = parseUASig(parts[0]); err != nil {
+		return nil, err
+	}
+	req := strings.Split(parts[1], ":")
+	if len(req) != 7 {
+		return nil, fmt.Errorf("request part has %d fields, want 7", len(req))
+	}
+	for _, v := range strings.Split(req[0], ",") {
+		if v == "" {
+			break // any version (header-only records)
+		}
+		x, err := strconv.ParseUint(v, 16, 16)
+		if err != nil {
+			return nil, fmt.Errorf("tls version %q", req[0])
+		}
+		s.version = append(s.version, uint16(x))
+	}
+	for i, l := range []*listSig{&s.ciphers, &s.exts, &s.curves, &s.pf} {
+		field := req[1+i]
+		if field == "" && len(s.version) == 0 {
+			field = "*" // a header-only record says nothing of the ClientHello
+		}
+		if *l, err = parseList(field, true); err != nil {
+			return nil, err
+		}
+	}
+	if s.headers, err = parseList(req[5], false); err != nil {
+		return nil, err
+	}
+	m := strings.Split(parts[2], ":")
+	if len(m) == 3 {
+		s.Product = m[0]
+		s.Type, _ = strconv.Atoi(m[1])
+		s.Grade, _ = strconv.Atoi(m[2])
+	}
+	return s, nil
+}
+
+// Match reports whether the features (and the claimed browser, as uasurfer
+// code and major version) fit the signature.
+func (s *Signature) Match(f Features, code, maj int) bool {
+	if !s.ua.match(code, maj) {
+		return false
+	}
+	switch len(s.version) {
+	case 1:
+		if f.Version != s.version[0] {
+			return false
+		}
+	case 3:
+		if f.Version < s.version[0] || f.Version > s.version[2] {
+			return false
+		}
+	}
+	return s.ciphers.match(f.Ciphers) && s.exts.match(f.Exts) && s.curves.match(f.Curves) && s.pf.match(f.PF) && s.headersMatch(f.Headers)
+}
+
+// HeaderOnly reports a signature that recognises a proxy by its headers and
+// says nothing about the ClientHello.
+func (s *Signature) HeaderOnly() bool {
+	return s.ciphers.any && s.exts.any && !s.headers.any && len(s.headers.items) > 0
+}
+
+func (s *Signature) headersMatch(h []string) bool {
+	if s.headers.any || len(s.headers.items) == 0 {
+		return true
+	}
+	for _, it := range s.headers.items {
+		if !it.opt && !it.unexpected && !slices.Contains(h, it.s) {
+			return false
+		}
+	}
+	return true
+}
+
+// Instance returns features and a browser code/version the signature
+// matches, to replay the reference data as test cases.
+func (s *Signature) Instance() (Features, int, int) {
+	f := Features{Ciphers: s.ciphers.instance(), Exts: s.exts.instance(), Curves: s.curves.instance(), PF: s.pf.instance()}
+	if len(s.version) == 3 {
+		f.Version = s.version[1]
+	} else if len(s.version) == 1 {
+		f.Version = s.version[0]
+	}
+	for _, it := range s.headers.items {
+		if !it.opt && !it.unexpected && !it.forbidden {
+			f.Headers = append(f.Headers, it.s)
+		}
+	}
+	return f, s.ua.browser, s.ua.min
+}

@@ -1,0 +1,168 @@
+package detect
+
+import (
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"sort"
+)
+
+// Reference is the documented data file data/reference.json: what today's
+// browsers send, per TLS stack, and the hellos of the stacks interceptors are
+// built on. It is written by internal/genref from real handshakes.
+type Reference struct {
+	Generator string            `json:"generator"`
+	Sources   map[string]string `json:"sources"`
+	Browsers  []*Profile        `json:"browsers"`
+	Stacks    []*Stack          `json:"stacks"`
+}
+
+// Profile is one browser TLS stack as its samples show it.
+type Profile struct {
+	Stack    string   `json:"stack"`   // chromium, firefox, safari
+	Sources  []string `json:"sources"` // the parrots it was made from
+	MinMajor int      `json:"min_major"`
+	GREASE   bool     `json:"grease"` // every sample sends GREASE
+	// Ciphers, Extensions, Groups: every value any sample sent.
+	Ciphers    []uint16 `json:"ciphers"`
+	Extensions []uint16 `json:"extensions"`
+	Groups     []uint16 `json:"groups"`
+	// RequiredExtensions were sent by every sample.
+	RequiredExtensions []uint16 `json:"required_extensions"`
+	// CipherOrders and ExtensionOrders are the distinct orders seen; an
+	// extension order is kept only for stacks that do not permute it.
+	CipherOrders    [][]uint16 `json:"cipher_orders"`
+	ExtensionOrders [][]uint16 `json:"extension_orders,omitempty"`
+	MaxVersion      uint16     `json:"max_version"`
+}
+
+// Stack is a non-browser TLS implementation, known by its JA4s.
+type Stack struct {
+	Product string   `json:"product"`
+	JA4     []string `json:"ja4"`
+	Samples []string `json:"samples"` // hex ClientHello records
+}
+
+// AddBrowser merges sampled ClientHellos into the stack's profile.
+func (r *Reference) AddBrowser(stack, source string, minMajor int, raws [][]byte) error {
+	var p *Profile
+	for _, q := range r.Browsers {
+		if q.Stack == stack {
+			p = q
+		}
+	}
+	if p == nil {
+		p = &Profile{Stack: stack, MinMajor: minMajor, GREASE: true}
+		r.Browsers = append(r.Browsers, p)
+	}
+	p.Sources = append(p.Sources, source)
+	p.MinMajor = min(p.MinMajor, minMajor)
+	first := len(p.CipherOrders) == 0 && len(p.RequiredExtensions) == 0
+	permutes := false
+	var orders [][]uint16
+	for _, raw := range raws {
+		ch, err := Parse(raw)
+		if err != nil {
+			return fmt.Errorf("%s: %w", source, err)
+		}
+		f := ch.Features()
+		p.GREASE = p.GREASE && f.GREASE
+		p.Ciphers = union(p.Ciphers, f.Ciphers)
+		p.Extensions = union(p.Extensions, f.Exts)
+		p.Groups = union(p.Groups, f.Curves)
+		if first {
+			p.RequiredExtensions, first = slices.Clone(f.Exts), false
+		} else {
+			p.RequiredExtensions = intersect(p.RequiredExtensions, f.Exts)
+		}
+		p.CipherOrders = addOrder(p.CipherOrders, f.Ciphers)
+		if len(orders) > 0 && !slices.Equal(orders[0], f.Exts) && sameSet(orders[0], f.Exts) {
+			permutes = true
+		}
+		orders = addOrder(orders, f.Exts)
+		p.MaxVersion = max(p.MaxVersion, ch.MaxVersion())
+	}
+	sort.Slice(p.RequiredExtensions, func(i, j int) bool { return p.RequiredExtensions[i] < p.RequiredExtensions[j] })
+	if permutes || p.Stack == "chromium" {
+		p.ExtensionOrders = nil // Chrome permutes its extensions since version 106
+	} else {
+		for _, o := range orders {
+			p.ExtensionOrders = addOrder(p.ExtensionOrders, o)
+		}
+	}
+	return nil
+}
+
+// AddStack records a non-browser stack's hellos.
+func (r *Reference) AddStack(product string, raws [][]byte) {
+	s := &Stack{Product: product}
+	for _, raw := range raws {
+		if ch, err := Parse(raw); err == nil {
+			ja4, _ := ch.JA4()
+			if !slices.Contains(s.JA4, ja4) {
+				s.JA4 = append(s.JA4, ja4)
+			}
+			s.Samples = append(s.Samples, hex.EncodeToString(raw))
+		}
+	}
+	r.Stacks = append(r.Stacks, s)
+}
+
+func union(a, b []uint16) []uint16 {
+	for _, v := range b {
+		if !slices.Contains(a, v) {
+			a = append(a, v)
+		}
+	}
+	return a
+}
+
+func intersect(a, b []uint16) []uint16 {
+	var out []uint16
+	for _, v := range a {
+		if slices.Contains(b, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func sameSet(a, b []uint16) bool {
+	return len(a) == len(b) && len(intersect(a, b)) == len(a)
+}
+
+func addOrder(orders [][]uint16, o []uint16) [][]uint16 {
+	for _, x := range orders {
+		if slices.Equal(x, o) {
+			return orders
+		}
+	}
+	return append(orders, slices.Clone(o))
+}
+
+// consistent reports whether seen lists its values in the relative order of
+// some reference order (values the order does not hold are ignored).
+func consistent(orders [][]uint16, seen []uint16) bool {
+	for _, o := range orders {
+		pos := map[uint16]int{}
+		for i, v := range o {
+			pos[v] = i
+		}
+		last, ok := -1, true
+		for _, v := range seen {
+			p, known := pos[v]
+			if !known {
+				continue
+			}
+			if p < last {
+				ok = false
+				break
+			}
+			last = p
+		}
+		if ok {
+			return true
+		}
+	}
+	return len(orders) == 0
+}
