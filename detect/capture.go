@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -36,6 +39,42 @@ type Conn struct {
 	done bool
 	ch   *ClientHello
 	err  error
+	// The verdict of the last request, reused while the User-Agent and the
+	// header names stay the same (the common keep-alive case).
+	last    *Result
+	lastKey string
+}
+
+// verdict judges the connection for a request, reusing the last verdict
+// when the request looks the same to the checker.
+func (c *Conn) verdict(chk *Checker, r *http.Request) *Result {
+	names := make([]string, 0, len(r.Header))
+	for name := range r.Header {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	key := r.UserAgent() + "\x00" + strings.Join(names, "\x00")
+	c.mu.Lock()
+	if c.last != nil && c.lastKey == key {
+		res := c.last
+		c.mu.Unlock()
+		return res
+	}
+	ch, err := c.ch, c.err
+	if !c.done && err == nil {
+		err = ErrIncomplete
+	}
+	c.mu.Unlock()
+	var res *Result
+	if err != nil {
+		res = &Result{Browser: ParseUA(r.UserAgent()), Reasons: []Reason{{What: "the ClientHello could not be read: " + err.Error()}}}
+	} else {
+		res = chk.Check(ch, r.UserAgent(), r.Header)
+	}
+	c.mu.Lock()
+	c.last, c.lastKey = res, key
+	c.mu.Unlock()
+	return res
 }
 
 // Read reads from the connection and keeps the bytes until the ClientHello

@@ -56,6 +56,7 @@ var badHeaderTxt []byte
 type Checker struct {
 	ref        Reference
 	browsers   []*Signature // mitmengine's historical browser records
+	byCode     map[int][]*Signature
 	mitm       []*Signature // mitmengine's interceptor records
 	badHeaders map[string]bool
 	stackJA4   map[string]string
@@ -86,6 +87,10 @@ func NewChecker(reference, browsers, mitm, badHeaders []byte) (*Checker, error) 
 	}
 	if c.mitm, err = ParseSignatures(mitm); err != nil {
 		return nil, err
+	}
+	c.byCode = map[int][]*Signature{}
+	for _, s := range c.browsers {
+		c.byCode[s.ua.browser] = append(c.byCode[s.ua.browser], s)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(badHeaders))
 	for sc.Scan() {
@@ -177,21 +182,24 @@ func (c *Checker) judge(r *Result, f Features, maxVersion uint16, ja4 string) {
 		r.Reasons = append(r.Reasons, Reason{What: "the User-Agent names no browser whose ClientHello is known", Seen: "unknown client"})
 		return
 	}
-	// 4. Browsers as mitmengine recorded them (2016-2020, trusted traffic),
-	// for the versions its records cover.
-	for _, s := range c.browsers {
-		if s.ua.browser == code && s.Match(f, code, r.Browser.Major) {
+	// 4. Today's browsers, from the reference profiles; 5. browsers as
+	// mitmengine recorded them (2016-2020 trusted traffic), which also clear
+	// a modern version whose hello the profile does not know.
+	var reasons []Reason
+	p := c.profile(r.Browser)
+	if p != nil {
+		if reasons = compare(p, f, maxVersion); len(reasons) == 0 {
+			r.Intercepted, r.Confidence = no(), 0.9
+			return
+		}
+	}
+	for _, s := range c.byCode[code] {
+		if s.Match(f, code, r.Browser.Major) {
 			r.Intercepted, r.Confidence = no(), 0.7
 			return
 		}
 	}
-	// 5. Today's browsers, from the reference profiles.
-	if p := c.profile(r.Browser); p != nil {
-		reasons := compare(p, f, maxVersion)
-		if len(reasons) == 0 {
-			r.Intercepted, r.Confidence = no(), 0.9
-			return
-		}
+	if p != nil {
 		r.Intercepted, r.Confidence, r.Reasons = yes(), min(0.5+0.15*float64(len(reasons)), 0.95), reasons
 		if product, ok := c.stackJA4[ja4Lists(ja4)]; ok {
 			r.Product = product

@@ -60,6 +60,14 @@ var ErrIncomplete = errors.New("detect: ClientHello: incomplete (more records ne
 // and returns the ClientHello handshake message, joining fragments spread
 // over several records. It returns ErrIncomplete when more bytes are needed.
 func Reassemble(data []byte) ([]byte, int, error) {
+	// The common case: the whole ClientHello in the first record, no copy.
+	if len(data) >= 9 && data[0] == 22 && data[5] == 1 {
+		rl := int(binary.BigEndian.Uint16(data[3:]))
+		hl := 4 + (int(data[6])<<16 | int(data[7])<<8 | int(data[8]))
+		if rl <= 1<<14+2048 && hl <= rl && len(data) >= 5+rl {
+			return data[5 : 5+hl], 5 + rl, nil
+		}
+	}
 	var msg []byte
 	off := 0
 	want := -1

@@ -4,10 +4,8 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
-	"sort"
+	"slices"
 	"strconv"
-	"strings"
 )
 
 // JA4 returns the JA4 fingerprint (FoxIO, BSD-3-Clause) and its raw form
@@ -15,14 +13,14 @@ import (
 // cipher suites, then a hash of the sorted extensions (without SNI and ALPN)
 // followed by the signature algorithms in order.
 func (ch *ClientHello) JA4() (ja4, raw string) {
-	var ciphers, exts []string
+	ciphers := make([]uint16, 0, len(ch.CipherSuites))
 	for _, c := range ch.CipherSuites {
 		if !IsGREASE(c) {
-			ciphers = append(ciphers, fmt.Sprintf("%04x", c))
+			ciphers = append(ciphers, c)
 		}
 	}
-	nExt := 0
-	sni := "i"
+	exts := make([]uint16, 0, len(ch.Extensions))
+	nExt, sni := 0, byte('i')
 	for _, e := range ch.Extensions {
 		if IsGREASE(e.Type) {
 			continue
@@ -30,34 +28,60 @@ func (ch *ClientHello) JA4() (ja4, raw string) {
 		nExt++
 		switch e.Type {
 		case 0:
-			sni = "d"
+			sni = 'd'
 		case 16:
 		default:
-			exts = append(exts, fmt.Sprintf("%04x", e.Type))
+			exts = append(exts, e.Type)
 		}
 	}
-	var sigs []string
-	for _, s := range ch.SignatureSchemes {
-		if !IsGREASE(s) {
-			sigs = append(sigs, fmt.Sprintf("%04x", s))
+	slices.Sort(ciphers)
+	slices.Sort(exts)
+	c := appendHexList(nil, ciphers)
+	e := appendHexList(nil, exts)
+	if len(ch.SignatureSchemes) > 0 {
+		sigs := make([]uint16, 0, len(ch.SignatureSchemes))
+		for _, s := range ch.SignatureSchemes {
+			if !IsGREASE(s) {
+				sigs = append(sigs, s)
+			}
+		}
+		if len(sigs) > 0 {
+			e = appendHexList(append(e, '_'), sigs)
 		}
 	}
-	sort.Strings(ciphers)
-	sort.Strings(exts)
-	prefix := fmt.Sprintf("t%s%s%02d%02d%s", ja4Version(ch.MaxVersion()), sni, min(len(ciphers), 99), min(nExt, 99), ja4ALPN(ch.ALPN))
-	c := strings.Join(ciphers, ",")
-	e := strings.Join(exts, ",")
-	if len(sigs) > 0 {
-		e += "_" + strings.Join(sigs, ",")
-	}
-	return prefix + "_" + hash12(c, len(ciphers) == 0) + "_" + hash12(e, len(exts) == 0), prefix + "_" + c + "_" + e
+	prefix := make([]byte, 0, 10)
+	prefix = append(prefix, 't')
+	prefix = append(prefix, ja4Version(ch.MaxVersion())...)
+	prefix = append(prefix, sni)
+	prefix = append(prefix, twoDigits(len(ciphers))...)
+	prefix = append(prefix, twoDigits(nExt)...)
+	prefix = append(prefix, ja4ALPN(ch.ALPN)...)
+	p := string(prefix)
+	return p + "_" + hash12(c, len(ciphers) == 0) + "_" + hash12(e, len(exts) == 0), p + "_" + string(c) + "_" + string(e)
 }
 
-func hash12(s string, empty bool) string {
+func twoDigits(n int) string {
+	n = min(n, 99)
+	return string([]byte{byte('0' + n/10), byte('0' + n%10)})
+}
+
+// appendHexList appends values as 4-digit lowercase hex, comma separated.
+func appendHexList(b []byte, vs []uint16) []byte {
+	const digits = "0123456789abcdef"
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, digits[v>>12], digits[v>>8&15], digits[v>>4&15], digits[v&15])
+	}
+	return b
+}
+
+func hash12(s []byte, empty bool) string {
 	if empty {
 		return "000000000000"
 	}
-	sum := sha256.Sum256([]byte(s))
+	sum := sha256.Sum256(s)
 	return hex.EncodeToString(sum[:])[:12]
 }
 
@@ -84,7 +108,9 @@ func ja4ALPN(alpn []string) string {
 		return "00"
 	}
 	a := alpn[0]
-	alnum := func(b byte) bool { return b < 0x80 && (b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z') }
+	alnum := func(b byte) bool {
+		return b < 0x80 && (b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z')
+	}
 	if alnum(a[0]) && alnum(a[len(a)-1]) {
 		return string([]byte{a[0], a[len(a)-1]})
 	}
@@ -95,20 +121,43 @@ func ja4ALPN(alpn []string) string {
 // cipher suites, extensions, groups and point formats in order, GREASE
 // removed, in decimal.
 func (ch *ClientHello) JA3() (ja3, hash string) {
-	join16 := func(vs []uint16) string {
-		var out []string
+	b := make([]byte, 0, 512)
+	b = strconv.AppendUint(b, uint64(ch.Version), 10)
+	list := func(vs []uint16) {
+		b = append(b, ',')
+		first := true
 		for _, v := range vs {
-			if !IsGREASE(v) {
-				out = append(out, strconv.Itoa(int(v)))
+			if IsGREASE(v) {
+				continue
 			}
+			if !first {
+				b = append(b, '-')
+			}
+			first = false
+			b = strconv.AppendUint(b, uint64(v), 10)
 		}
-		return strings.Join(out, "-")
 	}
-	pf := make([]string, len(ch.PointFormats))
+	list(ch.CipherSuites)
+	b = append(b, ',')
+	first := true
+	for _, e := range ch.Extensions {
+		if IsGREASE(e.Type) {
+			continue
+		}
+		if !first {
+			b = append(b, '-')
+		}
+		first = false
+		b = strconv.AppendUint(b, uint64(e.Type), 10)
+	}
+	list(ch.SupportedGroups)
+	b = append(b, ',')
 	for i, p := range ch.PointFormats {
-		pf[i] = strconv.Itoa(int(p))
+		if i > 0 {
+			b = append(b, '-')
+		}
+		b = strconv.AppendUint(b, uint64(p), 10)
 	}
-	s := fmt.Sprintf("%d,%s,%s,%s,%s", ch.Version, join16(ch.CipherSuites), join16(ch.ExtensionTypes()), join16(ch.SupportedGroups), strings.Join(pf, "-"))
-	sum := md5.Sum([]byte(s))
-	return s, hex.EncodeToString(sum[:])
+	sum := md5.Sum(b)
+	return string(b), hex.EncodeToString(sum[:])
 }

@@ -49,11 +49,11 @@ func Middleware(next http.Handler, opts Options) http.Handler {
 }
 
 func judgeRequest(c *Checker, r *http.Request) *Result {
-	ch, _, err := FromContext(r.Context())
-	if err != nil {
-		return &Result{Browser: ParseUA(r.UserAgent()), Reasons: []Reason{{What: "the ClientHello could not be read: " + err.Error()}}}
+	conn, ok := r.Context().Value(connKey{}).(*Conn)
+	if !ok {
+		return &Result{Browser: ParseUA(r.UserAgent()), Reasons: []Reason{{What: "the ClientHello was not captured (serve through detect.NewListener with detect.ConnContext)"}}}
 	}
-	return c.Check(ch, r.UserAgent(), r.Header)
+	return conn.verdict(c, r)
 }
 
 // ResultFrom returns the verdict Middleware put into the context, or nil.

@@ -45,14 +45,18 @@ func (ch *ClientHello) Features() Features {
 
 // String is the mitmengine request form of the features.
 func (f Features) String() string {
-	hexes := func(vs []uint16) string {
-		s := make([]string, len(vs))
-		for i, v := range vs {
-			s[i] = strconv.FormatUint(uint64(v), 16)
+	b := make([]byte, 0, 256)
+	b = strconv.AppendUint(b, uint64(f.Version), 16)
+	for _, l := range [][]uint16{f.Ciphers, f.Exts, f.Curves, f.PF} {
+		b = append(b, ':')
+		for i, v := range l {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendUint(b, uint64(v), 16)
 		}
-		return strings.Join(s, ",")
 	}
-	return fmt.Sprintf("%x:%s:%s:%s:%s", f.Version, hexes(f.Ciphers), hexes(f.Exts), hexes(f.Curves), hexes(f.PF))
+	return string(b)
 }
 
 // item is one entry of a signature list: '?' optional, '!' possible but
@@ -69,10 +73,27 @@ type item struct {
 type listSig struct {
 	any, extras, unordered bool
 	items                  []item
+	// Derived once at parse time, so matching allocates nothing.
+	required, forbidden []uint16
+	allowed             map[uint16]bool
 }
 
-func parseList(s string, hexItems bool) (listSig, error) {
-	var l listSig
+func (l *listSig) derive() {
+	l.allowed = map[uint16]bool{}
+	for _, it := range l.items {
+		switch {
+		case it.forbidden:
+			l.forbidden = append(l.forbidden, it.v)
+		default:
+			l.allowed[it.v] = true
+			if !it.opt && !it.unexpected {
+				l.required = append(l.required, it.v)
+			}
+		}
+	}
+}
+
+func parseList(s string, hexItems bool) (l listSig, err error) {
 	switch {
 	case s == "*":
 		l.any = true
@@ -82,6 +103,7 @@ func parseList(s string, hexItems bool) (listSig, error) {
 	case strings.HasPrefix(s, "~"):
 		l.unordered, s = true, s[1:]
 	}
+	defer l.derive()
 	if s == "" {
 		return l, nil
 	}
@@ -112,30 +134,28 @@ func parseList(s string, hexItems bool) (listSig, error) {
 	return l, nil
 }
 
-func (l listSig) match(seen []uint16) bool {
+func (l *listSig) match(seen []uint16) bool {
 	if l.any {
 		return true
 	}
-	has := func(v uint16) bool { return slices.Contains(seen, v) }
-	allowed := map[uint16]bool{}
-	for _, it := range l.items {
-		switch {
-		case it.forbidden:
-			if has(it.v) {
-				return false
-			}
-		default:
-			allowed[it.v] = true
-			if !it.opt && !it.unexpected && !has(it.v) {
-				return false
-			}
+	if !l.extras && (len(seen) < len(l.required) || len(seen) > len(l.allowed)) {
+		return false // cheap: most signatures fail here
+	}
+	for _, v := range l.forbidden {
+		if slices.Contains(seen, v) {
+			return false
+		}
+	}
+	for _, v := range l.required {
+		if !slices.Contains(seen, v) {
+			return false
 		}
 	}
 	if l.extras {
 		return true
 	}
 	for _, v := range seen {
-		if !allowed[v] {
+		if !l.allowed[v] {
 			return false
 		}
 	}
@@ -158,7 +178,7 @@ func (l listSig) match(seen []uint16) bool {
 
 // instance is a list the signature itself would match: its required and
 // optional items in order (for replaying the reference data as tests).
-func (l listSig) instance() []uint16 {
+func (l *listSig) instance() []uint16 {
 	var out []uint16
 	for _, it := range l.items {
 		if !it.forbidden && !it.unexpected {
@@ -233,13 +253,13 @@ func uasurferCode(family string) int {
 
 // Signature is one mitmengine record: a browser's or an interceptor's.
 type Signature struct {
-	Line    int
-	Raw     string
-	Product string // the interceptor, for mitm.txt records
-	Type    int    // 1 antivirus, 2 fake browser, 3 malware, 4 parental control, 5 proxy
-	Grade   int    // 1 A .. 4 F, Durumeric et al.
-	ua      uaSig
-	version []uint16 // one value, or min,expected,max
+	Line                               int
+	Raw                                string
+	Product                            string // the interceptor, for mitm.txt records
+	Type                               int    // 1 antivirus, 2 fake browser, 3 malware, 4 parental control, 5 proxy
+	Grade                              int    // 1 A .. 4 F, Durumeric et al.
+	ua                                 uaSig
+	version                            []uint16 // one value, or min,expected,max
 	ciphers, exts, curves, pf, headers listSig
 }
 

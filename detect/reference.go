@@ -144,14 +144,10 @@ func addOrder(orders [][]uint16, o []uint16) [][]uint16 {
 // some reference order (values the order does not hold are ignored).
 func consistent(orders [][]uint16, seen []uint16) bool {
 	for _, o := range orders {
-		pos := map[uint16]int{}
-		for i, v := range o {
-			pos[v] = i
-		}
 		last, ok := -1, true
 		for _, v := range seen {
-			p, known := pos[v]
-			if !known {
+			p := slices.Index(o, v) // orders hold a few dozen values: a scan beats a map
+			if p < 0 {
 				continue
 			}
 			if p < last {

@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -18,17 +17,40 @@ type Browser struct {
 	Stack string `json:"tls_stack"`
 }
 
+// uaRules are tried in order: a Chromium-based browser names Chrome too,
+// and every browser names Safari. Each token is followed by the major version.
 var uaRules = []struct {
 	family, stack string
-	re            *regexp.Regexp
+	tokens        []string
 }{
-	{"edge", "chromium", regexp.MustCompile(`\bEdg(?:e|A|iOS)?/(\d+)`)},
-	{"opera", "chromium", regexp.MustCompile(`\bOPR/(\d+)`)},
-	{"samsung", "chromium", regexp.MustCompile(`\bSamsungBrowser/(\d+)`)},
-	{"chrome", "chromium", regexp.MustCompile(`\b(?:Chrome|CriOS)/(\d+)`)},
-	{"firefox", "firefox", regexp.MustCompile(`\b(?:Firefox|FxiOS)/(\d+)`)},
-	{"safari", "safari", regexp.MustCompile(`\bVersion/(\d+)[.\d]* (?:Mobile/\S+ )?Safari/`)},
-	{"ie", "", regexp.MustCompile(`\b(?:MSIE |Trident/.*rv:)(\d+)`)},
+	{"edge", "chromium", []string{"Edg/", "EdgA/", "EdgiOS/", "Edge/"}},
+	{"opera", "chromium", []string{"OPR/"}},
+	{"samsung", "chromium", []string{"SamsungBrowser/"}},
+	{"chrome", "chromium", []string{"Chrome/", "CriOS/"}},
+	{"firefox", "firefox", []string{"Firefox/", "FxiOS/"}},
+	{"safari", "safari", []string{"Version/"}}, // with "Safari/", checked below
+	{"ie", "", []string{"MSIE ", "rv:"}},       // with "Trident/" for rv:
+}
+
+// versionAfter returns the number that follows the first token found in ua.
+func versionAfter(ua string, tokens []string) (int, bool) {
+	for _, t := range tokens {
+		i := strings.Index(ua, t)
+		if i < 0 {
+			continue
+		}
+		j := i + len(t)
+		k := j
+		for k < len(ua) && ua[k] >= '0' && ua[k] <= '9' {
+			k++
+		}
+		if k == j {
+			continue
+		}
+		n, err := strconv.Atoi(ua[j:k])
+		return n, err == nil
+	}
+	return 0, false
 }
 
 // ParseUA reads the browser, version and OS a User-Agent claims.
@@ -53,9 +75,18 @@ func ParseUA(ua string) Browser {
 		return b // curl, Go-http-client, python-requests: not a browser
 	}
 	for _, r := range uaRules {
-		if m := r.re.FindStringSubmatch(ua); m != nil {
-			b.Family, b.Stack = r.family, r.stack
-			b.Major, _ = strconv.Atoi(m[1])
+		switch r.family {
+		case "safari":
+			if !strings.Contains(ua, "Safari/") {
+				continue
+			}
+		case "ie":
+			if !strings.Contains(ua, "MSIE ") && !strings.Contains(ua, "Trident/") {
+				continue
+			}
+		}
+		if major, ok := versionAfter(ua, r.tokens); ok {
+			b.Family, b.Stack, b.Major = r.family, r.stack, major
 			break
 		}
 	}

@@ -37,7 +37,7 @@ func Example() {
 	defer l.Close()
 
 	trusted := l.PublicPool()
-	trusted.AddCert(l.NationalRoot) // "install this certificate on every device"
+	trusted.AddCert(l.NationalRoot)          // "install this certificate on every device"
 	list, _ := lab.Blocklist(l.NationalRoot) // the embedded list, plus the national root
 	tr := guard.Transport(nil, guard.Options{Blocklist: list})
 	tr.TLSClientConfig.RootCAs = trusted

@@ -1,0 +1,112 @@
+package detect
+
+import (
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	utls "github.com/refraction-networking/utls"
+)
+
+// BenchmarkParseFingerprintCheck is the per-connection cost: parse a
+// ClientHello, compute JA4 and JA3, and judge it (goal: under 5 µs).
+func BenchmarkParseFingerprintCheck(b *testing.B) {
+	raw := captureHello(b, utls.HelloChrome_133)
+	c := Default()
+	for b.Loop() {
+		ch, err := Parse(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r := c.Check(ch, chromeUA, nil); r.Intercepted == nil || *r.Intercepted {
+			b.Fatal("judged intercepted")
+		}
+	}
+}
+
+// captureHello returns the ClientHello records a uTLS parrot sends.
+func captureHello(t testing.TB, id utls.ClientHelloID) []byte {
+	client, server := net.Pipe()
+	defer server.Close()
+	go utls.UClient(client, &utls.Config{ServerName: "www.example.com", InsecureSkipVerify: true}, id).Handshake()
+	var buf []byte
+	chunk := make([]byte, 4096)
+	for {
+		n, err := server.Read(chunk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf = append(buf, chunk[:n]...)
+		if _, err := Parse(buf); err == nil {
+			client.Close()
+			return buf
+		}
+	}
+}
+
+// BenchmarkMiddleware compares requests per second of one HTTPS server on
+// loopback with and without the middleware, alternating in the same run
+// over keep-alive connections, and reports with/without as "ratio" (goal:
+// at least 0.95).
+func BenchmarkMiddleware(b *testing.B) {
+	cert := selfSigned(b)
+	hello := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") })
+	start := func(h http.Handler) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := &http.Server{Handler: h, ConnContext: ConnContext,
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}}
+		go srv.Serve(tls.NewListener(NewListener(ln), srv.TLSConfig))
+		b.Cleanup(func() { srv.Close() })
+		return "https://" + ln.Addr().String() + "/"
+	}
+	plainURL, guardedURL := start(hello), start(Middleware(hello, Options{Header: "Mitmguard-Intercepted"}))
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: 16}}
+	const par = 8
+	run := func(url string, n int) time.Duration {
+		startT := time.Now()
+		var wg sync.WaitGroup
+		for w := 0; w < par; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < n/par; i++ {
+					req, _ := http.NewRequest("GET", url, nil)
+					req.Header.Set("User-Agent", chromeUA)
+					resp, err := client.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}()
+		}
+		wg.Wait()
+		return time.Since(startT)
+	}
+	run(plainURL, 200) // warm the connection pools
+	run(guardedURL, 200)
+	var tPlain, tGuarded time.Duration
+	const chunk = 400
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if i%2 == 0 {
+			tPlain += run(plainURL, chunk)
+			tGuarded += run(guardedURL, chunk)
+		} else {
+			tGuarded += run(guardedURL, chunk)
+			tPlain += run(plainURL, chunk)
+		}
+	}
+	b.ReportMetric(tPlain.Seconds()/tGuarded.Seconds(), "ratio")
+	b.ReportMetric(float64(b.N*chunk)/tGuarded.Seconds(), "req/s-with")
+	b.ReportMetric(float64(b.N*chunk)/tPlain.Seconds(), "req/s-without")
+}

@@ -1,0 +1,133 @@
+package detect
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"runtime"
+	"testing"
+)
+
+func vectorBytes(t testing.TB) []byte {
+	b, err := hex.DecodeString(ja4Vectors(t)[0].ClientHelloHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// records splits a handshake message into records of n bytes each.
+func records(msg []byte, n int) []byte {
+	var out []byte
+	for len(msg) > 0 {
+		k := min(n, len(msg))
+		out = append(out, 22, 3, 1, byte(k>>8), byte(k))
+		out = append(out, msg[:k]...)
+		msg = msg[k:]
+	}
+	return out
+}
+
+func TestHostileClientHellos(t *testing.T) {
+	good := vectorBytes(t)
+	msg := good[5:]
+	want, _ := mustParse(t, good).JA4()
+
+	// Split over 100+ one-byte records: still the same ClientHello.
+	split := records(msg, 1)
+	ch, err := Parse(split)
+	if err != nil {
+		t.Fatalf("one-byte records: %v", err)
+	}
+	if got, _ := ch.JA4(); got != want {
+		t.Errorf("one-byte records give %s, want %s", got, want)
+	}
+
+	// A 64 KB extension: parsed, in bounded memory, over 5 records.
+	body := append([]byte{}, msg[4:]...)
+	extLenOff := len(body) - extensionsLen(t, body) - 2
+	const bigLen = 64000
+	binary.BigEndian.PutUint16(body[extLenOff:], uint16(extensionsLen(t, body)+4+bigLen))
+	body = append(body, 0xab, 0xcd, byte(bigLen>>8), byte(bigLen&0xff))
+	body = append(body, make([]byte, bigLen)...)
+	big := append([]byte{1, byte(len(body) >> 16), byte(len(body) >> 8), byte(len(body))}, body...)
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	ch, err = Parse(records(big, 1<<14))
+	runtime.ReadMemStats(&m1)
+	if err != nil || len(ch.Extensions[len(ch.Extensions)-1].Data) != bigLen {
+		t.Errorf("64 KB extension: %v", err)
+	}
+	if grew := m1.TotalAlloc - m0.TotalAlloc; grew > 1<<20 {
+		t.Errorf("allocated %d bytes for a %d-byte hello", grew, len(big))
+	}
+
+	cases := map[string][]byte{
+		"empty":              nil,
+		"truncated header":   good[:3],
+		"truncated record":   good[:len(good)-10],
+		"not handshake":      append([]byte{23}, good[1:]...),
+		"not a ClientHello":  append(append([]byte{}, good[:5]...), append([]byte{2}, good[6:]...)...),
+		"handshake too long": records([]byte{1, 0xff, 0xff, 0xff}, 4),
+		"record too long":    {22, 3, 1, 0xff, 0xff},
+		"length lies short":  lie(msg, -7),
+		"length lies long":   lie(msg, +7),
+	}
+	for name, in := range cases {
+		_, err := Parse(in)
+		var pe *ParseError
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if !errors.As(err, &pe) && !errors.Is(err, ErrIncomplete) {
+			t.Errorf("%s: error %v is neither a *ParseError nor ErrIncomplete", name, err)
+		}
+	}
+}
+
+func mustParse(t *testing.T, b []byte) *ClientHello {
+	ch, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+// lie changes a cipher-suites length by d bytes without changing the data.
+func lie(msg []byte, d int) []byte {
+	m := append([]byte{}, msg...)
+	off := 4 + 2 + 32
+	off += 1 + int(m[off])
+	n := int(binary.BigEndian.Uint16(m[off:])) + d
+	binary.BigEndian.PutUint16(m[off:], uint16(n))
+	return records(m, 1<<14)
+}
+
+// extensionsLen reads the extensions length of a ClientHello body.
+func extensionsLen(t *testing.T, body []byte) int {
+	off := 2 + 32
+	off += 1 + int(body[off])
+	off += 2 + int(binary.BigEndian.Uint16(body[off:]))
+	off += 1 + int(body[off])
+	return int(binary.BigEndian.Uint16(body[off:]))
+}
+
+// FuzzParse: any bytes give a ClientHello or an error, never a panic, and a
+// ClientHello that parses gives fingerprints and a verdict.
+func FuzzParse(f *testing.F) {
+	for _, v := range ja4Vectors(f) {
+		b, _ := hex.DecodeString(v.ClientHelloHex)
+		f.Add(b)
+		f.Add(records(b[5:], 7))
+	}
+	f.Add([]byte{22, 3, 1, 0, 4, 1, 0, 0, 0})
+	c := Default()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ch, err := Parse(data)
+		if err != nil {
+			return
+		}
+		ch.JA4()
+		ch.JA3()
+		c.Check(ch, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/133.0.0.0 Safari/537.36", nil)
+	})
+}
