@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"slices"
-	"strings"
 	"sync"
 )
 
@@ -41,21 +39,17 @@ type Conn struct {
 	err  error
 	// The verdict of the last request, reused while the User-Agent and the
 	// header names stay the same (the common keep-alive case).
-	last    *Result
-	lastKey string
+	last      *Result
+	lastUA    string
+	lastNames []string
 }
 
 // verdict judges the connection for a request, reusing the last verdict
 // when the request looks the same to the checker.
 func (c *Conn) verdict(chk *Checker, r *http.Request) *Result {
-	names := make([]string, 0, len(r.Header))
-	for name := range r.Header {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	key := r.UserAgent() + "\x00" + strings.Join(names, "\x00")
+	ua := r.UserAgent()
 	c.mu.Lock()
-	if c.last != nil && c.lastKey == key {
+	if c.last != nil && c.lastUA == ua && sameNames(r.Header, c.lastNames) {
 		res := c.last
 		c.mu.Unlock()
 		return res
@@ -71,10 +65,27 @@ func (c *Conn) verdict(chk *Checker, r *http.Request) *Result {
 	} else {
 		res = chk.Check(ch, r.UserAgent(), r.Header)
 	}
+	names := make([]string, 0, len(r.Header))
+	for name := range r.Header {
+		names = append(names, name)
+	}
 	c.mu.Lock()
-	c.last, c.lastKey = res, key
+	c.last, c.lastUA, c.lastNames = res, ua, names
 	c.mu.Unlock()
 	return res
+}
+
+// sameNames reports whether h has exactly the header names of names.
+func sameNames(h http.Header, names []string) bool {
+	if len(h) != len(names) {
+		return false
+	}
+	for _, n := range names {
+		if _, ok := h[n]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // Read reads from the connection and keeps the bytes until the ClientHello

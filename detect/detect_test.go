@@ -204,3 +204,24 @@ func TestLabMiddleboxIntercepted(t *testing.T) {
 	}
 	t.Logf("middlebox: product %q, reasons %d, JA4 %s", r.Product, len(r.Reasons), r.JA4)
 }
+
+// The example site's page warns an intercepted visitor, with the advice.
+func TestPageWarns(t *testing.T) {
+	addr, _ := serve(t)
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: %s\r\nConnection: close\r\n\r\n", chromeUA)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{"being monitored", "Go crypto/tls", "VPN or Tor", "Change the passwords", "mitmguard audit"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}

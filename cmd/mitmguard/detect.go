@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mitmguard/mitmguard/detect"
+)
+
+func newDetect() *cobra.Command {
+	var file, ua string
+	var headers []string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "detect --clienthello FILE [--user-agent UA] [flags]",
+		Short: "Judge one captured ClientHello: was the connection intercepted?",
+		Long: `detect reads the raw bytes of the first TLS record(s) of a connection (or the
+same as hex text) and judges them against the browser the User-Agent names:
+a ClientHello that no such browser sends, or one a known interceptor sends,
+means something in the middle re-originated the connection. It prints the
+verdict with its reasons, the JA4 and JA3 fingerprints and, when known, the
+interceptor's name.
+
+Exit status: 2 when judged intercepted, 1 on bad input, else 0 (also when the
+evidence cannot tell).`,
+		Example: `  mitmguard detect --clienthello hello.bin --user-agent "Mozilla/5.0 ... Chrome/133.0.0.0 Safari/537.36"
+  mitmguard detect --clienthello hello.hex --json
+  mitmguard serve --listen 127.0.0.1:8443    # see verdicts for your own browser`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return errors.New("detect: --clienthello FILE is required")
+			}
+			data, err := os.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			if t := bytes.Join(bytes.Fields(data), nil); len(t) > 0 && isHex(t) {
+				if data, err = hex.DecodeString(string(t)); err != nil {
+					return fmt.Errorf("detect: %s: %w", file, err)
+				}
+			}
+			ch, err := detect.Parse(data)
+			if err != nil {
+				return fmt.Errorf("%s: %w", file, err)
+			}
+			h := http.Header{}
+			for _, kv := range headers {
+				k, v, ok := strings.Cut(kv, ":")
+				if !ok {
+					return fmt.Errorf("detect: --header %q: want \"Name: value\"", kv)
+				}
+				h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+			}
+			r := detect.Default().Check(ch, ua, h)
+			out := cmd.OutOrStdout()
+			if asJSON {
+				if err := writeJSON(out, r); err != nil {
+					return err
+				}
+			} else {
+				printDetect(out, r)
+			}
+			if r.Intercepted != nil && *r.Intercepted {
+				return &exitError{exitIntercepted}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&file, "clienthello", "", "`FILE` holding the raw TLS record(s) of the ClientHello, or the same as hex text")
+	cmd.Flags().StringVar(&ua, "user-agent", "", "the User-Agent of the request made over the connection")
+	cmd.Flags().StringArrayVar(&headers, "header", nil, "a request header, \"Name: value\" (repeatable); some proxies give themselves away by one")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the verdict as JSON")
+	return cmd
+}
+
+func isHex(b []byte) bool {
+	for _, c := range b {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return len(b)%2 == 0
+}
+
+func printDetect(w io.Writer, r *detect.Result) {
+	verdict := "UNKNOWN (the evidence cannot tell)"
+	if r.Intercepted != nil {
+		verdict = map[bool]string{true: "INTERCEPTED", false: "NOT INTERCEPTED"}[*r.Intercepted]
+	}
+	fmt.Fprintf(w, "%s  confidence %.2f\n", verdict, r.Confidence)
+	if r.Product != "" {
+		fmt.Fprintf(w, "  likely product: %s\n", r.Product)
+	}
+	if r.Browser.Family != "" {
+		fmt.Fprintf(w, "  User-Agent claims: %s %d (%s TLS stack, %s)\n", r.Browser.Family, r.Browser.Major, r.Browser.Stack, r.Browser.OS)
+	}
+	for _, reason := range r.Reasons {
+		fmt.Fprintf(w, "  - %s", reason.What)
+		if reason.Expected != "" {
+			fmt.Fprintf(w, "\n      expected %s", reason.Expected)
+		}
+		if reason.Seen != "" {
+			fmt.Fprintf(w, "\n      seen     %s", reason.Seen)
+		}
+		fmt.Fprintln(w)
+	}
+	for _, wk := range r.Weakened {
+		fmt.Fprintf(w, "  weaker: %s\n", wk)
+	}
+	fmt.Fprintf(w, "  JA4 %s\n  JA3 %s\n", r.JA4, r.JA3Hash)
+}
+
+func newServe() *cobra.Command {
+	var listen, certFile, keyFile string
+	cmd := &cobra.Command{
+		Use:   "serve [--listen ADDR] [--cert FILE --key FILE]",
+		Short: "Run a small HTTPS page that tells each visitor whether their connection looks intercepted",
+		Long: `serve runs an HTTPS site that judges each visitor's TLS connection (its
+ClientHello against the browser its User-Agent names) and shows the verdict
+and why, with the advice browsers give, and the JSON at GET /mitmguard/verdict.
+Without --cert and --key it makes a self-signed certificate at start.`,
+		Example: `  mitmguard serve                               # https://127.0.0.1:8443/
+  mitmguard serve --listen :443 --cert fullchain.pem --key privkey.pem`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cert tls.Certificate
+			var err error
+			if certFile != "" || keyFile != "" {
+				if cert, err = tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+					return fmt.Errorf("serve: %w", err)
+				}
+			} else if cert, err = selfSignedCert(listen); err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("serve: %w", err)
+			}
+			cfg := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+			srv := &http.Server{Handler: detect.Handler(detect.Options{Header: "Mitmguard-Intercepted"}), ConnContext: detect.ConnContext,
+				TLSConfig: cfg, ReadHeaderTimeout: 10 * time.Second}
+			fmt.Fprintf(cmd.OutOrStdout(), "listening on https://%s/ (verdict JSON at /mitmguard/verdict); Ctrl-C stops\n", ln.Addr())
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			go func() {
+				<-ctx.Done()
+				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				srv.Shutdown(sctx)
+			}()
+			if err := srv.Serve(tls.NewListener(detect.NewListener(ln), cfg)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "`ADDR` to listen on")
+	cmd.Flags().StringVar(&certFile, "cert", "", "certificate chain PEM `FILE` (default: a self-signed one)")
+	cmd.Flags().StringVar(&keyFile, "key", "", "private key PEM `FILE`")
+	return cmd
+}
+
+// selfSignedCert makes a certificate for localhost and the listen host.
+func selfSignedCert(listen string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "mitmguard serve"},
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(30 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	if host, _, err := net.SplitHostPort(listen); err == nil && host != "" {
+		if ip := net.ParseIP(host); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, host)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
