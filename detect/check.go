@@ -36,7 +36,9 @@ type Result struct {
 	JA3      string   `json:"ja3"`
 	JA3Hash  string   `json:"ja3_hash"`
 	Browser  Browser  `json:"browser"`
-	Features string   `json:"features"`
+	// Features is the mitmengine-style fingerprint (written out only when
+	// the result is marshalled).
+	Features Features `json:"features"`
 }
 
 //go:embed data/reference.json
@@ -120,7 +122,7 @@ func (c *Checker) Check(ch *ClientHello, userAgent string, headers http.Header) 
 		f.Headers = append(f.Headers, strings.ToLower(name))
 	}
 	slices.Sort(f.Headers)
-	r.Features = f.String()
+	r.Features = f
 	r.Weakened = weakened(ch, r.Browser)
 	c.judge(r, f, ch.MaxVersion(), r.JA4)
 	return r
@@ -129,7 +131,7 @@ func (c *Checker) Check(ch *ClientHello, userAgent string, headers http.Header) 
 // CheckFeatures judges bare features (a replayed mitmengine record), with
 // the browser given as uasurfer code and major version.
 func (c *Checker) CheckFeatures(f Features, code, major int) *Result {
-	r := &Result{Reasons: []Reason{}, Features: f.String(), Browser: Browser{Family: familyOf(code), Major: major}}
+	r := &Result{Reasons: []Reason{}, Features: f, Browser: Browser{Family: familyOf(code), Major: major}}
 	r.Browser.Stack = map[string]string{"chrome": "chromium", "opera": "chromium", "firefox": "firefox", "safari": "safari"}[r.Browser.Family]
 	c.judge(r, f, f.Version, "")
 	return r
@@ -282,24 +284,31 @@ func hexList(vs []uint16) string {
 	return strings.Join(s, ",")
 }
 
-// Broken or weak cipher suites: RC4, 3DES, DES, NULL and export ones.
-var brokenCiphers = map[uint16]string{
-	0x0004: "RC4", 0x0005: "RC4", 0xc007: "RC4", 0xc011: "RC4", 0x0018: "RC4",
-	0x000a: "3DES", 0xc008: "3DES", 0xc012: "3DES", 0x0016: "3DES", 0x0013: "3DES",
-	0x0009: "DES", 0x0015: "DES", 0x0012: "DES",
-	0x0000: "NULL", 0x0001: "NULL", 0x0002: "NULL", 0x003b: "NULL",
-	0x0003: "EXPORT", 0x0006: "EXPORT", 0x0008: "EXPORT", 0x0014: "EXPORT", 0x0017: "EXPORT",
+// brokenCipher names the weakness of a broken cipher suite (RC4, 3DES,
+// DES, NULL, export), or "".
+func brokenCipher(c uint16) string {
+	switch c {
+	case 0x0004, 0x0005, 0xc007, 0xc011, 0x0018:
+		return "RC4"
+	case 0x000a, 0xc008, 0xc012, 0x0016, 0x0013:
+		return "3DES"
+	case 0x0009, 0x0015, 0x0012:
+		return "DES"
+	case 0x0000, 0x0001, 0x0002, 0x003b:
+		return "NULL"
+	case 0x0003, 0x0006, 0x0008, 0x0014, 0x0017:
+		return "EXPORT"
+	}
+	return ""
 }
 
 // weakened lists what the ClientHello gives up against a current browser:
 // broken ciphers offered, no forward secrecy, an older TLS version.
 func weakened(ch *ClientHello, b Browser) []string {
 	var out []string
-	kinds := map[string]bool{}
 	fs := false
 	for _, c := range ch.CipherSuites {
-		if k, bad := brokenCiphers[c]; bad && !kinds[k] {
-			kinds[k] = true
+		if k := brokenCipher(c); k != "" && !slices.Contains(out, "offers broken "+k+" cipher suites") {
 			out = append(out, "offers broken "+k+" cipher suites")
 		}
 		if c>>8 == 0x13 || c>>8 == 0xc0 || c>>8 == 0xcc || c == 0x0033 || c == 0x0039 || c == 0x009e || c == 0x009f {

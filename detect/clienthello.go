@@ -206,6 +206,12 @@ func ParseHandshake(msg []byte) (*ClientHello, error) {
 	if r.off != len(msg) {
 		return nil, &ParseError{r.off, "data after the extensions"}
 	}
+	// Count first, so the slice is allocated once (a hello has ~15-20).
+	n = 0
+	for off := 0; off+4 <= len(exts.b); n++ {
+		off += 4 + int(binary.BigEndian.Uint16(exts.b[off+2:]))
+	}
+	ch.Extensions = make([]Extension, 0, n)
 	for exts.off < len(exts.b) && exts.err == nil {
 		typ := uint16(exts.u16("extension type"))
 		data := exts.bytes(exts.u16("extension length"), "extension data")

@@ -49,20 +49,25 @@ func (ch *ClientHello) JA4() (ja4, raw string) {
 			e = appendHexList(append(e, '_'), sigs)
 		}
 	}
-	prefix := make([]byte, 0, 10)
+	prefix := make([]byte, 0, 11)
 	prefix = append(prefix, 't')
 	prefix = append(prefix, ja4Version(ch.MaxVersion())...)
 	prefix = append(prefix, sni)
-	prefix = append(prefix, twoDigits(len(ciphers))...)
-	prefix = append(prefix, twoDigits(nExt)...)
+	prefix = appendTwoDigits(prefix, len(ciphers))
+	prefix = appendTwoDigits(prefix, nExt)
 	prefix = append(prefix, ja4ALPN(ch.ALPN)...)
-	p := string(prefix)
-	return p + "_" + hash12(c, len(ciphers) == 0) + "_" + hash12(e, len(exts) == 0), p + "_" + string(c) + "_" + string(e)
+	h := make([]byte, 0, len(prefix)+26)
+	h = append(append(h, prefix...), '_')
+	h = appendHash12(h, c, len(ciphers) == 0)
+	h = appendHash12(append(h, '_'), e, len(exts) == 0)
+	r := make([]byte, 0, len(prefix)+2+len(c)+len(e))
+	r = append(append(append(append(append(r, prefix...), '_'), c...), '_'), e...)
+	return string(h), string(r)
 }
 
-func twoDigits(n int) string {
+func appendTwoDigits(b []byte, n int) []byte {
 	n = min(n, 99)
-	return string([]byte{byte('0' + n/10), byte('0' + n%10)})
+	return append(b, byte('0'+n/10), byte('0'+n%10))
 }
 
 // appendHexList appends values as 4-digit lowercase hex, comma separated.
@@ -77,12 +82,16 @@ func appendHexList(b []byte, vs []uint16) []byte {
 	return b
 }
 
-func hash12(s []byte, empty bool) string {
+// appendHash12 appends the first 12 hex digits of the SHA-256 of s, or
+// twelve zeros for an empty list, as JA4 does.
+func appendHash12(b, s []byte, empty bool) []byte {
 	if empty {
-		return "000000000000"
+		return append(b, "000000000000"...)
 	}
 	sum := sha256.Sum256(s)
-	return hex.EncodeToString(sum[:])[:12]
+	var out [12]byte
+	hex.Encode(out[:], sum[:6])
+	return append(b, out[:]...)
 }
 
 func ja4Version(v uint16) string {

@@ -43,6 +43,35 @@ func (ch *ClientHello) Features() Features {
 	return f
 }
 
+// MarshalText writes the features in their String form.
+func (f Features) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
+
+// UnmarshalText reads the String form back.
+func (f *Features) UnmarshalText(b []byte) error {
+	parts := strings.Split(string(b), ":")
+	if len(parts) != 5 {
+		return fmt.Errorf("detect: features %q: want 5 fields", b)
+	}
+	v, err := strconv.ParseUint(parts[0], 16, 16)
+	if err != nil {
+		return fmt.Errorf("detect: features version %q", parts[0])
+	}
+	*f = Features{Version: uint16(v)}
+	for i, dst := range []*[]uint16{&f.Ciphers, &f.Exts, &f.Curves, &f.PF} {
+		if parts[1+i] == "" {
+			continue
+		}
+		for _, x := range strings.Split(parts[1+i], ",") {
+			n, err := strconv.ParseUint(x, 16, 16)
+			if err != nil {
+				return fmt.Errorf("detect: features item %q", x)
+			}
+			*dst = append(*dst, uint16(n))
+		}
+	}
+	return nil
+}
+
 // String is the mitmengine request form of the features.
 func (f Features) String() string {
 	b := make([]byte, 0, 256)
