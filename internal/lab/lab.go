@@ -131,10 +131,17 @@ func Start(cfg Config) (l *Lab, err error) {
 	}
 
 	origin, originRoot := l.OriginAddr, publicRoot.cert
+	f := newForger(security, cfg.ForgedKeyBits)
 	if cfg.Origin != "" {
 		origin, originRoot = cfg.Origin, cfg.OriginRoot
+	} else if intercepts(cfg.Targets) {
+		// Make the per-host RSA key now, not inside the first handshake a
+		// test has put a timeout on.
+		if _, err := f.key(leaf.DNSNames[0]); err != nil {
+			return nil, err
+		}
 	}
-	l.MiddleboxAddr, err = l.startMiddlebox("127.0.0.1", origin, cfg.Targets, newForger(security, cfg.ForgedKeyBits), originRoot)
+	l.MiddleboxAddr, err = l.startMiddlebox("127.0.0.1", origin, cfg.Targets, f, originRoot)
 	if err != nil {
 		return nil, err
 	}
@@ -237,4 +244,13 @@ func (l *Lab) WriteFiles(dir string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "national-root.pem"), PEM(l.NationalRoot), 0o644)
+}
+
+func intercepts(targets map[string]Action) bool {
+	for _, a := range targets {
+		if a == Intercept {
+			return true
+		}
+	}
+	return false
 }

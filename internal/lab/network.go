@@ -75,6 +75,11 @@ func StartNetwork(cfg NetworkConfig) (n *Network, err error) {
 				return nil, err
 			}
 		} else {
+			if action == Intercept {
+				if _, err := f.key(name); err != nil { // now, not in a test's first handshake
+					return nil, err
+				}
+			}
 			origin, err := n.serveTLS("127.0.0.1", cert)
 			if err != nil {
 				return nil, err
