@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mitmguard/mitmguard/blocklist"
+	"github.com/mitmguard/mitmguard/chain"
+	"github.com/mitmguard/mitmguard/crlset"
 )
 
 func newBlocklist() *cobra.Command {
@@ -62,7 +68,70 @@ func newBlocklist() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(show, validate)
+	var format, output string
+	export := &cobra.Command{
+		Use:   "export --format FORMAT [--output FILE]",
+		Short: "Write the blocklist for software that does not link Go",
+		Long: `export writes the active blocklist as:
+
+  p11kit       a p11-kit blocklist file (each certificate marked x-distrusted)
+  pem          the certificates as PEM
+  spki-sha256  one hex SPKI SHA-256 per line, with the entry id
+  crlset       Chrome's CRLSet format (BlockedSPKIs, KnownInterceptionSPKIs,
+               BlockedInterceptionSPKIs)
+  onecrl-json  Mozilla OneCRL-style subject + pubKeyHash records`,
+		Example: `  mitmguard blocklist export --format p11kit --output /etc/pki/ca-trust/source/blocklist/mitmguard.p11-kit
+  mitmguard blocklist export --format spki-sha256`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			l := blocklist.Embedded()
+			if output == "" {
+				return l.Export(cmd.OutOrStdout(), format)
+			}
+			var b bytes.Buffer
+			if err := l.Export(&b, format); err != nil {
+				return err
+			}
+			return os.WriteFile(output, b.Bytes(), 0o644)
+		},
+	}
+	export.Flags().StringVar(&format, "format", "", "`FORMAT`: "+strings.Join(blocklist.ExportFormats, ", "))
+	export.Flags().StringVar(&output, "output", "", "write to `FILE` instead of standard output")
+	export.MarkFlagRequired("format")
+	compare := &cobra.Command{
+		Use:     "compare-crlset FILE",
+		Short:   "Compare a Chrome CRLSet's interception keys with the blocklist",
+		Example: "  mitmguard blocklist compare-crlset crl-set",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			c, err := crlset.Parse(data)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			l := blocklist.Embedded()
+			out := cmd.OutOrStdout()
+			keys := c.InterceptionSPKIs()
+			fmt.Fprintf(out, "CRLSet sequence %d: %d interception keys, %d blocked keys, %d issuers with revoked serials\n",
+				c.Header.Sequence, len(keys), len(c.Header.BlockedSPKIs), len(c.Parents))
+			missing := 0
+			for _, k := range slices.Sorted(maps.Keys(keys)) {
+				h, _ := chain.ParseHash(k)
+				if e := l.Lookup(h); e != nil {
+					fmt.Fprintf(out, "  on both    %s  %s\n", k, e.ID)
+				} else {
+					missing++
+					fmt.Fprintf(out, "  NOT LISTED %s  (blocked by Chrome: %v)\n", k, keys[k])
+				}
+			}
+			fmt.Fprintf(out, "%d interception keys of the CRLSet are not on the blocklist\n", missing)
+			return nil
+		},
+	}
+	cmd.AddCommand(show, validate, export, compare)
 	return cmd
 }
 
