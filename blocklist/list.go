@@ -29,6 +29,9 @@ type List struct {
 	Version   int       // the list's own version, bumped on every publication
 	Published time.Time // when that version was published
 	Source    string    // where it came from: "embedded", a file name, a URL
+	// Withdrawn are ids of entries of older lists that this list removes
+	// on purpose (an update can remove an embedded entry only this way).
+	Withdrawn []string
 	entries   []*Entry
 	bySPKI    map[chain.Hash]*Entry
 	bySubject map[string][]*Entry // certificate-bearing entries by raw subject
@@ -39,6 +42,7 @@ type file struct {
 	FormatVersion int       `json:"format_version"`
 	ListVersion   int       `json:"list_version"`
 	Published     time.Time `json:"published,omitzero"`
+	Withdrawn     []string  `json:"withdrawn,omitempty"`
 	Entries       []*Entry  `json:"entries"`
 }
 
@@ -75,7 +79,7 @@ func Parse(data []byte, source string) (*List, error) {
 	if err != nil {
 		return nil, &FormatError{Source: source, Entry: -1, Err: err}
 	}
-	l.Version, l.Published, l.Source = f.ListVersion, f.Published, source
+	l.Version, l.Published, l.Source, l.Withdrawn = f.ListVersion, f.Published, source, f.Withdrawn
 	return l, nil
 }
 
@@ -101,7 +105,7 @@ func newList(entries []*Entry) (*List, error) {
 
 // Marshal writes the list in the project's JSON format.
 func (l *List) Marshal() ([]byte, error) {
-	f := file{Format: Format, FormatVersion: FormatVersion, ListVersion: l.Version, Published: l.Published, Entries: l.entries}
+	f := file{Format: Format, FormatVersion: FormatVersion, ListVersion: l.Version, Published: l.Published, Withdrawn: l.Withdrawn, Entries: l.entries}
 	if f.Entries == nil {
 		f.Entries = []*Entry{}
 	}
@@ -183,4 +187,12 @@ func New(entries []*Entry, version int, published time.Time) (*List, error) {
 	}
 	l.Version, l.Published, l.Source = version, published, "new"
 	return l, nil
+}
+
+// WithVersion returns a copy of the list with another version and
+// publication time (what a publisher stamps on it).
+func WithVersion(l *List, version int, published time.Time) *List {
+	c := *l
+	c.Version, c.Published = version, published.UTC()
+	return &c
 }

@@ -3,6 +3,7 @@ package blocklist
 import (
 	"bytes"
 	"fmt"
+	"slices"
 
 	"github.com/mitmguard/mitmguard/chain"
 )
@@ -93,4 +94,20 @@ func Merge(lists ...*List) *List {
 	}
 	l.Version, l.Published, l.Source = out.Version, out.Published, out.Source
 	return l
+}
+
+// Without returns the list minus the entries with these ids.
+func (l *List) Without(ids []string) *List {
+	var keep []*Entry
+	for _, e := range l.entries {
+		if !slices.Contains(ids, e.ID) {
+			keep = append(keep, e)
+		}
+	}
+	out, err := newList(keep)
+	if err != nil {
+		panic("blocklist: a subset of a valid list is invalid: " + err.Error())
+	}
+	out.Version, out.Published, out.Source = l.Version, l.Published, l.Source
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mitmguard/mitmguard/truststore"
+	"github.com/mitmguard/mitmguard/update"
 )
 
 type storeFlags struct {
@@ -24,7 +25,8 @@ func (f *storeFlags) register(cmd *cobra.Command) {
 
 func (f *storeFlags) audit() *truststore.Report {
 	start := time.Now()
-	rep := truststore.Audit(truststore.Read(truststore.Options{Root: f.root, Extra: f.stores}), nil)
+	list, _, _ := update.Active(cacheDir())
+	rep := truststore.Audit(truststore.Read(truststore.Options{Root: f.root, Extra: f.stores}), list)
 	rep.Root, rep.Elapsed = f.root, time.Since(start)
 	return rep
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -14,6 +15,7 @@ import (
 	"github.com/mitmguard/mitmguard/blocklist"
 	"github.com/mitmguard/mitmguard/chain"
 	"github.com/mitmguard/mitmguard/crlset"
+	"github.com/mitmguard/mitmguard/update"
 )
 
 func newBlocklist() *cobra.Command {
@@ -28,7 +30,10 @@ func newBlocklist() *cobra.Command {
 		Example: "  mitmguard blocklist show\n  mitmguard blocklist show --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			l := blocklist.Embedded()
+			l, st, err := update.Active(cacheDir())
+			if err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), "mitmguard:", err)
+			}
 			if asJSON {
 				b, err := l.Marshal()
 				if err != nil {
@@ -38,7 +43,12 @@ func newBlocklist() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "blocklist version %d (%s), %d entries\n\n", l.Version, l.Source, l.Len())
+			if st != nil {
+				fmt.Fprintf(out, "blocklist version %d, %d entries: installed %s from %s, over the embedded list (version %d)\n\n",
+					l.Version, l.Len(), st.Installed.Format(time.RFC3339), st.Source, blocklist.Embedded().Version)
+			} else {
+				fmt.Fprintf(out, "blocklist version %d (embedded), %d entries; run mitmguard update to fetch a newer one\n\n", l.Version, l.Len())
+			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tKIND\tCOUNTRY\tFIRST SEEN\tSPKI SHA-256\tNAME")
 			for _, e := range l.Entries() {
@@ -84,7 +94,7 @@ func newBlocklist() *cobra.Command {
   mitmguard blocklist export --format spki-sha256`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			l := blocklist.Embedded()
+			l := activeList(cmd)
 			if output == "" {
 				return l.Export(cmd.OutOrStdout(), format)
 			}
@@ -112,7 +122,7 @@ func newBlocklist() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			l := blocklist.Embedded()
+			l := activeList(cmd)
 			out := cmd.OutOrStdout()
 			keys := c.InterceptionSPKIs()
 			fmt.Fprintf(out, "CRLSet sequence %d: %d interception keys, %d blocked keys, %d issuers with revoked serials\n",

@@ -26,6 +26,7 @@ type checkFlags struct {
 	at                              string
 	timeout                         time.Duration
 	json, offline, noSystemRoots    bool
+	base                            *blocklist.List // the active list (installed over embedded)
 }
 
 func newCheck() *cobra.Command {
@@ -81,6 +82,7 @@ func runCheck(cmd *cobra.Command, f checkFlags, args []string) error {
 	if f.timeout <= 0 {
 		return errors.New("check: --timeout must be positive")
 	}
+	f.base = activeList(cmd)
 	opts, err := classifierOptions(f)
 	if err != nil {
 		return err
@@ -141,7 +143,7 @@ func classifierOptions(f checkFlags) (verdict.Options, error) {
 			opts.ExtraRoots = append(opts.ExtraRoots, cert.X509)
 		}
 	}
-	lists := []*blocklist.List{blocklist.Embedded()}
+	lists := []*blocklist.List{f.base}
 	for _, name := range f.blocklists {
 		data, err := os.ReadFile(name)
 		if err != nil {

@@ -89,7 +89,7 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 	if f.concurrency < 1 || f.perHost < 1 || f.rate <= 0 || f.timeout <= 0 || f.retries < 0 {
 		return errors.New("probe: --concurrency, --per-host, --rate and --timeout must be positive, --retries not negative")
 	}
-	opts, err := classifierOptions(checkFlags{roots: f.roots, blocklists: f.blocklists, offline: true, noSystemRoots: true})
+	opts, err := classifierOptions(checkFlags{roots: f.roots, blocklists: f.blocklists, offline: true, noSystemRoots: true, base: activeList(cmd)})
 	if err != nil {
 		return err
 	}
