@@ -20,10 +20,9 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/pem"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -328,6 +327,3 @@ func RotateKey(dir, role string, now time.Time) error {
 	r.timestamp.Signed.Version++
 	return r.publishRoles()
 }
-
-// errNoRepo marks a directory without a repository.
-var errNoRepo = errors.New("update: no repository")
