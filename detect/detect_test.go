@@ -225,3 +225,39 @@ func TestPageWarns(t *testing.T) {
 		}
 	}
 }
+
+// Java's own TLS stack (keytool -printcert -sslserver makes a real JSSE
+// handshake) under a browser's User-Agent is judged intercepted, by name.
+func TestJavaIntercepted(t *testing.T) {
+	if _, err := exec.LookPath("keytool"); err != nil {
+		t.Fatal("keytool is required (a JRE; Debian: apt-get install default-jre-headless); .ci/run installs it")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cmd := exec.Command("keytool", "-printcert", "-sslserver", ln.Addr().String())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	c, err := NewListener(ln).Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 4096)
+	var ch *ClientHello
+	for ch == nil {
+		if _, err := c.Read(buf); err != nil {
+			t.Fatalf("reading Java's ClientHello: %v", err)
+		}
+		ch, _, _ = c.(*Conn).ClientHello()
+	}
+	r := Default().Check(ch, chromeUA, nil)
+	if r.Intercepted == nil || !*r.Intercepted || r.Product != "Java (JSSE)" {
+		t.Errorf("Java: %v %q %+v", r.Intercepted, r.Product, r.Reasons)
+	}
+}

@@ -16,7 +16,7 @@
 //   - the check: Checker compares the ClientHello with the reference data in
 //     data/: today's browsers per TLS stack (Chromium/BoringSSL permutes its
 //     extensions and sends GREASE; Firefox/NSS and Safari keep a fixed order),
-//     the stacks interceptors are built on (Go's crypto/tls, OpenSSL), and
+//     the stacks interceptors are built on (Go's crypto/tls, OpenSSL, Java), and
 //     Cloudflare's mitmengine records (2016-2020 browsers, 116 interceptors
 //     including the 2019 Kazakh box, and proxy headers);
 //   - Middleware puts the verdict into each request's context, can set a

@@ -124,6 +124,22 @@ func main() {
 		}
 		ref.AddStack("OpenSSL", raws)
 	}
+	if _, err := exec.LookPath("keytool"); err == nil {
+		// keytool -printcert -sslserver makes a TLS handshake with the JDK's
+		// own stack (JSSE), what Java-based proxies and clients send.
+		var raws [][]byte
+		for range 2 {
+			cmd := exec.Command("keytool", "-printcert", "-sslserver", addr)
+			cmd.Start()
+			raws = append(raws, <-hellos)
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+		ref.AddStack("Java (JSSE)", raws)
+		if out, err := exec.Command("java", "-version").CombinedOutput(); err == nil {
+			ref.Sources["java"] = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+		}
+	}
 	for _, s := range ref.Stacks {
 		for _, h := range s.Samples {
 			if _, err := hex.DecodeString(h); err != nil {
