@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -35,12 +36,22 @@ func newBlocklist() *cobra.Command {
 				fmt.Fprintln(cmd.ErrOrStderr(), "mitmguard:", err)
 			}
 			if asJSON {
-				b, err := l.Marshal()
+				raw, err := l.Marshal()
 				if err != nil {
 					return err
 				}
-				_, err = cmd.OutOrStdout().Write(b)
-				return err
+				v := struct {
+					Version         int             `json:"version"`
+					Entries         int             `json:"entries"`
+					Source          string          `json:"source"`
+					Installed       *time.Time      `json:"installed,omitempty"`
+					EmbeddedVersion int             `json:"embedded_version"`
+					List            json.RawMessage `json:"list"`
+				}{Version: l.Version, Entries: l.Len(), Source: "embedded", EmbeddedVersion: blocklist.Embedded().Version, List: raw}
+				if st != nil {
+					v.Source, v.Installed = st.Source, &st.Installed
+				}
+				return writeJSON(cmd.OutOrStdout(), v)
 			}
 			out := cmd.OutOrStdout()
 			if st != nil {
@@ -57,7 +68,7 @@ func newBlocklist() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	show.Flags().BoolVar(&asJSON, "json", false, "print the list in the mitmguard JSON format")
+	show.Flags().BoolVar(&asJSON, "json", false, "print the version, source, install time and the list (mitmguard JSON format) as JSON")
 	validate := &cobra.Command{
 		Use:     "validate FILE...",
 		Short:   "Check blocklist files (mitmguard JSON or PEM) and say what they hold",
@@ -89,23 +100,31 @@ func newBlocklist() *cobra.Command {
   spki-sha256  one hex SPKI SHA-256 per line, with the entry id
   crlset       Chrome's CRLSet format (BlockedSPKIs, KnownInterceptionSPKIs,
                BlockedInterceptionSPKIs)
-  onecrl-json  Mozilla OneCRL-style subject + pubKeyHash records`,
+  onecrl-json  Mozilla OneCRL-style subject + pubKeyHash records
+  json         mitmguard's own format (blocklist/FORMAT.md), to edit and publish`,
 		Example: `  mitmguard blocklist export --format p11kit --output /etc/pki/ca-trust/source/blocklist/mitmguard.p11-kit
   mitmguard blocklist export --format spki-sha256`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			l := activeList(cmd)
-			if output == "" {
-				return l.Export(cmd.OutOrStdout(), format)
-			}
 			var b bytes.Buffer
-			if err := l.Export(&b, format); err != nil {
+			if format == "json" {
+				raw, err := l.Marshal()
+				if err != nil {
+					return err
+				}
+				b.Write(raw)
+			} else if err := l.Export(&b, format); err != nil {
+				return err
+			}
+			if output == "" {
+				_, err := cmd.OutOrStdout().Write(b.Bytes())
 				return err
 			}
 			return os.WriteFile(output, b.Bytes(), 0o644)
 		},
 	}
-	export.Flags().StringVar(&format, "format", "", "`FORMAT`: "+strings.Join(blocklist.ExportFormats, ", "))
+	export.Flags().StringVar(&format, "format", "", "`FORMAT`: json (mitmguard's own), "+strings.Join(blocklist.ExportFormats, ", "))
 	export.Flags().StringVar(&output, "output", "", "write to `FILE` instead of standard output")
 	export.MarkFlagRequired("format")
 	compare := &cobra.Command{

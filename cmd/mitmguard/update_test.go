@@ -27,7 +27,7 @@ func TestRepoAndUpdate(t *testing.T) {
 	}
 	mustRun(0, "repo", "init", repo)
 	list := filepath.Join(dir, "list.json")
-	mustRun(0, "blocklist", "show", "--json")
+	mustRun(0, "blocklist", "export", "--format", "json")
 	if err := os.WriteFile(list, []byte(out.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +54,9 @@ func TestRepoAndUpdate(t *testing.T) {
 		t.Fatal(s)
 	}
 	if s := mustRun(0, "blocklist", "show"); !strings.Contains(s, "installed") || !strings.Contains(s, url) {
+		t.Fatal(s)
+	}
+	if s := mustRun(0, "blocklist", "show", "--json"); !strings.Contains(s, `"source":"`+url) || !strings.Contains(s, `"installed":"`) || !strings.Contains(s, `"list":{`) {
 		t.Fatal(s)
 	}
 	mustRun(0, "repo", "rotate", repo, "--role", "snapshot")
