@@ -6,4 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go test ./detect -run '^$' -bench BenchmarkParseFingerprintCheck -benchmem -count "${COUNT:-3}"
-go test ./detect -run '^$' -bench BenchmarkMiddleware -benchtime "${ROUNDS:-120}x"
+go test ./detect -run '^$' -bench 'BenchmarkMiddleware$' -benchtime "${ROUNDS:-120}x"
+go test ./detect -run '^$' -bench BenchmarkMiddlewareCost -benchmem
