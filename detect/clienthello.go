@@ -229,18 +229,20 @@ func ParseHandshake(msg []byte) (*ClientHello, error) {
 	return ch, nil
 }
 
-func (ch *ClientHello) parseExtension(typ uint16, data []byte) error {
-	r := &reader{b: data}
-	list := func(lenBytes int, what string) []byte {
-		n := r.u8(what)
-		if lenBytes == 2 {
-			n = n<<8 | r.u8(what)
-		}
-		return r.bytes(n, what)
+// vec reads a vector with a 1- or 2-byte length prefix.
+func (r *reader) vec(lenBytes int, what string) []byte {
+	n := r.u8(what)
+	if lenBytes == 2 {
+		n = n<<8 | r.u8(what)
 	}
+	return r.bytes(n, what)
+}
+
+func (ch *ClientHello) parseExtension(typ uint16, data []byte) error {
+	r := reader{b: data}
 	switch typ {
 	case 0: // server_name
-		names := &reader{b: list(2, "server name list")}
+		names := reader{b: r.vec(2, "server name list")}
 		for names.off < len(names.b) && names.err == nil {
 			kind := names.u8("name type")
 			name := names.bytes(names.u16("name length"), "host name")
@@ -250,7 +252,7 @@ func (ch *ClientHello) parseExtension(typ uint16, data []byte) error {
 		}
 		r.err = firstErr(r.err, names.err)
 	case 16: // ALPN
-		protos := &reader{b: list(2, "ALPN list")}
+		protos := reader{b: r.vec(2, "ALPN list")}
 		for protos.off < len(protos.b) && protos.err == nil {
 			if p := protos.bytes(protos.u8("protocol length"), "protocol"); protos.err == nil {
 				ch.ALPN = append(ch.ALPN, string(p))
@@ -258,15 +260,15 @@ func (ch *ClientHello) parseExtension(typ uint16, data []byte) error {
 		}
 		r.err = firstErr(r.err, protos.err)
 	case 10: // supported_groups
-		ch.SupportedGroups = u16s(list(2, "supported groups"))
+		ch.SupportedGroups = u16s(r.vec(2, "supported groups"))
 	case 11: // ec_point_formats
-		ch.PointFormats = list(1, "point formats")
+		ch.PointFormats = r.vec(1, "point formats")
 	case 13: // signature_algorithms
-		ch.SignatureSchemes = u16s(list(2, "signature algorithms"))
+		ch.SignatureSchemes = u16s(r.vec(2, "signature algorithms"))
 	case 43: // supported_versions
-		ch.SupportedVersions = u16s(list(1, "supported versions"))
+		ch.SupportedVersions = u16s(r.vec(1, "supported versions"))
 	case 51: // key_share
-		shares := &reader{b: list(2, "key shares")}
+		shares := reader{b: r.vec(2, "key shares")}
 		for shares.off < len(shares.b) && shares.err == nil {
 			g := shares.u16("key share group")
 			shares.bytes(shares.u16("key share length"), "key share")

@@ -13,13 +13,15 @@ import (
 // cipher suites, then a hash of the sorted extensions (without SNI and ALPN)
 // followed by the signature algorithms in order.
 func (ch *ClientHello) JA4() (ja4, raw string) {
-	ciphers := make([]uint16, 0, len(ch.CipherSuites))
+	// Fixed-size buffers keep the work on the stack: a fingerprint per
+	// connection must not cost a garbage collection.
+	var cs, es, ss [64]uint16
+	ciphers, exts, sigs := cs[:0], es[:0], ss[:0]
 	for _, c := range ch.CipherSuites {
 		if !IsGREASE(c) {
 			ciphers = append(ciphers, c)
 		}
 	}
-	exts := make([]uint16, 0, len(ch.Extensions))
 	nExt, sni := 0, byte('i')
 	for _, e := range ch.Extensions {
 		if IsGREASE(e.Type) {
@@ -34,30 +36,28 @@ func (ch *ClientHello) JA4() (ja4, raw string) {
 			exts = append(exts, e.Type)
 		}
 	}
-	slices.Sort(ciphers)
-	slices.Sort(exts)
-	c := appendHexList(nil, ciphers)
-	e := appendHexList(nil, exts)
-	if len(ch.SignatureSchemes) > 0 {
-		sigs := make([]uint16, 0, len(ch.SignatureSchemes))
-		for _, s := range ch.SignatureSchemes {
-			if !IsGREASE(s) {
-				sigs = append(sigs, s)
-			}
-		}
-		if len(sigs) > 0 {
-			e = appendHexList(append(e, '_'), sigs)
+	for _, s := range ch.SignatureSchemes {
+		if !IsGREASE(s) {
+			sigs = append(sigs, s)
 		}
 	}
-	prefix := make([]byte, 0, 11)
-	prefix = append(prefix, 't')
+	slices.Sort(ciphers)
+	slices.Sort(exts)
+	var cb, eb [640]byte
+	c := appendHexList(cb[:0], ciphers)
+	e := appendHexList(eb[:0], exts)
+	if len(sigs) > 0 {
+		e = appendHexList(append(e, '_'), sigs)
+	}
+	var pb [16]byte
+	prefix := append(pb[:0], 't')
 	prefix = append(prefix, ja4Version(ch.MaxVersion())...)
 	prefix = append(prefix, sni)
 	prefix = appendTwoDigits(prefix, len(ciphers))
 	prefix = appendTwoDigits(prefix, nExt)
 	prefix = append(prefix, ja4ALPN(ch.ALPN)...)
-	h := make([]byte, 0, len(prefix)+26)
-	h = append(append(h, prefix...), '_')
+	var hb [48]byte
+	h := append(append(hb[:0], prefix...), '_')
 	h = appendHash12(h, c, len(ciphers) == 0)
 	h = appendHash12(append(h, '_'), e, len(exts) == 0)
 	r := make([]byte, 0, len(prefix)+2+len(c)+len(e))

@@ -25,21 +25,35 @@ type Features struct {
 // Features extracts the fingerprint features of a ClientHello.
 func (ch *ClientHello) Features() Features {
 	f := Features{Version: ch.Version}
+	// One backing array for the four lists.
+	all := make([]uint16, 0, len(ch.CipherSuites)+len(ch.Extensions)+len(ch.SupportedGroups)+len(ch.PointFormats))
 	strip := func(vs []uint16) []uint16 {
-		out := make([]uint16, 0, len(vs))
+		start := len(all)
 		for _, v := range vs {
 			if IsGREASE(v) {
 				f.GREASE = true
 			} else {
-				out = append(out, v)
+				all = append(all, v)
 			}
 		}
-		return out
+		return all[start:len(all):len(all)]
 	}
-	f.Ciphers, f.Exts, f.Curves = strip(ch.CipherSuites), strip(ch.ExtensionTypes()), strip(ch.SupportedGroups)
+	f.Ciphers = strip(ch.CipherSuites)
+	start := len(all)
+	for _, e := range ch.Extensions {
+		if IsGREASE(e.Type) {
+			f.GREASE = true
+		} else {
+			all = append(all, e.Type)
+		}
+	}
+	f.Exts = all[start:len(all):len(all)]
+	f.Curves = strip(ch.SupportedGroups)
+	start = len(all)
 	for _, p := range ch.PointFormats {
-		f.PF = append(f.PF, uint16(p))
+		all = append(all, uint16(p))
 	}
+	f.PF = all[start:len(all):len(all)]
 	return f
 }
 
