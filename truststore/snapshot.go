@@ -9,7 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
+
+	"github.com/mitmguard/mitmguard/internal/atomicfile"
 )
 
 // snapItem is one path as it was before a step ran.
@@ -164,46 +165,7 @@ func restore(items []snapItem, dir string) error {
 	return nil
 }
 
-// writeFileAtomic replaces path with data: a temporary file in the same
-// folder, written, synced, then renamed over the old one, and the folder
-// synced, so a crash leaves either the old file or the new one.
+// writeFileAtomic replaces path with data (see package atomicfile).
 func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".mitmguard-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !strings.Contains(err.Error(), "invalid argument") {
-		return err
-	}
-	return nil
+	return atomicfile.Write(path, data, mode, nil)
 }

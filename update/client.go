@@ -17,6 +17,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
 	"github.com/mitmguard/mitmguard/blocklist"
+	"github.com/mitmguard/mitmguard/internal/atomicfile"
 )
 
 // DefaultURL is the project's repository. None is published yet; until it
@@ -142,43 +143,10 @@ func (c *Client) install(data []byte, st *State) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(c.CacheDir, "active.json"), data, c.beforeRename); err != nil {
+	if err := atomicfile.Write(filepath.Join(c.CacheDir, "active.json"), data, 0o644, c.beforeRename); err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(c.CacheDir, "state.json"), sj, nil)
-}
-
-func writeAtomic(path string, data []byte, beforeRename func() error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if beforeRename != nil {
-		if err := beforeRename(); err != nil {
-			return err
-		}
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(filepath.Join(c.CacheDir, "state.json"), sj, 0o644, nil)
 }
 
 // Active returns the list in force: the installed list over the embedded
