@@ -59,6 +59,10 @@ type Checker struct {
 	ref        Reference
 	browsers   []*Signature // mitmengine's historical browser records
 	byCode     map[int][]*Signature
+	// Interceptor ClientHello signatures by the one version they require,
+	// and those that take a range or any version.
+	mitmByVersion map[uint16][]*Signature
+	mitmOther     []*Signature
 	mitm       []*Signature // mitmengine's interceptor records
 	badHeaders map[string]bool
 	stackJA4   map[string]string
@@ -89,6 +93,16 @@ func NewChecker(reference, browsers, mitm, badHeaders []byte) (*Checker, error) 
 	}
 	if c.mitm, err = ParseSignatures(mitm); err != nil {
 		return nil, err
+	}
+	c.mitmByVersion = map[uint16][]*Signature{}
+	for _, s := range c.mitm {
+		switch {
+		case s.HeaderOnly():
+		case len(s.version) == 1:
+			c.mitmByVersion[s.version[0]] = append(c.mitmByVersion[s.version[0]], s)
+		default:
+			c.mitmOther = append(c.mitmOther, s)
+		}
 	}
 	c.byCode = map[int][]*Signature{}
 	for _, s := range c.browsers {
@@ -164,14 +178,16 @@ func (c *Checker) judge(r *Result, f Features, maxVersion uint16, ja4 string) {
 		return
 	}
 	// 2. A known interceptor's ClientHello.
-	for _, s := range c.mitm {
-		if !s.HeaderOnly() && s.Match(f, code, r.Browser.Major) {
-			r.Intercepted, r.Confidence, r.Product = yes(), 0.95, s.Product
-			r.Reasons = append(r.Reasons, Reason{What: "the ClientHello matches a known interceptor's", Seen: s.Product})
-			if s.Grade >= 3 {
-				r.Weakened = append(r.Weakened, "the interceptor is known to be vulnerable (grade "+[]string{"", "A", "B", "C", "F"}[s.Grade]+")")
+	for _, list := range [2][]*Signature{c.mitmByVersion[f.Version], c.mitmOther} {
+		for _, s := range list {
+			if s.Match(f, code, r.Browser.Major) {
+				r.Intercepted, r.Confidence, r.Product = yes(), 0.95, s.Product
+				r.Reasons = append(r.Reasons, Reason{What: "the ClientHello matches a known interceptor's", Seen: s.Product})
+				if s.Grade >= 3 {
+					r.Weakened = append(r.Weakened, "the interceptor is known to be vulnerable (grade "+[]string{"", "A", "B", "C", "F"}[s.Grade]+")")
+				}
+				return
 			}
-			return
 		}
 	}
 	// 3. A TLS library that is not a browser's, under a browser's name.
