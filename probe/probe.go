@@ -157,10 +157,12 @@ func (c *limitedConn) Read(b []byte) (int, error) {
 func classify(ctx context.Context, err error) outcome.Outcome {
 	var ne net.Error
 	switch {
+	case errors.Is(err, context.Canceled):
+		return outcome.Error("stopped") // the caller stopped (Ctrl-C): not the network's doing
 	case errors.Is(err, syscall.ECONNRESET):
 		return outcome.BlockedReset
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
-		errors.As(err, &ne) && ne.Timeout(), ctx.Err() != nil:
+		errors.As(err, &ne) && ne.Timeout(), errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return outcome.BlockedTimeout
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.EPIPE):
 		return outcome.BlockedClosed

@@ -49,3 +49,18 @@ func TestHandshakeOutcomes(t *testing.T) {
 		}
 	}
 }
+
+// A handshake the caller stops (Ctrl-C) is not reported as blocking.
+func TestStoppedIsNotBlocking(t *testing.T) {
+	l, err := lab.Start(lab.Config{Names: []string{"a.example.com"}, Targets: map[string]lab.Action{"a.example.com": lab.Stall}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	r := Handshake(ctx, Target{Address: l.MiddleboxAddr, SNI: "a.example.com"}, Options{Timeout: 5 * time.Second})
+	if r.Failure != outcome.Error("stopped") {
+		t.Errorf("failure %q (%v), want error.stopped", r.Failure, r.Err)
+	}
+}
