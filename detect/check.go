@@ -152,8 +152,8 @@ func (c *Checker) CheckFeatures(f Features, code, major int) *Result {
 }
 
 func familyOf(code int) string {
-	for _, f := range []string{"chrome", "ie", "safari", "firefox", "opera"} {
-		if uasurferCode(f) == code {
+	for f, c := range uasurferCodes {
+		if c == code {
 			return f
 		}
 	}

@@ -276,24 +276,20 @@ func (u uaSig) match(code, maj int) bool {
 	return u.browser == 0 || u.browser == code && maj >= u.min && maj <= u.max
 }
 
-// uasurferCode maps a family onto the browser enum of github.com/avct/uasurfer,
-// which mitmengine's data uses.
+// uasurferCodes is the browser enum of github.com/avct/uasurfer at the
+// version mitmengine's data was made with (c4be5581ec96, 2018).
+var uasurferCodes = map[string]int{
+	"chrome": 1, "ie": 2, "safari": 3, "firefox": 4, "android-webview": 5,
+	"opera": 6, "blackberry": 7, "ucbrowser": 8, "silk": 9, "nokia": 10,
+}
+
+// uasurferCode maps a family onto that enum, or -1.
 func uasurferCode(family string) int {
-	switch family {
-	case "chrome":
-		return 1
-	case "ie":
-		return 2
-	case "safari":
-		return 3
-	case "firefox":
-		return 4
-	case "opera":
-		return 6
+	if c, ok := uasurferCodes[family]; ok {
+		return c
 	}
 	return -1
 }
-
 // Signature is one mitmengine record: a browser's or an interceptor's.
 type Signature struct {
 	Line                               int

@@ -26,6 +26,8 @@ var uaRules = []struct {
 	{"edge", "chromium", []string{"Edg/", "EdgA/", "EdgiOS/", "Edge/"}},
 	{"opera", "chromium", []string{"OPR/"}},
 	{"samsung", "chromium", []string{"SamsungBrowser/"}},
+	{"ucbrowser", "", []string{"UCBrowser/"}}, // its own engines over the years: judged on mitmengine's records only
+	{"silk", "", []string{"Silk/"}},
 	{"chrome", "chromium", []string{"Chrome/", "CriOS/"}},
 	{"firefox", "firefox", []string{"Firefox/", "FxiOS/"}},
 	{"safari", "safari", []string{"Version/"}}, // with "Safari/", checked below

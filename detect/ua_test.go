@@ -1,0 +1,29 @@
+package detect
+
+import "testing"
+
+func TestParseUA(t *testing.T) {
+	tests := []struct {
+		ua                string
+		family, stack, os string
+		major             int
+		mobile            bool
+	}{
+		{chromeUA, "chrome", "chromium", "windows", 133, false},
+		{"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.86", "edge", "chromium", "windows", 131, false},
+		{"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", "firefox", "firefox", "linux", 128, false},
+		{"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15", "safari", "safari", "macos", 17, false},
+		{"Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) FxiOS/125.0 Mobile/15E148 Safari/605.1.15", "firefox", "safari", "ios", 125, true},
+		{"Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36 OPR/82.0.0", "opera", "chromium", "android", 82, true},
+		{"Mozilla/5.0 (Windows NT 6.1; Trident/7.0; rv:11.0) like Gecko", "ie", "", "windows", 11, false},
+		{"curl/8.5.0", "", "", "", 0, false},
+		{"Go-http-client/1.1", "", "", "", 0, false},
+		{"", "", "", "", 0, false},
+	}
+	for _, tt := range tests {
+		b := ParseUA(tt.ua)
+		if b.Family != tt.family || b.Stack != tt.stack || b.OS != tt.os || b.Major != tt.major || b.Mobile != tt.mobile {
+			t.Errorf("%q: %+v", tt.ua, b)
+		}
+	}
+}
