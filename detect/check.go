@@ -56,16 +56,16 @@ var badHeaderTxt []byte
 // Checker judges ClientHellos against the reference data. It is safe for
 // concurrent use; Default returns the one built from the embedded data.
 type Checker struct {
-	ref        Reference
-	browsers   []*Signature // mitmengine's historical browser records
-	byCode     map[int][]*Signature
+	ref      Reference
+	browsers []*Signature // mitmengine's historical browser records
+	byCode   map[int][]*Signature
 	// Interceptor ClientHello signatures by the one version they require,
 	// and those that take a range or any version.
 	mitmByVersion map[uint16][]*Signature
 	mitmOther     []*Signature
-	mitm       []*Signature // mitmengine's interceptor records
-	badHeaders map[string]bool
-	stackJA4   map[string]string
+	mitm          []*Signature // mitmengine's interceptor records
+	badHeaders    map[string]bool
+	stackJA4      map[string]string
 }
 
 var defaultChecker = sync.OnceValues(func() (*Checker, error) {

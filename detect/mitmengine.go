@@ -290,6 +290,7 @@ func uasurferCode(family string) int {
 	}
 	return -1
 }
+
 // Signature is one mitmengine record: a browser's or an interceptor's.
 type Signature struct {
 	Line                               int
