@@ -13,7 +13,9 @@
 //     /usr/local/share/ca-certificates and the packaged
 //     /usr/share/ca-certificates with its selection /etc/ca-certificates.conf;
 //   - p11-kit sources (Fedora/RHEL, Arch): anchors and blocklist directories,
-//     where a blocklisted certificate is distrusted whatever the anchors say;
+//     where a blocklisted certificate is distrusted whatever the anchors say,
+//     and the .p11-kit files of the base folders (Fedora's packaged
+//     ca-bundle.trust.p11-kit) with each object's own trust flags;
 //   - NSS databases (cert9.db, read-only with a pure-Go SQLite driver) of
 //     Chrome/Chromium and every Firefox profile, with their trust flags;
 //   - Java keystores (JKS, read by this package's own bounded parser, and

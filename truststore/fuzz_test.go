@@ -65,3 +65,19 @@ func FuzzParseCertFile(f *testing.F) {
 		}
 	})
 }
+
+// FuzzP11KitObjects: a p11-kit source file from outside never panics the
+// reader, and every object it returns has a certificate.
+func FuzzP11KitObjects(f *testing.F) {
+	l := blocklist.Embedded()
+	f.Add([]byte("[p11-kit-object-v1]\nlabel: \"x\"\ntrusted: true\n" + l.ByID("superfish").Certificate))
+	f.Add([]byte("[p11-kit-object-v1]\nclass: x-certificate-extension\nvalue: \"%30\"\n[p11-kit-object-v1]\nx-distrusted: true\n" + l.ByID("dell-edellroot").Certificate))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		objs, _ := parseP11KitObjects(data)
+		for _, o := range objs {
+			if o.cert == nil {
+				t.Fatal("object without certificate")
+			}
+		}
+	})
+}

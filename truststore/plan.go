@@ -83,7 +83,7 @@ func MakePlan(rep *Report, root string, includeNotPublic bool) *Plan {
 	for _, s := range order {
 		fs := byStore[s]
 		switch s.Kind {
-		case P11KitAnchors:
+		case P11KitAnchors, P11KitSource:
 			p.Steps = append(p.Steps, p11kitStep(r, s, fs))
 		case NSS:
 			p.Steps = append(p.Steps, nssStep(r, s, fs))
@@ -220,14 +220,14 @@ func appendNew(list []string, s string) []string {
 // p11-kit distrusts a blocklisted certificate whatever the anchors say, and
 // the anchor file itself is left alone.
 func p11kitStep(r rootFS, s *Store, fs []Finding) Step {
-	blockDir := filepath.Join(filepath.Dir(s.Path), "blocklist")
+	blockDir := filepath.Join(adminBase(filepath.Dir(s.Path)), "blocklist")
 	st := Step{Store: s.Kind, StorePath: s.Path, Owner: s.Owner, Certs: subjects(fs),
 		Description: "add the roots to " + blockDir, Changes: []string{blockDir}}
 	var cmd []string
 	if r.root == "/" || r.root == "" {
 		if _, err := exec.LookPath("update-ca-trust"); err == nil {
 			cmd = []string{"update-ca-trust", "extract"}
-			st.Changes = append(st.Changes, filepath.Join(filepath.Dir(filepath.Dir(s.Path)), "extracted"))
+			st.Changes = append(st.Changes, filepath.Join(filepath.Dir(filepath.Dir(blockDir)), "extracted"))
 		} else if _, err := exec.LookPath("trust"); err == nil {
 			cmd = []string{"trust", "extract-compat"}
 		}
@@ -257,6 +257,18 @@ func p11kitStep(r rootFS, s *Store, fs []Finding) Step {
 		return nil
 	}
 	return st
+}
+
+// adminBase maps a p11-kit base folder to the one the administrator writes
+// to: the packaged /usr/share sources are read-only by convention.
+func adminBase(base string) string {
+	switch base {
+	case "/usr/share/pki/ca-trust-source":
+		return "/etc/pki/ca-trust/source"
+	case "/usr/share/ca-certificates/trust-source":
+		return "/etc/ca-certificates/trust-source"
+	}
+	return base
 }
 
 // nssStep distrusts each nickname with certutil: NSS protects its trust rows

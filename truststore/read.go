@@ -26,6 +26,8 @@ func Read(opts Options) []*Store {
 	var stores []*Store
 	stores = append(stores, readDebian(r)...)
 	stores = append(stores, readP11Kit(r)...)
+	stores = append(stores, readP11KitSources(r)...)
+	applyP11KitBlocklist(stores)
 	stores = append(stores, readNSS(r)...)
 	stores = append(stores, readJava(r)...)
 	for _, p := range opts.Extra {
@@ -202,8 +204,13 @@ func readP11Kit(r rootFS) []*Store {
 			stores = append(stores, s)
 		}
 	}
-	// p11-kit merges its sources: a key in any blocklist is distrusted
-	// whatever an anchor says.
+	return stores
+}
+
+// applyP11KitBlocklist marks distrusted every p11-kit anchor or source
+// certificate whose key is in any p11-kit blocklist: p11-kit merges its
+// sources, and a blocklisted key is distrusted whatever an anchor says.
+func applyP11KitBlocklist(stores []*Store) {
 	blocked := map[chain.Hash]bool{}
 	for _, s := range stores {
 		if s.Kind == P11KitBlocklist {
@@ -213,7 +220,7 @@ func readP11Kit(r rootFS) []*Store {
 		}
 	}
 	for _, s := range stores {
-		if s.Kind == P11KitAnchors {
+		if s.Kind == P11KitAnchors || s.Kind == P11KitSource {
 			for i := range s.Entries {
 				if blocked[s.Entries[i].Cert.SPKI] {
 					s.Entries[i].Trust = Distrusted
@@ -221,7 +228,6 @@ func readP11Kit(r rootFS) []*Store {
 			}
 		}
 	}
-	return stores
 }
 
 func readExtra(path string) *Store {
