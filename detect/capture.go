@@ -34,6 +34,7 @@ type Conn struct {
 	net.Conn
 	mu   sync.Mutex
 	buf  []byte
+	r    reassembler
 	done bool
 	ch   *ClientHello
 	err  error
@@ -96,13 +97,15 @@ func (c *Conn) Read(b []byte) (int, error) {
 		c.mu.Lock()
 		if !c.done {
 			c.buf = append(c.buf, b[:n]...)
-			c.ch, c.err = Parse(c.buf)
+			msg, err := c.r.feed(c.buf) // only the records that arrived since
 			switch {
-			case c.err == nil:
+			case err == nil:
+				c.ch, c.err = parseRecords(c.buf, msg)
 				c.done = true
-			case errors.Is(c.err, ErrIncomplete) && len(c.buf) < MaxCapture:
+			case errors.Is(err, ErrIncomplete) && len(c.buf) < MaxCapture:
+				c.err = err
 			default:
-				c.done = true
+				c.err, c.done = err, true
 			}
 		}
 		c.mu.Unlock()

@@ -58,52 +58,75 @@ var ErrIncomplete = errors.New("detect: ClientHello: incomplete (more records ne
 
 // Reassemble takes the raw bytes of the first TLS records of a connection
 // and returns the ClientHello handshake message, joining fragments spread
-// over several records. It returns ErrIncomplete when more bytes are needed.
+// over several records, and the bytes consumed. It returns ErrIncomplete
+// when more bytes are needed.
 func Reassemble(data []byte) ([]byte, int, error) {
 	// The common case: the whole ClientHello in the first record, no copy.
 	if len(data) >= 9 && data[0] == 22 && data[5] == 1 {
 		rl := int(binary.BigEndian.Uint16(data[3:]))
 		hl := 4 + (int(data[6])<<16 | int(data[7])<<8 | int(data[8]))
-		if rl <= 1<<14+2048 && hl <= rl && len(data) >= 5+rl {
+		if rl <= maxRecord && hl <= rl && len(data) >= 5+rl {
 			return data[5 : 5+hl], 5 + rl, nil
 		}
 	}
-	var msg []byte
-	off := 0
-	want := -1
-	for records := 0; ; records++ {
-		if records > MaxRecords {
-			return nil, off, &ParseError{off, "too many records"}
+	var r reassembler
+	msg, err := r.feed(data)
+	return msg, r.off, err
+}
+
+// maxRecord is the largest TLS record a client may send (2^14 plus the
+// allowance RFC 8446 gives).
+const maxRecord = 1<<14 + 2048
+
+// reassembler joins the handshake fragments of successive records. It
+// remembers what it has consumed, so feeding it a connection's bytes as they
+// arrive costs time linear in them, however small the records: a client that
+// sends its hello one byte per record cannot make the server's work grow
+// with the square of it.
+type reassembler struct {
+	off     int // bytes consumed: whole records
+	records int
+	msg     []byte
+	want    int // length of the handshake message, 0 until known
+}
+
+// feed consumes the complete records of data past what it consumed before;
+// data must extend the bytes of earlier calls.
+func (r *reassembler) feed(data []byte) ([]byte, error) {
+	for {
+		if r.want > 0 && len(r.msg) >= r.want {
+			return r.msg[:r.want], nil
 		}
-		if want >= 0 && len(msg) >= want {
-			return msg[:want], off, nil
+		if r.records > MaxRecords {
+			return nil, &ParseError{r.off, "too many records"}
 		}
-		if len(data)-off < 5 {
-			return nil, off, ErrIncomplete
+		if len(data)-r.off < 5 {
+			return nil, ErrIncomplete
 		}
-		typ, length := data[off], int(binary.BigEndian.Uint16(data[off+3:]))
+		typ, length := data[r.off], int(binary.BigEndian.Uint16(data[r.off+3:]))
 		if typ != 22 {
-			return nil, off, &ParseError{off, fmt.Sprintf("record type %d, want handshake (22)", typ)}
+			return nil, &ParseError{r.off, fmt.Sprintf("record type %d, want handshake (22)", typ)}
 		}
-		if length > 1<<14+2048 {
-			return nil, off, &ParseError{off, fmt.Sprintf("record length %d exceeds the TLS limit", length)}
+		if length > maxRecord {
+			return nil, &ParseError{r.off, fmt.Sprintf("record length %d exceeds the TLS limit", length)}
 		}
-		if len(data)-off-5 < length {
-			return nil, off, ErrIncomplete
+		if len(data)-r.off-5 < length {
+			return nil, ErrIncomplete
 		}
-		msg = append(msg, data[off+5:off+5+length]...)
-		off += 5 + length
-		if want < 0 && len(msg) >= 4 {
-			if msg[0] != 1 {
-				return nil, off, &ParseError{5, fmt.Sprintf("handshake type %d, want ClientHello (1)", msg[0])}
+		r.msg = append(r.msg, data[r.off+5:r.off+5+length]...)
+		r.off += 5 + length
+		r.records++
+		if r.want == 0 && len(r.msg) >= 4 {
+			if r.msg[0] != 1 {
+				return nil, &ParseError{5, fmt.Sprintf("handshake type %d, want ClientHello (1)", r.msg[0])}
 			}
-			want = 4 + (int(msg[1])<<16 | int(msg[2])<<8 | int(msg[3]))
-			if want > MaxHandshake {
-				return nil, off, &ParseError{6, fmt.Sprintf("handshake length %d exceeds %d", want, MaxHandshake)}
+			r.want = 4 + (int(r.msg[1])<<16 | int(r.msg[2])<<8 | int(r.msg[3]))
+			if r.want > MaxHandshake {
+				return nil, &ParseError{6, fmt.Sprintf("handshake length %d exceeds %d", r.want, MaxHandshake)}
 			}
 		}
-		if len(msg) > MaxHandshake+1<<14 {
-			return nil, off, &ParseError{off, "handshake data exceeds the limit"}
+		if len(r.msg) > MaxHandshake+maxRecord {
+			return nil, &ParseError{r.off, "handshake data exceeds the limit"}
 		}
 	}
 }
@@ -114,6 +137,11 @@ func Parse(data []byte) (*ClientHello, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseRecords(data, msg)
+}
+
+// parseRecords parses the reassembled message of the records in data.
+func parseRecords(data, msg []byte) (*ClientHello, error) {
 	ch, err := ParseHandshake(msg)
 	if err != nil {
 		return nil, err

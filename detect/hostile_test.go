@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"net"
 	"runtime"
 	"testing"
 )
@@ -130,4 +131,38 @@ func FuzzParse(f *testing.F) {
 		ch.JA3()
 		c.Check(ch, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/133.0.0.0 Safari/537.36", nil)
 	})
+}
+
+// The capturing connection reassembles a hello sent one byte per record,
+// one record per write, consuming each record once as it arrives.
+func TestCaptureOneByteRecords(t *testing.T) {
+	good := vectorBytes(t)
+	split := records(good[5:], 1)
+	client, server := net.Pipe()
+	go func() {
+		for i := 0; i < len(split); i += 6 { // one record (5-byte header, 1 byte) per write
+			client.Write(split[i:min(i+6, len(split))])
+		}
+	}()
+	c := &Conn{Conn: server}
+	buf := make([]byte, 64)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		if ch, _, err := c.ClientHello(); err == nil {
+			want, _ := mustParse(t, good).JA4()
+			if got, _ := ch.JA4(); got != want {
+				t.Fatalf("JA4 %s, want %s", got, want)
+			}
+			break
+		} else if !errors.Is(err, ErrIncomplete) {
+			t.Fatal(err)
+		}
+	}
+	if c.r.records != len(good[5:]) {
+		t.Errorf("%d records consumed, want %d", c.r.records, len(good[5:]))
+	}
+	client.Close()
+	server.Close()
 }

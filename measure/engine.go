@@ -36,8 +36,8 @@ type Config struct {
 	// control showed the host answers fast (at least MinTimeout, 1s).
 	Timeout    time.Duration `json:"timeout"`
 	MinTimeout time.Duration `json:"min_timeout"`
-	// Retries is how often a test that differs or fails is tried again
-	// (default 1).
+	// Retries is how often a test that differs or fails is tried again:
+	// zero means the default (1), a negative value none.
 	Retries int `json:"retries"`
 
 	Classifier *verdict.Classifier `json:"-"`

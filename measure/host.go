@@ -152,20 +152,24 @@ func (h *hostRun) probe(ctx context.Context, sni string, timeout time.Duration) 
 	wait := h.next.Sub(now)
 	h.next = maxTime(now, h.next).Add(time.Duration(float64(time.Second) / h.e.cfg.Rate))
 	h.mu.Unlock()
+	target := probe.Target{Address: h.addr, SNI: sni}
+	stopped := func() *probe.Result {
+		return &probe.Result{Target: target, Start: now, Failure: outcome.Stopped, Err: ctx.Err()}
+	}
 	if wait > 0 {
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
-			return &probe.Result{Target: probe.Target{Address: h.addr, SNI: sni}, Start: now, Failure: outcome.Error("stopped"), Err: ctx.Err()}
+			return stopped()
 		}
 	}
 	select {
 	case h.e.sem <- struct{}{}:
 	case <-ctx.Done():
-		return &probe.Result{Target: probe.Target{Address: h.addr, SNI: sni}, Start: now, Failure: outcome.Error("stopped"), Err: ctx.Err()}
+		return stopped()
 	}
 	defer func() { <-h.e.sem }()
-	return h.e.cfg.Prober(ctx, probe.Target{Address: h.addr, SNI: sni}, probe.Options{Timeout: timeout})
+	return h.e.cfg.Prober(ctx, target, probe.Options{Timeout: timeout})
 }
 
 // keep remembers a chain's certificates for the store and returns its hashes.

@@ -14,7 +14,7 @@
 //	tls.mismatch              differs from the control, no sign of interception
 //	tls.invalid               otherwise broken
 //	blocked.reset|timeout|closed, blocked.blockpage:<id>
-//	error.<stage>             the measurement itself failed
+//	error.<stage>             the measurement itself failed (error.stopped: the caller stopped it)
 //
 // Stages are ordered by how much they say about interference; Intercepted
 // and Blocked answer the questions scripts ask.
@@ -44,6 +44,8 @@ const (
 	ErrorResolve     Outcome = "error.resolve"
 	ErrorInput       Outcome = "error.input"
 	ErrorControl     Outcome = "error.control_failed"
+	// Stopped is a measurement the caller stopped (Ctrl-C): not the network's doing.
+	Stopped Outcome = "error.stopped"
 )
 
 // Known is the outcome for a chain through the blocklist entry with this id.

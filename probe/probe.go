@@ -158,7 +158,7 @@ func classify(ctx context.Context, err error) outcome.Outcome {
 	var ne net.Error
 	switch {
 	case errors.Is(err, context.Canceled):
-		return outcome.Error("stopped") // the caller stopped (Ctrl-C): not the network's doing
+		return outcome.Stopped
 	case errors.Is(err, syscall.ECONNRESET):
 		return outcome.BlockedReset
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),

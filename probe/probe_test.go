@@ -60,7 +60,7 @@ func TestStoppedIsNotBlocking(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(200*time.Millisecond, cancel)
 	r := Handshake(ctx, Target{Address: l.MiddleboxAddr, SNI: "a.example.com"}, Options{Timeout: 5 * time.Second})
-	if r.Failure != outcome.Error("stopped") {
+	if r.Failure != outcome.Stopped {
 		t.Errorf("failure %q (%v), want error.stopped", r.Failure, r.Err)
 	}
 }

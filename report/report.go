@@ -214,18 +214,18 @@ func timeline(ctx context.Context, st *store.Store) ([]Point, error) {
 	var out []Point
 	for _, c := range cs {
 		p := Point{Campaign: c.ID, Started: c.Started}
-		err := st.Records(ctx, c, func(rec store.Record, _ store.Control) error {
-			p.Records++
-			if rec.Outcome.Intercepted() {
-				p.Intercepted++
-			}
-			if rec.Outcome.Blocked() {
-				p.Blocked++
-			}
-			return nil
-		})
+		counts, err := st.OutcomeCounts(ctx, c)
 		if err != nil {
 			return nil, err
+		}
+		for o, n := range counts {
+			p.Records += n
+			if o.Intercepted() {
+				p.Intercepted += n
+			}
+			if o.Blocked() {
+				p.Blocked += n
+			}
 		}
 		if p.Records > 0 {
 			p.Share = float64(p.Intercepted) / float64(p.Records)

@@ -306,6 +306,26 @@ func (s *Store) Count(ctx context.Context, c *Campaign) (int, error) {
 	return n, err
 }
 
+// OutcomeCounts returns how many records of the campaign have each outcome,
+// counted by the database rather than by reading every record.
+func (s *Store) OutcomeCounts(ctx context.Context, c *Campaign) (map[outcome.Outcome]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT outcome, COUNT(*) FROM records WHERE campaign = ? GROUP BY outcome`, c.n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[outcome.Outcome]int{}
+	for rows.Next() {
+		var o string
+		var n int
+		if err := rows.Scan(&o, &n); err != nil {
+			return nil, err
+		}
+		out[outcome.Outcome(o)] = n
+	}
+	return out, rows.Err()
+}
+
 // Cert returns a stored certificate by hash.
 func (s *Store) Cert(ctx context.Context, h chain.Hash) ([]byte, error) {
 	var der []byte

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/mitmguard/mitmguard/internal/atomicfile"
 )
 
 // JournalDir is where, under the root, an applied distrust keeps its journal
@@ -145,7 +147,7 @@ func (j *journal) write(path string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, b, 0o600)
+	return atomicfile.Write(path, b, 0o600, nil)
 }
 
 // checkPermitted refuses early, before anything changes: the running system

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/mitmguard/mitmguard/chain"
+	"github.com/mitmguard/mitmguard/internal/atomicfile"
 )
 
 // Step is one store's part of a distrust: what it changes and how.
@@ -204,7 +205,7 @@ func deselectInConf(path string, files []string) error {
 			lines = append(lines, "!"+f)
 		}
 	}
-	return writeFileAtomic(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	return atomicfile.Write(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644, nil)
 }
 
 func relShare(file string) string { return strings.TrimPrefix(file, debianShare+"/") }
@@ -247,7 +248,7 @@ func p11kitStep(r rootFS, s *Store, fs []Finding) Step {
 			return err
 		}
 		for name, c := range certs {
-			if err := writeFileAtomic(r.real(filepath.Join(blockDir, name)), []byte(c.PEM()), 0o644); err != nil {
+			if err := atomicfile.Write(r.real(filepath.Join(blockDir, name)), []byte(c.PEM()), 0o644, nil); err != nil {
 				return err
 			}
 		}

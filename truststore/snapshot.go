@@ -66,7 +66,7 @@ func snapshot(paths []string, dir string) ([]snapItem, error) {
 			sum := sha256.Sum256(data)
 			blob := hex.EncodeToString(sum[:])
 			if _, err := os.Stat(filepath.Join(dir, blob)); err != nil {
-				if err := writeFileAtomic(filepath.Join(dir, blob), data, 0o600); err != nil {
+				if err := atomicfile.Write(filepath.Join(dir, blob), data, 0o600, nil); err != nil {
 					return err
 				}
 			}
@@ -157,15 +157,10 @@ func restore(items []snapItem, dir string) error {
 			if fi, err := os.Lstat(it.Path); err == nil && !fi.Mode().IsRegular() {
 				os.RemoveAll(it.Path)
 			}
-			if err := writeFileAtomic(it.Path, data, it.Mode); err != nil {
+			if err := atomicfile.Write(it.Path, data, it.Mode, nil); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
-}
-
-// writeFileAtomic replaces path with data (see package atomicfile).
-func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
-	return atomicfile.Write(path, data, mode, nil)
 }

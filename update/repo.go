@@ -153,39 +153,35 @@ func (r *repo) signRoot(old signature.Signer) error {
 	return r.root.ToFile(filepath.Join(r.meta(), fmt.Sprintf("%d.root.json", r.root.Signed.Version)), true)
 }
 
-// publishRoles re-signs targets, snapshot and timestamp (bumping the latter
-// two) and writes them in the consistent-snapshot layout.
+// publishRoles re-signs targets, snapshot and timestamp (each pointing at
+// the version before it in the chain) and writes them in the
+// consistent-snapshot layout.
 func (r *repo) publishRoles() error {
-	sign := func(role string, m interface {
-		ClearSignatures()
-	}, do func(signature.Signer) error) error {
-		s, err := r.signer(role)
-		if err != nil {
-			return err
-		}
-		m.ClearSignatures()
-		return do(s)
-	}
-	if err := sign(metadata.TARGETS, r.targets, func(s signature.Signer) error { _, err := r.targets.Sign(s); return err }); err != nil {
-		return err
-	}
-	if err := r.targets.ToFile(filepath.Join(r.meta(), fmt.Sprintf("%d.targets.json", r.targets.Signed.Version)), true); err != nil {
+	if err := signAndWrite(r, metadata.TARGETS, r.targets, fmt.Sprintf("%d.targets.json", r.targets.Signed.Version)); err != nil {
 		return err
 	}
 	r.snapshot.Signed.Meta["targets.json"] = metadata.MetaFile(r.targets.Signed.Version)
 	r.snapshot.Signed.Expires = r.now.Add(Expiries[metadata.SNAPSHOT])
-	if err := sign(metadata.SNAPSHOT, r.snapshot, func(s signature.Signer) error { _, err := r.snapshot.Sign(s); return err }); err != nil {
-		return err
-	}
-	if err := r.snapshot.ToFile(filepath.Join(r.meta(), fmt.Sprintf("%d.snapshot.json", r.snapshot.Signed.Version)), true); err != nil {
+	if err := signAndWrite(r, metadata.SNAPSHOT, r.snapshot, fmt.Sprintf("%d.snapshot.json", r.snapshot.Signed.Version)); err != nil {
 		return err
 	}
 	r.timestamp.Signed.Meta["snapshot.json"] = metadata.MetaFile(r.snapshot.Signed.Version)
 	r.timestamp.Signed.Expires = r.now.Add(Expiries[metadata.TIMESTAMP])
-	if err := sign(metadata.TIMESTAMP, r.timestamp, func(s signature.Signer) error { _, err := r.timestamp.Sign(s); return err }); err != nil {
+	return signAndWrite(r, metadata.TIMESTAMP, r.timestamp, "timestamp.json")
+}
+
+// signAndWrite replaces a role's signatures with one by its current key and
+// writes the metadata into the repository.
+func signAndWrite[T metadata.Roles](r *repo, role string, m *metadata.Metadata[T], name string) error {
+	s, err := r.signer(role)
+	if err != nil {
 		return err
 	}
-	return r.timestamp.ToFile(filepath.Join(r.meta(), "timestamp.json"), true)
+	m.ClearSignatures()
+	if _, err := m.Sign(s); err != nil {
+		return err
+	}
+	return m.ToFile(filepath.Join(r.meta(), name), true)
 }
 
 // openRepo loads the newest metadata of each role.

@@ -131,6 +131,17 @@ func TestEmptyAndUnparsable(t *testing.T) {
 	if r := cl.Classify(context.Background(), nil, "x.com"); r.Outcome != outcome.Invalid {
 		t.Errorf("empty chain: %s", r.Outcome)
 	}
+	// A leaf crypto/x509 refuses (DSDTestProvider's negative serial), with a
+	// list that does not block it: broken, the chain kept, no panic.
+	c := readChain(t, "../blocklist/testdata/chromium/130ad4e0633521290531b6651f5759b0bc7bc656709ff8f365c2143b0389b6f6.pem")
+	empty, err := blocklist.New(nil, 1, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(Options{Blocklist: empty}).Classify(context.Background(), c, "dell.com")
+	if r.Outcome != outcome.Invalid || len(r.Presented) != 1 || !strings.Contains(r.Message, "cannot be parsed") {
+		t.Errorf("unparsable leaf: %s %q", r.Outcome, r.Message)
+	}
 }
 
 func TestIsPublicName(t *testing.T) {

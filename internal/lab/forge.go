@@ -24,43 +24,25 @@ type forger struct {
 	keyBits int
 
 	mu    sync.Mutex
-	keys  map[string]*rsa.PrivateKey  // by host (the real certificate's first name)
-	certs map[string]*tls.Certificate // by real certificate SHA-256 (its raw bytes)
-	gen   map[string]*sync.WaitGroup  // key generations in flight
+	keys  map[string]func() (*rsa.PrivateKey, error) // by host; each made once
+	certs map[string]*tls.Certificate                // by the real certificate's bytes
 }
 
 func newForger(ca *issuer, keyBits int) *forger {
-	return &forger{ca: ca, keyBits: keyBits, keys: map[string]*rsa.PrivateKey{}, certs: map[string]*tls.Certificate{}, gen: map[string]*sync.WaitGroup{}}
+	return &forger{ca: ca, keyBits: keyBits, keys: map[string]func() (*rsa.PrivateKey, error){}, certs: map[string]*tls.Certificate{}}
 }
 
-// key returns the host's RSA key, generating it once.
+// key returns the host's RSA key, generating it once even when several
+// connections ask at the same time.
 func (f *forger) key(host string) (*rsa.PrivateKey, error) {
-	for {
-		f.mu.Lock()
-		if k := f.keys[host]; k != nil {
-			f.mu.Unlock()
-			return k, nil
-		}
-		if wg := f.gen[host]; wg != nil {
-			f.mu.Unlock()
-			wg.Wait()
-			continue
-		}
-		wg := &sync.WaitGroup{}
-		wg.Add(1)
-		f.gen[host] = wg
-		f.mu.Unlock()
-
-		k, err := rsaKeyE3(f.keyBits)
-		f.mu.Lock()
-		delete(f.gen, host)
-		if err == nil {
-			f.keys[host] = k
-		}
-		f.mu.Unlock()
-		wg.Done()
-		return k, err
+	f.mu.Lock()
+	k, ok := f.keys[host]
+	if !ok {
+		k = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsaKeyE3(f.keyBits) })
+		f.keys[host] = k
 	}
+	f.mu.Unlock()
+	return k()
 }
 
 // forge returns a certificate that impersonates real.
