@@ -10,7 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // MaxCertificates bounds a chain read from outside; real chains have 2-5.
@@ -26,6 +30,11 @@ type Cert struct {
 	SPKI     Hash
 	SHA256   Hash
 	Fields
+	// TrustSettings are OpenSSL's trust settings that followed the
+	// certificate in a TRUSTED CERTIFICATE block, nil otherwise. mitmguard
+	// does not interpret them; a reader that builds a trust store the way
+	// Go does skips such certificates.
+	TrustSettings []byte
 }
 
 // NewCert reads one DER certificate. It fails only when not even the
@@ -59,14 +68,52 @@ func (c *Cert) Issuer() string { return nameString(c.RawIssuer) }
 // SelfIssued reports whether subject and issuer are the same name.
 func (c *Cert) SelfIssued() bool { return bytes.Equal(c.RawSubject, c.RawIssuer) }
 
-func nameString(raw []byte) string {
+func nameString(raw []byte) string { return NameString(raw) }
+
+// MaxNameAttributes bounds the attributes NameString renders. A forger may
+// put tens of thousands of attributes in a name; rendering them all would
+// cost time quadratic in their number (pkix builds the string by
+// concatenation) and bury the report. Real names have fewer than ten.
+const MaxNameAttributes = 32
+
+// NameString renders a DER distinguished name in RFC 2253 form, as
+// pkix.Name.String does, but with at most MaxNameAttributes attributes: a
+// longer name is cut, and the text says how many attributes were left out.
+func NameString(raw []byte) string {
 	var rdn pkix.RDNSequence
 	if rest, err := asn1.Unmarshal(raw, &rdn); err != nil || len(rest) != 0 {
 		return "<unreadable name>"
 	}
+	total := 0
+	for _, set := range rdn {
+		total += len(set)
+	}
+	omitted := 0
+	if total > MaxNameAttributes {
+		rdn, omitted = capRDN(rdn, MaxNameAttributes), total-MaxNameAttributes
+	}
 	var n pkix.Name
 	n.FillFromRDNSequence(&rdn)
-	return n.String()
+	s := n.String()
+	if omitted > 0 {
+		s += fmt.Sprintf(",...(%d more attributes not shown)", omitted)
+	}
+	return s
+}
+
+// capRDN keeps the last max attributes of a name: RFC 2253 renders the
+// name last RDN first, so what is cut is the end of the rendered text.
+func capRDN(rdn pkix.RDNSequence, max int) pkix.RDNSequence {
+	start := len(rdn)
+	for start > 0 && max > 0 {
+		start--
+		set := rdn[start]
+		if len(set) > max {
+			rdn[start] = set[len(set)-max:]
+		}
+		max -= len(rdn[start])
+	}
+	return rdn[start:]
 }
 
 // PEM returns the certificate as a PEM block.
@@ -202,21 +249,12 @@ const maxPEMBytes = 4 << 20
 // ParsePEM is ReadPEM on bytes in memory.
 func ParsePEM(data []byte) (Chain, error) {
 	var c Chain
-	for i := 0; ; i++ {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" && block.Type != "TRUSTED CERTIFICATE" {
-			return nil, &CertError{Index: i, Err: fmt.Errorf("PEM block of type %q, want CERTIFICATE", block.Type)}
+	for cert, err := range PEMCertificates(data) {
+		if err != nil {
+			return nil, err
 		}
 		if len(c) == MaxCertificates {
 			return nil, &TooLongError{N: len(c) + 1}
-		}
-		cert, err := NewCert(block.Bytes)
-		if err != nil {
-			return nil, &CertError{Index: i, Err: err}
 		}
 		c = append(c, cert)
 	}
@@ -224,6 +262,51 @@ func ParsePEM(data []byte) (Chain, error) {
 		return nil, ErrNoCertificates
 	}
 	return c, nil
+}
+
+// PEMCertificates yields the certificates of the PEM blocks in data, in
+// order: a certificate, or a *CertError for a block that holds none. It is
+// mitmguard's one PEM certificate reader; ParsePEM is its strict form, and a
+// lenient caller (a system bundle) skips the errors. Text between blocks is
+// ignored. A TRUSTED CERTIFICATE block (openssl x509 -trustout) is the DER
+// certificate followed by OpenSSL's trust settings: the certificate is
+// taken and the trust settings ignored, since mitmguard decides trust itself.
+func PEMCertificates(data []byte) iter.Seq2[*Cert, error] {
+	return func(yield func(*Cert, error) bool) {
+		for i := 0; ; i++ {
+			var block *pem.Block
+			block, data = pem.Decode(data)
+			if block == nil {
+				return
+			}
+			cert, err := blockCert(block)
+			if err != nil {
+				cert, err = nil, &CertError{Index: i, Err: err}
+			}
+			if !yield(cert, err) {
+				return
+			}
+		}
+	}
+}
+
+func blockCert(block *pem.Block) (*Cert, error) {
+	switch block.Type {
+	case "CERTIFICATE":
+		return NewCert(block.Bytes)
+	case "TRUSTED CERTIFICATE":
+		in := cryptobyte.String(block.Bytes)
+		var der cryptobyte.String
+		if !in.ReadASN1Element(&der, cbasn1.SEQUENCE) {
+			return nil, errMalformed
+		}
+		c, err := NewCert(der)
+		if err == nil {
+			c.TrustSettings = []byte(in)
+		}
+		return c, err
+	}
+	return nil, fmt.Errorf("PEM block of type %q, want CERTIFICATE", block.Type)
 }
 
 // ErrNoCertificates is returned for input that holds no PEM certificate.

@@ -1,10 +1,15 @@
 package chain
 
 import (
+	"bytes"
+	"encoding/pem"
 	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/mitmguard/mitmguard/internal/testtool"
 )
 
 func read(t testing.TB, name string) []byte {
@@ -96,5 +101,43 @@ func TestParseHash(t *testing.T) {
 	h, err := ParseHash(strings.Repeat("AB", 32))
 	if err != nil || h.String() != strings.Repeat("ab", 32) {
 		t.Error(h, err)
+	}
+}
+
+// trustedPEM converts a PEM certificate file with the real openssl into a
+// TRUSTED CERTIFICATE file (the certificate followed by OpenSSL's trust
+// settings), as `openssl x509 -trustout` writes them.
+func trustedPEM(t *testing.T, in string) []byte {
+	t.Helper()
+	openssl := testtool.Need(t, "openssl", "openssl")
+	out, err := exec.Command(openssl, "x509", "-in", in, "-trustout", "-addtrust", "serverAuth", "-setalias", "test root").Output()
+	if err != nil {
+		t.Fatalf("openssl: %v", err)
+	}
+	return out
+}
+
+// ParsePEM reads real `openssl x509 -trustout` output: the certificate, with
+// OpenSSL's trust settings ignored. It refused every such file before.
+func TestParsePEMTrustedCertificate(t *testing.T) {
+	plain, err := ParsePEM(read(t, google))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := trustedPEM(t, google)
+	if !strings.Contains(string(data), "-----BEGIN TRUSTED CERTIFICATE-----") {
+		t.Fatalf("openssl wrote no TRUSTED CERTIFICATE block:\n%s", data)
+	}
+	c, err := ParsePEM(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c) != 1 || c[0].X509 == nil || !bytes.Equal(c[0].DER, plain[0].DER) {
+		t.Fatalf("got %d certificates, want the leaf's DER", len(c))
+	}
+	// The trust settings alone, or a block that is not even a SEQUENCE, are refused.
+	bad := pem.EncodeToMemory(&pem.Block{Type: "TRUSTED CERTIFICATE", Bytes: []byte{0x04, 0x01, 0x00}})
+	if _, err := ParsePEM(bad); err == nil {
+		t.Error("a TRUSTED CERTIFICATE block without a certificate accepted")
 	}
 }

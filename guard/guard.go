@@ -23,7 +23,6 @@ import (
 	"strings"
 
 	"github.com/mitmguard/mitmguard/blocklist"
-	"github.com/mitmguard/mitmguard/verdict"
 )
 
 // Options configure the guard. The zero value uses the embedded blocklist.
@@ -144,7 +143,7 @@ func (e *InterceptionError) Advice() string {
 	}
 	b.WriteString(". It is not trusted, so the connection was stopped before anything was sent.\n\n")
 	b.WriteString("What you can do:\n")
-	for _, a := range verdict.Advice() {
+	for _, a := range blocklist.Advice() {
 		b.WriteString("  - " + a + "\n")
 	}
 	return b.String()

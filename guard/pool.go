@@ -1,14 +1,13 @@
 package guard
 
 import (
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
 
 	"github.com/mitmguard/mitmguard/blocklist"
+	"github.com/mitmguard/mitmguard/chain"
 )
 
 // Where Go's crypto/x509 looks for the system roots on Linux and the BSDs;
@@ -41,29 +40,24 @@ func SystemPool(opts Options) (*x509.CertPool, []*blocklist.Entry, error) {
 	}
 	pool := x509.NewCertPool()
 	var removed []*blocklist.Entry
-	seen := map[[32]byte]bool{}
+	seen := map[chain.Hash]bool{}
 	found := false
 	add := func(data []byte) {
-		for len(data) > 0 {
-			var block *pem.Block
-			block, data = pem.Decode(data)
-			if block == nil {
-				return
-			}
-			c, err := x509.ParseCertificate(block.Bytes)
-			if err != nil || block.Type != "CERTIFICATE" {
+		for cert, err := range chain.PEMCertificates(data) {
+			// As Go's own reader does, skip what crypto/x509 refuses and
+			// OpenSSL TRUSTED CERTIFICATE blocks (their settings may reject).
+			if err != nil || cert.X509 == nil || cert.TrustSettings != nil {
 				continue
 			}
-			sum := sha256.Sum256(c.Raw)
-			if seen[sum] {
+			if seen[cert.SHA256] {
 				continue
 			}
-			seen[sum] = true
-			if e := list.Lookup(sha256.Sum256(c.RawSubjectPublicKeyInfo)); e != nil {
+			seen[cert.SHA256] = true
+			if e := list.Lookup(cert.SPKI); e != nil {
 				removed = append(removed, e)
 				continue
 			}
-			pool.AddCert(c)
+			pool.AddCert(cert.X509)
 		}
 	}
 	for _, f := range files {

@@ -137,7 +137,7 @@ func (c *Classifier) verified(r *Result, built []*x509.Certificate, name string)
 		return res
 	}
 	r.Outcome, r.Built, r.Err = outcome.OK, built, nil
-	r.Issuer = built[len(built)-1].Subject.String()
+	r.Issuer = chain.NameString(built[len(built)-1].RawSubject)
 	r.Message = "the chain verifies to the public root " + quoteName(built[len(built)-1])
 	if r.FetchedIssuers > 0 {
 		r.Message += fmt.Sprintf("; the server did not send %d intermediate(s), fetched from the leaf's AIA URL (a server misconfiguration, not interception)", r.FetchedIssuers)
@@ -149,7 +149,7 @@ func (c *Classifier) verified(r *Result, built []*x509.Certificate, name string)
 func (c *Classifier) publicButBroken(r *Result, v *verifier) *Result {
 	if built, err := v.verify(c.public, "", v.midpoint()); err == nil {
 		r.Built = built[0]
-		r.Issuer = built[0][len(built[0])-1].Subject.String()
+		r.Issuer = chain.NameString(built[0][len(built[0])-1].RawSubject)
 	}
 	var hostErr x509.HostnameError
 	var invErr x509.CertificateInvalidError
@@ -181,7 +181,7 @@ func (c *Classifier) notPublic(r *Result, v *verifier, authErr error) *Result {
 				return res
 			}
 			r.Built, r.TrustedLocally = built[0], true
-			r.Issuer = built[0][len(built[0])-1].Subject.String()
+			r.Issuer = chain.NameString(built[0][len(built[0])-1].RawSubject)
 		}
 	}
 	validForName := v.name != "" && v.leaf.VerifyHostname(v.name) == nil
@@ -288,7 +288,7 @@ func isUnknownAuthority(err error) bool {
 	return errors.As(err, &ua)
 }
 
-func quoteName(c *x509.Certificate) string { return fmt.Sprintf("%q", c.Subject.String()) }
+func quoteName(c *x509.Certificate) string { return fmt.Sprintf("%q", chain.NameString(c.RawSubject)) }
 
 func certNames(c *x509.Certificate) string {
 	names := append([]string{}, c.DNSNames...)

@@ -235,7 +235,7 @@ func printReport(w io.Writer, r *check.Report) {
 	}
 	if r.Outcome.Intercepted() {
 		fmt.Fprintln(w, "  what you can do:")
-		for _, a := range verdict.Advice() {
+		for _, a := range blocklist.Advice() {
 			fmt.Fprintf(w, "    - %s\n", a)
 		}
 	}

@@ -1,7 +1,9 @@
-package verdict
+package blocklist
 
-// Advice is what a person whose connection is intercepted can do, in the
-// order browsers give it. The guard's error and the CLI print the same words.
+// Advice is what a person whose connection runs through an interception
+// root can do, in the order browsers give it. It lives with the list, not
+// with the classifier, so that a program linking only the guard prints the
+// same words as the CLI without linking the classifier.
 func Advice() []string {
 	return []string{
 		"Remove the interception certificate from this device: `mitmguard audit` shows where it is installed and how to remove it.",
