@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -26,9 +28,22 @@ type Options struct {
 	// Connect, when set, is dialed instead of resolving the name; the name is
 	// still sent as SNI (the "SNI X to host Y" test).
 	Connect string
+	// Timeout bounds the whole check: resolving, connecting, the handshake
+	// and any issuer download. Zero means no bound but the caller's context.
 	Timeout time.Duration
 	// Resolver resolves names; nil means net.DefaultResolver.
 	Resolver *net.Resolver
+	// FetchIssuers lets the check download an intermediate the server did
+	// not send from the AIA URL its certificate names, to tell a server that
+	// forgot it from a forger. The download is confined: http(s) on port 80
+	// or 443, at most a few URLs, never to a loopback, private or reserved
+	// address unless the target itself is at one. A failed download does
+	// not clear suspicion (see package verdict).
+	FetchIssuers bool
+
+	// aiaAnyPort lets the issuer download use any port on loopback, for
+	// tests whose AIA server listens on an ephemeral port.
+	aiaAnyPort bool
 }
 
 // Report is the answer for one target. Its JSON is the contract of
@@ -40,6 +55,7 @@ type Report struct {
 	Outcome     outcome.Outcome   `json:"outcome"`
 	Entry       *verdict.EntryRef `json:"entry,omitempty"`
 	Issuer      string            `json:"issuer,omitempty"`
+	MatchedName string            `json:"matched_name,omitempty"`
 	Trusted     bool              `json:"trusted_locally,omitempty"`
 	Message     string            `json:"message"`
 	Chain       []chain.Info      `json:"chain"`
@@ -53,26 +69,71 @@ type Report struct {
 	Error       string            `json:"error,omitempty"`
 }
 
-// ParseTarget splits NAME[:PORT] (or [IPv6]:PORT) with 443 as the default
-// port.
+// ParseTarget splits NAME[:PORT], [IPv6]:PORT, a bare IPv6 address or an
+// https:// URL (its host and port; the path is ignored), with 443 as the
+// default port.
 func ParseTarget(s string) (host, port string, err error) {
 	if s == "" {
 		return "", "", &InputError{Input: s, Reason: "empty target"}
 	}
-	host, port = s, "443"
-	if h, p, err := net.SplitHostPort(s); err == nil {
-		host, port = h, p
-	} else if strings.Count(s, ":") == 1 {
-		return "", "", &InputError{Input: s, Reason: "want NAME or NAME:PORT"}
+	hostport := s
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		switch {
+		case err != nil:
+			return "", "", &InputError{Input: s, Reason: "not a URL"}
+		case u.Scheme != "https":
+			return "", "", &InputError{Input: s, Reason: "only https:// URLs can be checked (or give NAME[:PORT])"}
+		case u.User != nil:
+			return "", "", &InputError{Input: s, Reason: "a URL with credentials: give the host only"}
+		}
+		hostport = u.Host
 	}
-	host = strings.Trim(host, "[]")
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", "", &InputError{Input: s, Reason: "port must be 1-65535"}
-	}
-	if host == "" || strings.ContainsAny(host, " /\\@") {
-		return "", "", &InputError{Input: s, Reason: "not a host name"}
+	host, port, reason := splitHostPort(hostport, "443")
+	if reason != "" {
+		return "", "", &InputError{Input: s, Reason: reason}
 	}
 	return host, port, nil
+}
+
+// ParseConnect reads the --connect address, HOST[:PORT] or [IPv6]:PORT,
+// with port as the default port.
+func ParseConnect(s, port string) (string, error) {
+	host, port, reason := splitHostPort(s, port)
+	if reason != "" {
+		return "", &InputError{Input: s, Reason: "--connect: " + reason}
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// splitHostPort splits hostport with defPort as the default port, or says
+// why it cannot. An IPv6 address must be whole: bracketed, or bare.
+func splitHostPort(hostport, defPort string) (host, port, reason string) {
+	host, port = hostport, defPort
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		host, port = h, p
+	} else if strings.HasPrefix(hostport, "[") && strings.HasSuffix(hostport, "]") {
+		host = hostport[1 : len(hostport)-1]
+	} else if strings.ContainsAny(hostport, "[]") {
+		return "", "", "unbalanced brackets: write an IPv6 address as [ADDRESS] or [ADDRESS]:PORT"
+	} else if strings.Count(hostport, ":") == 1 {
+		return "", "", "want NAME or NAME:PORT"
+	}
+	if strings.Contains(host, ":") {
+		if ip, err := netip.ParseAddr(host); err != nil || !ip.Is6() {
+			return "", "", "not an IPv6 address"
+		}
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", "", "port must be 1-65535"
+	}
+	if host == "" {
+		return "", "", "empty host"
+	}
+	if strings.ContainsAny(host, " /\\@[]") {
+		return "", "", "not a host name"
+	}
+	return host, port, ""
 }
 
 // InputError is a target or option that cannot be used.
@@ -86,6 +147,11 @@ func (e *InputError) Error() string { return fmt.Sprintf("check: %q: %s", e.Inpu
 // every failure becomes an outcome in the report.
 func Run(ctx context.Context, target string, opts Options) *Report {
 	rep := &Report{Target: target, Time: time.Now().UTC(), Chain: []chain.Info{}}
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
 	host, port, err := ParseTarget(target)
 	if err != nil {
 		rep.Outcome, rep.Message, rep.Error = outcome.ErrorInput, err.Error(), err.Error()
@@ -97,8 +163,9 @@ func Run(ctx context.Context, target string, opts Options) *Report {
 	}
 	addr := opts.Connect
 	if addr != "" {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			addr = net.JoinHostPort(strings.Trim(addr, "[]"), port)
+		if addr, err = ParseConnect(addr, port); err != nil {
+			rep.Outcome, rep.Message, rep.Error = outcome.ErrorInput, err.Error(), err.Error()
+			return rep
 		}
 	} else {
 		ip, err := resolve(ctx, opts.Resolver, host)
@@ -118,26 +185,30 @@ func Run(ctx context.Context, target string, opts Options) *Report {
 		rep.Outcome, rep.Message, rep.Error = pr.Failure, pr.Describe(), pr.Err.Error()
 		return rep
 	}
-	v := opts.Classifier.Classify(ctx, pr.Chain, host)
+	cl := opts.Classifier
+	if opts.FetchIssuers {
+		ip, _ := netip.ParseAddrPort(addr)
+		cl = cl.WithFetcher(newAIAFetcher(ip.Addr(), opts.aiaAnyPort).fetch)
+	}
+	v := cl.Classify(ctx, pr.Chain, host)
+	rep.judged(v)
+	return rep
+}
+
+// judged fills the report from a verdict.
+func (rep *Report) judged(v *verdict.Result) {
 	rep.Outcome, rep.Entry, rep.Issuer, rep.Trusted, rep.Message = v.Outcome, v.Entry, v.Issuer, v.TrustedLocally, v.Message
+	rep.MatchedName = v.MatchedName
 	rep.BuiltChain = v.BuiltInfos()
 	if v.Err != nil && v.Outcome != outcome.OK {
 		rep.Error = v.Err.Error()
 	}
-	return rep
 }
 
 // FromChain judges a chain read from a file, offline, for name.
 func FromChain(ctx context.Context, c chain.Chain, name string, cl *verdict.Classifier) *Report {
-	v := cl.Classify(ctx, c, name)
-	rep := &Report{
-		Target: name, SNI: name, Time: time.Now().UTC(), Chain: c.Infos(),
-		Outcome: v.Outcome, Entry: v.Entry, Issuer: v.Issuer, Trusted: v.TrustedLocally, Message: v.Message,
-		BuiltChain: v.BuiltInfos(),
-	}
-	if v.Err != nil && v.Outcome != outcome.OK {
-		rep.Error = v.Err.Error()
-	}
+	rep := &Report{Target: name, SNI: name, Time: time.Now().UTC(), Chain: c.Infos()}
+	rep.judged(cl.WithFetcher(nil).Classify(ctx, c, name))
 	return rep
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/mitmguard/mitmguard/blocklist"
@@ -47,11 +48,25 @@ func New(opts Options) *Classifier {
 	return c
 }
 
+// WithFetcher returns a classifier like c that fetches missing issuers with
+// fetch (nil: offline). A caller that judges each target under its own
+// download policy (package check) makes one per target; the copy is cheap.
+func (c *Classifier) WithFetcher(fetch func(ctx context.Context, url string) (*x509.Certificate, error)) *Classifier {
+	cc := *c
+	cc.opts.FetchIssuer = fetch
+	return &cc
+}
+
 // Blocklist returns the list the classifier matches against.
 func (c *Classifier) Blocklist() *blocklist.List { return c.list }
 
-// maxAIAFetches bounds the issuers fetched for one chain.
-const maxAIAFetches = 3
+// maxAIAFetches bounds the issuers fetched for one chain, and MaxAIAURLs
+// the AIA URLs tried for it in all: the URLs are the forger's to choose, and
+// each one tried costs time out of the check's one deadline.
+const (
+	maxAIAFetches = 3
+	MaxAIAURLs    = 4
+)
 
 // Classify judges a presented chain (leaf first) for serverName. An empty
 // serverName skips the name checks. The result always carries the presented
@@ -137,6 +152,7 @@ func (c *Classifier) verified(r *Result, built []*x509.Certificate, name string)
 		return res
 	}
 	r.Outcome, r.Built, r.Err = outcome.OK, built, nil
+	r.MatchedName = matchedName(built[0], name)
 	r.Issuer = chain.NameString(built[len(built)-1].RawSubject)
 	r.Message = "the chain verifies to the public root " + quoteName(built[len(built)-1])
 	if r.FetchedIssuers > 0 {
@@ -186,18 +202,21 @@ func (c *Classifier) notPublic(r *Result, v *verifier, authErr error) *Result {
 	}
 	validForName := v.name != "" && v.leaf.VerifyHostname(v.name) == nil
 	switch {
-	case validForName && IsPublicName(v.name) && !r.TrustedLocally && v.issuerUnfetched():
-		// The server may only have forgotten its intermediate; without the
-		// AIA download that would settle it, do not cry interception.
-		r.Outcome = outcome.UnknownAuthority
-		r.Message = fmt.Sprintf("the certificate for %s is issued by %q, which the server did not send and which could not be fetched from %s (offline?): a missing intermediate or interception, run online to tell them apart",
-			v.name, r.Issuer, v.top.IssuingCertificateURL[0])
 	case validForName && IsPublicName(v.name):
 		r.Outcome = outcome.Suspected
-		if r.TrustedLocally {
+		unfetched, missing := v.issuerUnfetched()
+		switch {
+		case r.TrustedLocally:
 			r.Message = fmt.Sprintf("the certificate for %s chains to %q, a root this device trusts that no public root program does: a locally installed root is intercepting this connection",
 				v.name, r.Issuer)
-		} else {
+		case missing:
+			// A server that forgot its intermediate looks the same, but
+			// the download that would tell them apart is the forger's to
+			// block: a failed fetch must not clear suspicion.
+			r.Err = unfetched
+			r.Message = fmt.Sprintf("the certificate for %s is issued by %q, which the server did not send and which could not be fetched from %s (%v): the connection may be intercepted (a server that forgot its intermediate looks the same; check from another network to tell them apart)",
+				v.name, r.Issuer, unfetched.URL, unfetched.Err)
+		default:
 			r.Message = fmt.Sprintf("the certificate for %s chains up to %q, which is not a public root: the connection is likely intercepted",
 				v.name, r.Issuer)
 		}
@@ -216,22 +235,32 @@ func (c *Classifier) notPublic(r *Result, v *verifier, authErr error) *Result {
 	return r
 }
 
-// fetchIssuer follows the AIA URL of the last certificate in the verifier's
-// chain and adds the issuer it finds. It reports whether one was added.
+// fetchIssuer follows the AIA URLs of the last certificate in the
+// verifier's chain and adds the first issuer that signed it. It reports
+// whether one was added; a failure is kept in v.aiaErr.
 func (c *Classifier) fetchIssuer(ctx context.Context, v *verifier, r *Result) bool {
 	last := v.top
 	if len(v.fetched) > 0 {
 		last = v.fetched[len(v.fetched)-1]
 	}
 	for _, url := range last.IssuingCertificateURL {
+		if v.aiaTried == MaxAIAURLs {
+			if v.aiaErr == nil {
+				v.aiaErr = &IssuerUnavailableError{URL: url, Err: fmt.Errorf("not tried: %d AIA URLs were tried for this chain already", MaxAIAURLs)}
+			}
+			return false
+		}
+		v.aiaTried++
 		x, err := c.opts.FetchIssuer(ctx, url)
 		if err != nil {
+			v.aiaErr = &IssuerUnavailableError{URL: url, Err: err}
 			continue
 		}
 		v.aiaAnswered = true
 		if x.CheckSignature(last.SignatureAlgorithm, last.RawTBSCertificate, last.Signature) != nil {
 			// The issuer named by the certificate's own AIA URL did not
 			// sign it: a forger that copied the extension.
+			v.aiaErr = &IssuerUnavailableError{URL: url, Err: errors.New("the certificate served there did not sign this one")}
 			continue
 		}
 		v.inter.AddCert(x)
@@ -241,6 +270,24 @@ func (c *Classifier) fetchIssuer(ctx context.Context, v *verifier, r *Result) bo
 	}
 	return false
 }
+
+// ErrOffline is the reason an issuer was not fetched when the classifier
+// has no fetcher.
+var ErrOffline = errors.New("not fetched: offline")
+
+// IssuerUnavailableError says that the issuer of a chain was not sent and
+// could not be had from the AIA URL the chain names. It never clears
+// suspicion: the on-path forger decides whether that download succeeds.
+type IssuerUnavailableError struct {
+	URL string // the AIA URL named by the certificate
+	Err error  // why it gave no issuer; ErrOffline when not tried
+}
+
+func (e *IssuerUnavailableError) Error() string {
+	return fmt.Sprintf("issuer not sent and not fetched from %s: %v", e.URL, e.Err)
+}
+
+func (e *IssuerUnavailableError) Unwrap() error { return e.Err }
 
 // verifier runs crypto/x509 verification of one leaf with varying roots,
 // name and time.
@@ -253,12 +300,23 @@ type verifier struct {
 	fetched []*x509.Certificate
 	// aiaAnswered is true when an AIA URL gave a certificate.
 	aiaAnswered bool
+	// aiaTried counts the AIA URLs tried; aiaErr is the last failure.
+	aiaTried int
+	aiaErr   error
 }
 
 // issuerUnfetched reports a chain whose top certificate points to its issuer
-// by AIA but whose issuer could not be had (offline, or the fetch failed).
-func (v *verifier) issuerUnfetched() bool {
-	return len(v.top.IssuingCertificateURL) > 0 && !v.aiaAnswered && len(v.fetched) == 0
+// by AIA but whose issuer could not be had (offline, or the fetch failed),
+// and why.
+func (v *verifier) issuerUnfetched() (*IssuerUnavailableError, bool) {
+	if len(v.top.IssuingCertificateURL) == 0 || v.aiaAnswered || len(v.fetched) > 0 {
+		return nil, false
+	}
+	var ie *IssuerUnavailableError
+	if !errors.As(v.aiaErr, &ie) {
+		ie = &IssuerUnavailableError{URL: v.top.IssuingCertificateURL[0], Err: ErrOffline}
+	}
+	return ie, true
 }
 
 func (v *verifier) verify(roots *x509.CertPool, name string, at time.Time) ([][]*x509.Certificate, error) {
@@ -281,6 +339,30 @@ func (v *verifier) midpoint() time.Time {
 		return v.now
 	}
 	return v.leaf.NotBefore.Add(v.leaf.NotAfter.Sub(v.leaf.NotBefore) / 2)
+}
+
+// matchedName returns the name of the certificate (a DNS name, wildcard or
+// not, or an IP address) that made it valid for host, or "" when host is "".
+// crypto/x509 decides the match, one name at a time, so the name shown is
+// the one verification accepted.
+func matchedName(leaf *x509.Certificate, host string) string {
+	if host == "" {
+		return ""
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		for _, a := range leaf.IPAddresses {
+			if a.Equal(ip) {
+				return a.String()
+			}
+		}
+		return ""
+	}
+	for _, n := range leaf.DNSNames {
+		if (&x509.Certificate{DNSNames: []string{n}}).VerifyHostname(host) == nil {
+			return n
+		}
+	}
+	return ""
 }
 
 func isUnknownAuthority(err error) bool {

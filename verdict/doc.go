@@ -13,10 +13,12 @@
 //  3. the certificate is valid for a public domain name but does not chain to
 //     a public root: mitm.suspected, naming the root it does chain to when
 //     the device trusts one (a locally installed interception root), or the
-//     issuer it claims. Before saying so, a server that merely forgot its
-//     intermediate is given its chance: when the classifier is online the
-//     missing issuer is fetched from the leaf's AIA URL and the chain tried
-//     again;
+//     issuer it claims. A server that merely forgot its intermediate is
+//     given its chance: when the classifier is online the missing issuer is
+//     fetched from the leaf's AIA URL and the chain tried again. When that
+//     download fails (or the classifier is offline) the verdict stays
+//     mitm.suspected, with the reason: the on-path forger can block the
+//     download, so its failure must not clear suspicion;
 //  4. anything else is broken without a sign of interception:
 //     tls.unknown_authority, tls.invalid_hostname or tls.invalid.
 //

@@ -24,6 +24,9 @@ type Result struct {
 	// TrustedLocally is true when the chain verifies to a root this device
 	// trusts but the public root program does not.
 	TrustedLocally bool `json:"trusted_locally,omitempty"`
+	// MatchedName is the name of the certificate that made an ok chain
+	// valid for the server name (the SAN entry, maybe a wildcard).
+	MatchedName string `json:"matched_name,omitempty"`
 	// FetchedIssuers counts intermediates fetched by AIA to complete the chain.
 	FetchedIssuers int `json:"fetched_issuers,omitempty"`
 	// Message is one sentence for a person: what happened and why.

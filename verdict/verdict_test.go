@@ -7,6 +7,8 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -83,8 +85,8 @@ func TestPublicChain(t *testing.T) {
 		{"not yet valid", full, "www.google.com", time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC), outcome.Expired},
 		{"other name", full, "www.facebook.com", googleTime, outcome.InvalidHostname},
 		// Offline, a leaf without its intermediate cannot be told apart from
-		// interception: say so, do not cry mitm.
-		{"missing intermediate offline", leafOnly, "www.google.com", googleTime, outcome.UnknownAuthority},
+		// a forger that blocks the AIA download: suspicion stays.
+		{"missing intermediate offline", leafOnly, "www.google.com", googleTime, outcome.Suspected},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -205,4 +207,42 @@ func selfSigned(t *testing.T, names []string) chain.Chain {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// A fetcher that fails (the forger blocks the download) leaves the verdict
+// mitm.suspected with an *IssuerUnavailableError naming the URL; a leaf
+// naming many AIA URLs costs at most MaxAIAURLs fetches; a fetched
+// certificate that did not sign the leaf completes nothing.
+func TestFailedAIAKeepsSuspicion(t *testing.T) {
+	leafOnly := readChain(t, "testdata/go-x509/www.google.com-2023-leaf-only.pem")
+	full := readChain(t, "testdata/go-x509/www.google.com-2023.pem")
+	blocked := errors.New("connection reset by the middlebox")
+	calls := 0
+	fail := func(context.Context, string) (*x509.Certificate, error) { calls++; return nil, blocked }
+	r := New(Options{Time: googleTime, FetchIssuer: fail}).Classify(context.Background(), leafOnly, "www.google.com")
+	var ie *IssuerUnavailableError
+	if r.Outcome != outcome.Suspected || !errors.As(r.Err, &ie) || !errors.Is(r.Err, blocked) || ie.URL != leafOnly[0].X509.IssuingCertificateURL[0] {
+		t.Fatalf("blocked AIA: %s %v (%s)", r.Outcome, r.Err, r.Message)
+	}
+	if !strings.Contains(r.Message, "could not be fetched from "+ie.URL) || calls != 1 {
+		t.Errorf("message %q, %d calls", r.Message, calls)
+	}
+	// The right issuer fetched: ok, with the matched name.
+	good := func(context.Context, string) (*x509.Certificate, error) { return full[1].X509, nil }
+	r = New(Options{Time: googleTime, FetchIssuer: good}).Classify(context.Background(), leafOnly, "www.google.com")
+	if r.Outcome != outcome.OK || r.FetchedIssuers != 1 || r.MatchedName != "www.google.com" {
+		t.Errorf("fetched issuer: %s fetched %d matched %q", r.Outcome, r.FetchedIssuers, r.MatchedName)
+	}
+	// A forged leaf naming 30 URLs.
+	c := selfSigned(t, []string{"facebook.com"})
+	forged := *c[0].X509
+	for i := range 30 {
+		forged.IssuingCertificateURL = append(forged.IssuingCertificateURL, fmt.Sprintf("http://aia%d.example.net/ca.crt", i))
+	}
+	calls = 0
+	cc := chain.Chain{chain.FromX509(&forged)}
+	r = New(Options{FetchIssuer: fail}).Classify(context.Background(), cc, "facebook.com")
+	if r.Outcome != outcome.Suspected || calls != MaxAIAURLs {
+		t.Errorf("30 URLs: %s, %d fetches, want %d", r.Outcome, calls, MaxAIAURLs)
+	}
 }

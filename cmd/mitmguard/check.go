@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"time"
@@ -32,7 +31,7 @@ type checkFlags struct {
 func newCheck() *cobra.Command {
 	var f checkFlags
 	cmd := &cobra.Command{
-		Use:   "check [flags] NAME[:PORT]...",
+		Use:   "check [flags] NAME[:PORT]|https://URL...",
 		Short: "Tell whether connections to sites are intercepted, and by whom",
 		Long: `check connects to each NAME (port 443 unless given), records the whole
 certificate chain the server presents, and classifies it:
@@ -60,9 +59,9 @@ or the input was bad, else 0.`,
 	fl.StringVar(&f.roots, "roots", "", "PEM `FILE` of roots to treat as public, in addition to the Mozilla set")
 	fl.StringArrayVar(&f.blocklists, "blocklist", nil, "extra blocklist `FILE`: mitmguard JSON, or PEM certificates whose keys to block (repeatable)")
 	fl.StringVar(&f.at, "at", "", "verify as of this `RFC3339` time instead of now")
-	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "bound on connecting plus the TLS handshake, per target")
+	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "bound on the whole check of one target: resolving, connecting, the TLS handshake and any AIA download")
 	fl.BoolVar(&f.json, "json", false, "print one JSON object per target")
-	fl.BoolVar(&f.offline, "offline", false, "do not fetch missing intermediates from AIA URLs")
+	fl.BoolVar(&f.offline, "offline", false, "do not fetch missing intermediates from AIA URLs (online, only http(s) on port 80/443 of a public address is followed)")
 	fl.BoolVar(&f.noSystemRoots, "no-system-roots", false, "do not consult this device's trust store to name a locally installed root")
 	return cmd
 }
@@ -81,6 +80,11 @@ func runCheck(cmd *cobra.Command, f checkFlags, args []string) error {
 	}
 	if f.timeout <= 0 {
 		return errors.New("check: --timeout must be positive")
+	}
+	if cmd.Flags().Changed("connect") {
+		if _, err := check.ParseConnect(f.connect, "443"); err != nil {
+			return err
+		}
 	}
 	f.base = activeList(cmd)
 	opts, err := classifierOptions(f)
@@ -101,7 +105,7 @@ func runCheck(cmd *cobra.Command, f checkFlags, args []string) error {
 		reports = append(reports, check.FromChain(ctx, c, f.name, cl))
 	} else {
 		for _, t := range args {
-			reports = append(reports, check.Run(ctx, t, check.Options{Classifier: cl, Connect: f.connect, Timeout: f.timeout}))
+			reports = append(reports, check.Run(ctx, t, check.Options{Classifier: cl, Connect: f.connect, Timeout: f.timeout, FetchIssuers: !f.offline}))
 		}
 	}
 	out := cmd.OutOrStdout()
@@ -163,9 +167,6 @@ func classifierOptions(f checkFlags) (verdict.Options, error) {
 		}
 		opts.Time = t
 	}
-	if !f.offline && f.chainFile == "" {
-		opts.FetchIssuer = verdict.HTTPFetcher(&http.Client{Timeout: f.timeout})
-	}
 	if !f.noSystemRoots {
 		if pool, err := x509.SystemCertPool(); err == nil {
 			opts.LocalRoots = pool
@@ -216,6 +217,9 @@ func printReport(w io.Writer, r *check.Report) {
 		fmt.Fprintf(w, " (SNI %s via %s)", r.SNI, r.Address)
 	}
 	fmt.Fprintf(w, "\n  %s  %s\n  %s\n", label(r.Outcome), r.Outcome, r.Message)
+	if r.MatchedName != "" {
+		fmt.Fprintf(w, "  matched name: %s (in the certificate's subject alternative names)\n", r.MatchedName)
+	}
 	if r.Entry != nil {
 		fmt.Fprintf(w, "  blocklist entry: %s, %s", r.Entry.ID, r.Entry.Name)
 		if r.Entry.Country != "" {
