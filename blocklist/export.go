@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mitmguard/mitmguard/crlset"
 )
 
 // Export formats, so the list protects software that will never link Go.
@@ -50,11 +52,10 @@ func (l *List) Export(w io.Writer, format string) error {
 			fmt.Fprintf(&b, "%s\t%s\n", e.SPKISHA256, e.ID)
 		}
 	case FormatCRLSet:
-		data, err := l.CRLSetHeaderJSON()
+		data, err := l.CRLSet().Marshal()
 		if err != nil {
-			return err
+			return fmt.Errorf("blocklist: %d entries as a CRLSet: %w", l.Len(), err)
 		}
-		b.Write([]byte{byte(len(data)), byte(len(data) >> 8)})
 		b.Write(data)
 	case FormatOneCRL:
 		type record struct {
@@ -88,34 +89,25 @@ func (l *List) Export(w io.Writer, format string) error {
 	return err
 }
 
-// CRLSetHeaderJSON is the JSON header of a CRLSet that carries the list:
-// entries on both of Chromium's lists (or on none, as a user's are) go to
+// CRLSet is the list as a CRLSet (header only, no serials): entries on both
+// of Chromium's lists (or on none, as a user's are) go to
 // BlockedInterceptionSPKIs, the others to the list they are on.
-func (l *List) CRLSetHeaderJSON() ([]byte, error) {
-	h := map[string]any{
-		"Version": 0, "ContentType": "CRLSet", "Sequence": l.Version, "DeltaFrom": 0, "NumParents": 0,
-		"NotAfter": time.Now().Add(30 * 24 * time.Hour).Unix(),
+func (l *List) CRLSet() *crlset.CRLSet {
+	h := crlset.Header{
+		ContentType: "CRLSet", Sequence: int64(l.Version),
+		NotAfter: time.Now().Add(30 * 24 * time.Hour).Unix(),
 	}
-	var blocked, known, both []string
 	for _, e := range l.entries {
 		s := base64.StdEncoding.EncodeToString(e.spki[:])
 		b, k := slices.Contains(e.Chromium, "blocked"), slices.Contains(e.Chromium, "known-interception")
 		switch {
 		case b && !k:
-			blocked = append(blocked, s)
+			h.BlockedSPKIs = append(h.BlockedSPKIs, s)
 		case k && !b:
-			known = append(known, s)
+			h.KnownInterceptionSPKIs = append(h.KnownInterceptionSPKIs, s)
 		default:
-			both = append(both, s)
+			h.BlockedInterceptionSPKIs = append(h.BlockedInterceptionSPKIs, s)
 		}
 	}
-	h["BlockedSPKIs"], h["KnownInterceptionSPKIs"], h["BlockedInterceptionSPKIs"] = orEmpty(blocked), orEmpty(known), orEmpty(both)
-	return json.Marshal(h)
-}
-
-func orEmpty(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
+	return &crlset.CRLSet{Header: h}
 }

@@ -2,23 +2,27 @@ package blocklist
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mitmguard/mitmguard/chain"
+	"github.com/mitmguard/mitmguard/crlset"
+	"github.com/mitmguard/mitmguard/internal/testtool"
 )
 
 // p11-kit's own `trust` reads the p11kit export and lists every entry as
 // distrusted. p11-kit ignores a user's module configuration when run as
 // root, so as root the check runs as nobody.
 func TestExportP11KitReadByTrust(t *testing.T) {
-	if _, err := exec.LookPath("trust"); err != nil {
-		t.Fatal("p11-kit's trust is required (Debian: apt-get install p11-kit); .ci/run installs it")
-	}
+	trust := testtool.Need(t, "trust", "p11-kit")
 	dir, err := os.MkdirTemp("", "mitmguard-p11kit-")
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +47,7 @@ func TestExportP11KitReadByTrust(t *testing.T) {
 		t.Fatal(err)
 	}
 	filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Chmod(p, 0o755) })
-	args := []string{"env", "HOME=" + home, "trust", "list", "--filter=blocklist"}
+	args := []string{"env", "HOME=" + home, trust, "list", "--filter=blocklist"}
 	if os.Geteuid() == 0 {
 		args = append([]string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}, args...)
 	}
@@ -104,5 +108,44 @@ func TestExportRoundTrips(t *testing.T) {
 	}
 	if err := l.Export(&bytes.Buffer{}, "nope"); err == nil {
 		t.Error("unknown format accepted")
+	}
+}
+
+// keyOnlyList is a list of n entries known only by key.
+func keyOnlyList(t *testing.T, n int) *List {
+	t.Helper()
+	var entries []*Entry
+	for i := range n {
+		h := chain.Hash(sha256.Sum256(fmt.Appendf(nil, "key %d", i)))
+		entries = append(entries, &Entry{ID: fmt.Sprintf("k-%d", i), Name: "k", Kind: KindUser, SPKISHA256: h.String()})
+	}
+	l, err := New(entries, 3, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// The CRLSet export is crlset.Marshal's: a list that fits parses back with
+// every key, and one past the format's 16-bit header length is an error.
+// The hand-written header before wrapped its length past about 1,400
+// entries and wrote a file crlset.Parse rejects.
+func TestExportCRLSetSize(t *testing.T) {
+	var b bytes.Buffer
+	if err := keyOnlyList(t, 1380).Export(&b, FormatCRLSet); err != nil {
+		t.Fatal(err)
+	}
+	c, err := crlset.Parse(b.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.InterceptionSPKIs()) != 1380 || c.Header.Sequence != 3 {
+		t.Errorf("%d keys, sequence %d", len(c.InterceptionSPKIs()), c.Header.Sequence)
+	}
+	b.Reset()
+	err = keyOnlyList(t, 1500).Export(&b, FormatCRLSet)
+	var tl *crlset.HeaderTooLongError
+	if !errors.As(err, &tl) || tl.Keys != 1500 || b.Len() != 0 {
+		t.Errorf("1,500 keys: %v, %d bytes written", err, b.Len())
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"golang.org/x/crypto/cryptobyte"
 )
 
 // Limits on a CRLSet read from outside (Chrome's are about 250 KB).
@@ -63,15 +65,17 @@ func Parse(data []byte) (*CRLSet, error) {
 	if len(data) > MaxSize {
 		return nil, &Error{0, "larger than the limit"}
 	}
-	if len(data) < 2 {
+	in := cryptobyte.String(data)
+	var hl uint16
+	if !readUint16LE(&in, &hl) {
 		return nil, &Error{0, "too short for a header length"}
 	}
-	hl := int(binary.LittleEndian.Uint16(data))
-	if len(data) < 2+hl {
+	var header []byte
+	if !in.ReadBytes(&header, int(hl)) {
 		return nil, &Error{2, fmt.Sprintf("header length %d runs past the end", hl)}
 	}
 	c := &CRLSet{}
-	dec := json.NewDecoder(bytes.NewReader(data[2 : 2+hl]))
+	dec := json.NewDecoder(bytes.NewReader(header))
 	if err := dec.Decode(&c.Header); err != nil {
 		return nil, &Error{2, "header: " + err.Error()}
 	}
@@ -85,41 +89,76 @@ func Parse(data []byte) (*CRLSet, error) {
 			}
 		}
 	}
-	off := 2 + hl
 	serials := 0
-	for off < len(data) {
-		if len(data)-off < 36 {
+	for !in.Empty() {
+		off := len(data) - len(in)
+		var p Parent
+		var spki []byte
+		var n uint32
+		if !in.ReadBytes(&spki, 32) || !readUint32LE(&in, &n) {
 			return nil, &Error{off, "truncated parent record"}
 		}
-		var p Parent
-		copy(p.SPKIHash[:], data[off:off+32])
-		n := int(binary.LittleEndian.Uint32(data[off+32:]))
-		off += 36
-		if n > (len(data)-off) || serials+n > MaxSerials {
-			return nil, &Error{off - 4, fmt.Sprintf("serial count %d does not fit", n)}
+		copy(p.SPKIHash[:], spki)
+		// Each serial takes at least its length byte.
+		if int64(n) > int64(len(in)) || serials+int(n) > MaxSerials {
+			return nil, &Error{off + 32, fmt.Sprintf("serial count %d does not fit", n)}
 		}
-		serials += n
+		serials += int(n)
 		p.Serials = make([][]byte, 0, n)
-		for i := 0; i < n; i++ {
-			if off >= len(data) {
-				return nil, &Error{off, "truncated serial"}
-			}
-			l := int(data[off])
-			if len(data)-off-1 < l {
+		for range n {
+			off := len(data) - len(in)
+			var serial cryptobyte.String
+			if !in.ReadUint8LengthPrefixed(&serial) {
 				return nil, &Error{off, "serial runs past the end"}
 			}
-			p.Serials = append(p.Serials, data[off+1:off+1+l])
-			off += 1 + l
+			p.Serials = append(p.Serials, serial)
 		}
 		c.Parents = append(c.Parents, p)
 	}
 	if c.Header.NumParents != len(c.Parents) {
-		return nil, &Error{off, fmt.Sprintf("header says %d parents, found %d", c.Header.NumParents, len(c.Parents))}
+		return nil, &Error{len(data), fmt.Sprintf("header says %d parents, found %d", c.Header.NumParents, len(c.Parents))}
 	}
 	return c, nil
 }
 
-// Marshal writes the CRLSet.
+// readUint16LE and readUint32LE read the format's little-endian integers
+// (cryptobyte reads big-endian ones).
+func readUint16LE(s *cryptobyte.String, out *uint16) bool {
+	var b []byte
+	if !s.ReadBytes(&b, 2) {
+		return false
+	}
+	*out = binary.LittleEndian.Uint16(b)
+	return true
+}
+
+func readUint32LE(s *cryptobyte.String, out *uint32) bool {
+	var b []byte
+	if !s.ReadBytes(&b, 4) {
+		return false
+	}
+	*out = binary.LittleEndian.Uint32(b)
+	return true
+}
+
+// MaxHeaderSize is the longest JSON header the format can carry: its length
+// is a uint16. At 47 bytes per key in the header, a CRLSet holds about
+// 1,390 blocked or interception keys at most.
+const MaxHeaderSize = 0xffff
+
+// HeaderTooLongError is a CRLSet whose header does not fit the format.
+type HeaderTooLongError struct {
+	Size int // bytes the header would take
+	Keys int // keys listed in it
+}
+
+func (e *HeaderTooLongError) Error() string {
+	return fmt.Sprintf("crlset: the header would take %d bytes for %d keys; the CRLSet format holds at most %d bytes (about %d keys)",
+		e.Size, e.Keys, MaxHeaderSize, MaxHeaderSize/47)
+}
+
+// Marshal writes the CRLSet. A header longer than the format allows is a
+// *HeaderTooLongError, never a length that wraps.
 func (c *CRLSet) Marshal() ([]byte, error) {
 	h := c.Header
 	h.NumParents = len(c.Parents)
@@ -133,8 +172,8 @@ func (c *CRLSet) Marshal() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(hj) > 0xffff {
-		return nil, errors.New("crlset: header longer than 65535 bytes")
+	if len(hj) > MaxHeaderSize {
+		return nil, &HeaderTooLongError{Size: len(hj), Keys: len(h.BlockedSPKIs) + len(h.KnownInterceptionSPKIs) + len(h.BlockedInterceptionSPKIs)}
 	}
 	out := binary.LittleEndian.AppendUint16(nil, uint16(len(hj)))
 	out = append(out, hj...)

@@ -1,10 +1,15 @@
-package crlset
+package crlset_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/mitmguard/mitmguard/blocklist"
+	"github.com/mitmguard/mitmguard/crlset"
 )
 
 // The blocklist's CRLSet export parses, names every entry's key on the
@@ -15,7 +20,7 @@ func TestBlocklistRoundTrip(t *testing.T) {
 	if err := l.Export(&b, blocklist.FormatCRLSet); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Parse(b.Bytes())
+	c, err := crlset.Parse(b.Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,12 +41,12 @@ func TestBlocklistRoundTrip(t *testing.T) {
 	if blocked := got["8e12d0cb3b7df3ea2257579489fd8658c95603ea6cf4b73163a41eb7b7e93fee"]; !blocked {
 		t.Error("the 2020 ISCA CA root should be blocked interception")
 	}
-	c.Parents = []Parent{{SPKIHash: [32]byte{1}, Serials: [][]byte{{1, 2, 3}, {4}}}}
+	c.Parents = []crlset.Parent{{SPKIHash: [32]byte{1}, Serials: [][]byte{{1, 2, 3}, {4}}}}
 	out, err := c.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2, err := Parse(out)
+	c2, err := crlset.Parse(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +57,7 @@ func TestBlocklistRoundTrip(t *testing.T) {
 }
 
 func TestBad(t *testing.T) {
-	good, _ := (&CRLSet{Header: Header{ContentType: "CRLSet"}}).Marshal()
+	good, _ := (&crlset.CRLSet{Header: crlset.Header{ContentType: "CRLSet"}}).Marshal()
 	for name, in := range map[string][]byte{
 		"empty":        nil,
 		"short header": {0xff, 0x00, '{'},
@@ -61,7 +66,7 @@ func TestBad(t *testing.T) {
 		"bad spki":     append([]byte{58, 0}, `{"ContentType":"CRLSet","BlockedSPKIs":["bm90IDMyIGJ5dGVz"]}`...),
 		"lying count":  append(append([]byte{}, good...), append(make([]byte, 32), 0xff, 0xff, 0xff, 0x7f)...),
 	} {
-		if _, err := Parse(in); err == nil {
+		if _, err := crlset.Parse(in); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -73,11 +78,11 @@ func FuzzParse(f *testing.F) {
 	var b bytes.Buffer
 	blocklist.Embedded().Export(&b, blocklist.FormatCRLSet)
 	f.Add(b.Bytes())
-	c := &CRLSet{Header: Header{ContentType: "CRLSet"}, Parents: []Parent{{Serials: [][]byte{{1}}}}}
+	c := &crlset.CRLSet{Header: crlset.Header{ContentType: "CRLSet"}, Parents: []crlset.Parent{{Serials: [][]byte{{1}}}}}
 	withParent, _ := c.Marshal()
 	f.Add(withParent)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := Parse(data)
+		c, err := crlset.Parse(data)
 		if err != nil {
 			return
 		}
@@ -85,12 +90,42 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return // e.g. a header that re-encodes longer than 65535 bytes
 		}
-		c2, err := Parse(out)
+		c2, err := crlset.Parse(out)
 		if err != nil {
 			t.Fatalf("re-marshalled CRLSet does not parse: %v", err)
 		}
-		if len(c2.Parents) != len(c.Parents) {
+		if !reflect.DeepEqual(c2.Parents, c.Parents) && !(len(c2.Parents) == 0 && len(c.Parents) == 0) {
 			t.Fatal("parents changed")
 		}
+		if !reflect.DeepEqual(c2.InterceptionSPKIs(), c.InterceptionSPKIs()) || len(c2.Header.BlockedSPKIs) != len(c.Header.BlockedSPKIs) {
+			t.Fatal("keys changed")
+		}
+		if out2, err := c2.Marshal(); err != nil || !bytes.Equal(out2, out) {
+			t.Fatalf("Marshal is not stable: %v", err)
+		}
 	})
+}
+
+// A header longer than the format's 16-bit length is refused with the
+// number of keys, never written with a wrapped length.
+func TestHeaderTooLong(t *testing.T) {
+	var h crlset.Header
+	for i := range 2000 {
+		sum := sha256.Sum256([]byte{byte(i), byte(i >> 8)})
+		h.BlockedInterceptionSPKIs = append(h.BlockedInterceptionSPKIs, base64.StdEncoding.EncodeToString(sum[:]))
+	}
+	h.ContentType = "CRLSet"
+	_, err := (&crlset.CRLSet{Header: h}).Marshal()
+	var tl *crlset.HeaderTooLongError
+	if !errors.As(err, &tl) || tl.Keys != 2000 || tl.Size <= crlset.MaxHeaderSize {
+		t.Fatalf("got %v", err)
+	}
+	h.BlockedInterceptionSPKIs = h.BlockedInterceptionSPKIs[:1300]
+	out, err := (&crlset.CRLSet{Header: h}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := crlset.Parse(out); err != nil || len(c.InterceptionSPKIs()) != 1300 {
+		t.Fatalf("1,300 keys: %v", err)
+	}
 }

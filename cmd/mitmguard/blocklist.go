@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"slices"
@@ -89,9 +90,9 @@ func newBlocklist() *cobra.Command {
 			return nil
 		},
 	}
-	var format, output string
+	var format, output, exportList, compareList string
 	export := &cobra.Command{
-		Use:   "export --format FORMAT [--output FILE]",
+		Use:   "export --format FORMAT [--list FILE] [--output FILE]",
 		Short: "Write the blocklist for software that does not link Go",
 		Long: `export writes the active blocklist as:
 
@@ -101,12 +102,20 @@ func newBlocklist() *cobra.Command {
   crlset       Chrome's CRLSet format (BlockedSPKIs, KnownInterceptionSPKIs,
                BlockedInterceptionSPKIs)
   onecrl-json  Mozilla OneCRL-style subject + pubKeyHash records
-  json         mitmguard's own format (blocklist/FORMAT.md), to edit and publish`,
+  json         mitmguard's own format (blocklist/FORMAT.md), to edit and publish
+
+With --list it writes the given list file (mitmguard JSON or PEM) instead.
+A CRLSet's header holds at most about 1,390 keys (its length is 16 bits): a
+longer list is refused with an error, never written corrupt.`,
 		Example: `  mitmguard blocklist export --format p11kit --output /etc/pki/ca-trust/source/blocklist/mitmguard.p11-kit
-  mitmguard blocklist export --format spki-sha256`,
+  mitmguard blocklist export --format spki-sha256
+  mitmguard blocklist export --list extra.json --format crlset --output extra.crlset`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			l := activeList(cmd)
+			l, err := listFlag(cmd, exportList)
+			if err != nil {
+				return err
+			}
 			var b bytes.Buffer
 			if format == "json" {
 				raw, err := l.Marshal()
@@ -126,14 +135,15 @@ func newBlocklist() *cobra.Command {
 	}
 	export.Flags().StringVar(&format, "format", "", "`FORMAT`: json (mitmguard's own), "+strings.Join(blocklist.ExportFormats, ", "))
 	export.Flags().StringVar(&output, "output", "", "write to `FILE` instead of standard output")
+	export.Flags().StringVar(&exportList, "list", "", "export the blocklist `FILE` (mitmguard JSON or PEM) instead of the active list")
 	export.MarkFlagRequired("format")
 	compare := &cobra.Command{
-		Use:     "compare-crlset FILE",
+		Use:     "compare-crlset [--list FILE] CRLSET",
 		Short:   "Compare a Chrome CRLSet's interception keys with the blocklist",
-		Example: "  mitmguard blocklist compare-crlset crl-set",
+		Example: "  mitmguard blocklist compare-crlset crl-set\n  mitmguard blocklist compare-crlset --list extra.json extra.crlset",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := os.ReadFile(args[0])
+			data, err := readBounded(args[0], crlset.MaxSize)
 			if err != nil {
 				return err
 			}
@@ -141,7 +151,10 @@ func newBlocklist() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			l := activeList(cmd)
+			l, err := listFlag(cmd, compareList)
+			if err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
 			keys := c.InterceptionSPKIs()
 			fmt.Fprintf(out, "CRLSet sequence %d: %d interception keys, %d blocked keys, %d issuers with revoked serials\n",
@@ -160,8 +173,22 @@ func newBlocklist() *cobra.Command {
 			return nil
 		},
 	}
+	compare.Flags().StringVar(&compareList, "list", "", "compare with the blocklist `FILE` (mitmguard JSON or PEM) instead of the active list")
 	cmd.AddCommand(show, validate, export, compare)
 	return cmd
+}
+
+// listFlag reads the list a --list flag names, or returns the active list
+// when it names none.
+func listFlag(cmd *cobra.Command, name string) (*blocklist.List, error) {
+	if name == "" {
+		return activeList(cmd), nil
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	return blocklist.Load(data, name)
 }
 
 func or(s, def string) string {
@@ -169,4 +196,15 @@ func or(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// readBounded reads a file of at most max bytes (one byte more is read, so
+// that the parser reports the file as too large).
+func readBounded(name string, max int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, max+1))
 }
