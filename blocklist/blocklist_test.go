@@ -163,3 +163,25 @@ func TestMatch(t *testing.T) {
 		t.Error("nil list matched")
 	}
 }
+
+// A PEM blocklist is not a chain: more certificates than a chain may hold
+// load (a PEM export of a long list reads back). It failed past 32 before.
+func TestFromPEMManyCertificates(t *testing.T) {
+	var data []byte
+	for i, e := range Embedded().Entries() {
+		if e.Cert() != nil && i < 14 {
+			data = append(data, e.Cert().PEM()...)
+		}
+	}
+	var all []byte
+	for range 3 {
+		all = append(all, data...)
+	}
+	l, err := FromPEM(all, "many.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Len() == 0 || 3*l.Len() <= chain.MaxCertificates {
+		t.Fatalf("%d distinct keys from %d certificates", l.Len(), 3*l.Len())
+	}
+}

@@ -24,9 +24,17 @@ func FromPEM(data []byte, source string) (*List, error) {
 	if len(data) > MaxFileSize {
 		return nil, &FormatError{Source: source, Entry: -1, Err: fmt.Errorf("larger than %d bytes", MaxFileSize)}
 	}
-	certs, err := chain.ParsePEM(data)
-	if err != nil {
-		return nil, &FormatError{Source: source, Entry: -1, Err: fmt.Errorf("neither a mitmguard JSON blocklist nor PEM certificates: %w", err)}
+	// Not chain.ParsePEM: a file of roots to block is not a chain, and may
+	// hold more than a chain's certificates (the file size bounds it).
+	var certs []*chain.Cert
+	for c, err := range chain.PEMCertificates(data) {
+		if err != nil {
+			return nil, &FormatError{Source: source, Entry: -1, Err: fmt.Errorf("neither a mitmguard JSON blocklist nor PEM certificates: %w", err)}
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, &FormatError{Source: source, Entry: -1, Err: fmt.Errorf("neither a mitmguard JSON blocklist nor PEM certificates: %w", chain.ErrNoCertificates)}
 	}
 	var entries []*Entry
 	seen := map[chain.Hash]bool{}

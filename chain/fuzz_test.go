@@ -3,6 +3,7 @@ package chain
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"testing"
 )
@@ -16,6 +17,13 @@ func FuzzParsePEM(f *testing.F) {
 		}
 	}
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n"))
+	// openssl x509 -trustout: the certificate, then the trust settings.
+	if b, err := os.ReadFile(google); err == nil {
+		if c, err := ParsePEM(b); err == nil {
+			aux := []byte{0x30, 0x0c, 0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01}
+			f.Add(pem.EncodeToMemory(&pem.Block{Type: "TRUSTED CERTIFICATE", Bytes: append(append([]byte{}, c[0].DER...), aux...)}))
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParsePEM(data)
 		if err != nil {

@@ -119,7 +119,7 @@ func splitHostPort(hostport, defPort string) (host, port, reason string) {
 	} else if strings.Count(hostport, ":") == 1 {
 		return "", "", "want NAME or NAME:PORT"
 	}
-	if strings.Contains(host, ":") {
+	if strings.Contains(host, ":") || strings.HasPrefix(hostport, "[") && host != "" {
 		if ip, err := netip.ParseAddr(host); err != nil || !ip.Is6() {
 			return "", "", "not an IPv6 address"
 		}

@@ -150,6 +150,12 @@ func TestTrustedCertificateFiles(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "OK  ok") || !strings.Contains(stdout, "matched name: www.google.com") {
 		t.Errorf("check --roots TRUSTED CERTIFICATE: exit %d\n%s%s", code, stdout, stderr)
 	}
+	// A roots file is not a chain: more than a chain's 32 certificates read.
+	many := filepath.Join(dir, "many-roots.pem")
+	os.WriteFile(many, []byte(strings.Repeat(blocks[1], 40)), 0o644)
+	if code, stdout, stderr := runCLI("check", "--no-system-roots", "--roots", many, "--chain", leafFile, "--name", "www.google.com", "--at", at); code != 0 {
+		t.Errorf("check --roots with 40 certificates: exit %d\n%s%s", code, stdout, stderr)
+	}
 	code, stdout, stderr = runCLI("check", "--no-system-roots", "--blocklist", inter, "--chain", google, "--name", "www.google.com", "--at", at)
 	if code != 2 || !strings.Contains(stdout, "mitm.known:user-") {
 		t.Errorf("check --blocklist TRUSTED CERTIFICATE: exit %d\n%s%s", code, stdout, stderr)

@@ -136,15 +136,25 @@ func runCheck(cmd *cobra.Command, f checkFlags, args []string) error {
 func classifierOptions(f checkFlags) (verdict.Options, error) {
 	var opts verdict.Options
 	if f.roots != "" {
-		c, err := readChainFile(f.roots)
+		// A file of roots, not a chain: any number of certificates.
+		data, err := readBounded(f.roots, maxRootsFile)
 		if err != nil {
 			return opts, err
 		}
-		for i, cert := range c {
+		if len(data) > maxRootsFile {
+			return opts, fmt.Errorf("%s: larger than %d bytes", f.roots, maxRootsFile)
+		}
+		for cert, err := range chain.PEMCertificates(data) {
+			if err != nil {
+				return opts, fmt.Errorf("%s: %w", f.roots, err)
+			}
 			if cert.X509 == nil {
-				return opts, fmt.Errorf("%s: certificate %d: %v", f.roots, i+1, cert.ParseErr)
+				return opts, fmt.Errorf("%s: %s: %v", f.roots, cert.Subject(), cert.ParseErr)
 			}
 			opts.ExtraRoots = append(opts.ExtraRoots, cert.X509)
+		}
+		if len(opts.ExtraRoots) == 0 {
+			return opts, fmt.Errorf("%s: %w", f.roots, chain.ErrNoCertificates)
 		}
 	}
 	lists := []*blocklist.List{f.base}
@@ -174,6 +184,9 @@ func classifierOptions(f checkFlags) (verdict.Options, error) {
 	}
 	return opts, nil
 }
+
+// maxRootsFile bounds a --roots file (a system bundle is about 250 KB).
+const maxRootsFile = 16 << 20
 
 func readChainFile(name string) (chain.Chain, error) {
 	fh, err := os.Open(name)
