@@ -6,11 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
-	"time"
-
-	"github.com/mitmguard/mitmguard/crlset"
 )
 
 // Export formats, so the list protects software that will never link Go.
@@ -18,12 +14,12 @@ const (
 	FormatP11Kit     = "p11kit"      // a p11-kit blocklist file: each certificate with x-distrusted: true
 	FormatPEM        = "pem"         // the certificates as plain PEM
 	FormatSPKISHA256 = "spki-sha256" // one hex SPKI SHA-256 per line, with the id
-	FormatCRLSet     = "crlset"      // Chrome's CRLSet format (header only, no serials)
 	FormatOneCRL     = "onecrl-json" // Mozilla OneCRL-style subject + pubKeyHash records
 )
 
 // ExportFormats lists the formats Export knows.
-var ExportFormats = []string{FormatP11Kit, FormatPEM, FormatSPKISHA256, FormatCRLSet, FormatOneCRL}
+// (Chrome's CRLSet format is package crlset's: crlset.FromList.)
+var ExportFormats = []string{FormatP11Kit, FormatPEM, FormatSPKISHA256, FormatOneCRL}
 
 // Export writes the list in a format. Entries known only by key hash are
 // left out of the formats that need a certificate (p11kit, pem, onecrl-json),
@@ -51,12 +47,6 @@ func (l *List) Export(w io.Writer, format string) error {
 		for _, e := range l.entries {
 			fmt.Fprintf(&b, "%s\t%s\n", e.SPKISHA256, e.ID)
 		}
-	case FormatCRLSet:
-		data, err := l.CRLSet().Marshal()
-		if err != nil {
-			return fmt.Errorf("blocklist: %d entries as a CRLSet: %w", l.Len(), err)
-		}
-		b.Write(data)
 	case FormatOneCRL:
 		type record struct {
 			ID         string            `json:"id"`
@@ -87,27 +77,4 @@ func (l *List) Export(w io.Writer, format string) error {
 	}
 	_, err := w.Write(b.Bytes())
 	return err
-}
-
-// CRLSet is the list as a CRLSet (header only, no serials): entries on both
-// of Chromium's lists (or on none, as a user's are) go to
-// BlockedInterceptionSPKIs, the others to the list they are on.
-func (l *List) CRLSet() *crlset.CRLSet {
-	h := crlset.Header{
-		ContentType: "CRLSet", Sequence: int64(l.Version),
-		NotAfter: time.Now().Add(30 * 24 * time.Hour).Unix(),
-	}
-	for _, e := range l.entries {
-		s := base64.StdEncoding.EncodeToString(e.spki[:])
-		b, k := slices.Contains(e.Chromium, "blocked"), slices.Contains(e.Chromium, "known-interception")
-		switch {
-		case b && !k:
-			h.BlockedSPKIs = append(h.BlockedSPKIs, s)
-		case k && !b:
-			h.KnownInterceptionSPKIs = append(h.KnownInterceptionSPKIs, s)
-		default:
-			h.BlockedInterceptionSPKIs = append(h.BlockedInterceptionSPKIs, s)
-		}
-	}
-	return &crlset.CRLSet{Header: h}
 }

@@ -2,19 +2,14 @@ package blocklist
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mitmguard/mitmguard/chain"
-	"github.com/mitmguard/mitmguard/crlset"
 	"github.com/mitmguard/mitmguard/internal/testtool"
 )
 
@@ -108,44 +103,5 @@ func TestExportRoundTrips(t *testing.T) {
 	}
 	if err := l.Export(&bytes.Buffer{}, "nope"); err == nil {
 		t.Error("unknown format accepted")
-	}
-}
-
-// keyOnlyList is a list of n entries known only by key.
-func keyOnlyList(t *testing.T, n int) *List {
-	t.Helper()
-	var entries []*Entry
-	for i := range n {
-		h := chain.Hash(sha256.Sum256(fmt.Appendf(nil, "key %d", i)))
-		entries = append(entries, &Entry{ID: fmt.Sprintf("k-%d", i), Name: "k", Kind: KindUser, SPKISHA256: h.String()})
-	}
-	l, err := New(entries, 3, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
-// The CRLSet export is crlset.Marshal's: a list that fits parses back with
-// every key, and one past the format's 16-bit header length is an error.
-// The hand-written header before wrapped its length past about 1,400
-// entries and wrote a file crlset.Parse rejects.
-func TestExportCRLSetSize(t *testing.T) {
-	var b bytes.Buffer
-	if err := keyOnlyList(t, 1380).Export(&b, FormatCRLSet); err != nil {
-		t.Fatal(err)
-	}
-	c, err := crlset.Parse(b.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(c.InterceptionSPKIs()) != 1380 || c.Header.Sequence != 3 {
-		t.Errorf("%d keys, sequence %d", len(c.InterceptionSPKIs()), c.Header.Sequence)
-	}
-	b.Reset()
-	err = keyOnlyList(t, 1500).Export(&b, FormatCRLSet)
-	var tl *crlset.HeaderTooLongError
-	if !errors.As(err, &tl) || tl.Keys != 1500 || b.Len() != 0 {
-		t.Errorf("1,500 keys: %v, %d bytes written", err, b.Len())
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/mitmguard/mitmguard/blocklist"
 	"github.com/mitmguard/mitmguard/crlset"
@@ -15,12 +17,12 @@ import (
 // The blocklist's CRLSet export parses, names every entry's key on the
 // right list, and survives Marshal/Parse unchanged.
 func TestBlocklistRoundTrip(t *testing.T) {
-	var b bytes.Buffer
 	l := blocklist.Embedded()
-	if err := l.Export(&b, blocklist.FormatCRLSet); err != nil {
+	data, err := crlset.FromList(l).Marshal()
+	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := crlset.Parse(b.Bytes())
+	c, err := crlset.Parse(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,9 +77,8 @@ func TestBad(t *testing.T) {
 // FuzzParse: any bytes give a CRLSet or an error, and a CRLSet that parses
 // marshals to bytes that parse to the same.
 func FuzzParse(f *testing.F) {
-	var b bytes.Buffer
-	blocklist.Embedded().Export(&b, blocklist.FormatCRLSet)
-	f.Add(b.Bytes())
+	embedded, _ := crlset.FromList(blocklist.Embedded()).Marshal()
+	f.Add(embedded)
 	c := &crlset.CRLSet{Header: crlset.Header{ContentType: "CRLSet"}, Parents: []crlset.Parent{{Serials: [][]byte{{1}}}}}
 	withParent, _ := c.Marshal()
 	f.Add(withParent)
@@ -127,5 +128,43 @@ func TestHeaderTooLong(t *testing.T) {
 	}
 	if c, err := crlset.Parse(out); err != nil || len(c.InterceptionSPKIs()) != 1300 {
 		t.Fatalf("1,300 keys: %v", err)
+	}
+}
+
+// keyOnlyList is a list of n entries known only by key.
+func keyOnlyList(t *testing.T, n int) *blocklist.List {
+	t.Helper()
+	var entries []*blocklist.Entry
+	for i := range n {
+		h := sha256.Sum256(fmt.Appendf(nil, "key %d", i))
+		entries = append(entries, &blocklist.Entry{ID: fmt.Sprintf("k-%d", i), Name: "k", Kind: blocklist.KindUser, SPKISHA256: fmt.Sprintf("%x", h)})
+	}
+	l, err := blocklist.New(entries, 3, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// A list that fits parses back with every key, and one past the format's
+// 16-bit header length is an error. blocklist's hand-written header before
+// wrapped its length past about 1,400 entries and wrote a file Parse
+// rejects.
+func TestFromListSize(t *testing.T) {
+	data, err := crlset.FromList(keyOnlyList(t, 1380)).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := crlset.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.InterceptionSPKIs()) != 1380 || c.Header.Sequence != 3 {
+		t.Errorf("%d keys, sequence %d", len(c.InterceptionSPKIs()), c.Header.Sequence)
+	}
+	_, err = crlset.FromList(keyOnlyList(t, 1500)).Marshal()
+	var tl *crlset.HeaderTooLongError
+	if !errors.As(err, &tl) || tl.Keys != 1500 {
+		t.Errorf("1,500 keys: %v", err)
 	}
 }

@@ -117,14 +117,26 @@ longer list is refused with an error, never written corrupt.`,
 				return err
 			}
 			var b bytes.Buffer
-			if format == "json" {
+			switch format {
+			case "json":
 				raw, err := l.Marshal()
 				if err != nil {
 					return err
 				}
 				b.Write(raw)
-			} else if err := l.Export(&b, format); err != nil {
-				return err
+			case "crlset":
+				raw, err := crlset.FromList(l).Marshal()
+				if err != nil {
+					return fmt.Errorf("%d entries as a CRLSet: %w", l.Len(), err)
+				}
+				b.Write(raw)
+			default:
+				if !slices.Contains(blocklist.ExportFormats, format) {
+					return fmt.Errorf("unknown export format %q (want one of json, crlset, %s)", format, strings.Join(blocklist.ExportFormats, ", "))
+				}
+				if err := l.Export(&b, format); err != nil {
+					return err
+				}
 			}
 			if output == "" {
 				_, err := cmd.OutOrStdout().Write(b.Bytes())
@@ -133,7 +145,7 @@ longer list is refused with an error, never written corrupt.`,
 			return os.WriteFile(output, b.Bytes(), 0o644)
 		},
 	}
-	export.Flags().StringVar(&format, "format", "", "`FORMAT`: json (mitmguard's own), "+strings.Join(blocklist.ExportFormats, ", "))
+	export.Flags().StringVar(&format, "format", "", "`FORMAT`: json (mitmguard's own), crlset, "+strings.Join(blocklist.ExportFormats, ", "))
 	export.Flags().StringVar(&output, "output", "", "write to `FILE` instead of standard output")
 	export.Flags().StringVar(&exportList, "list", "", "export the blocklist `FILE` (mitmguard JSON or PEM) instead of the active list")
 	export.MarkFlagRequired("format")
