@@ -293,14 +293,16 @@ func (c *Client) fetch(f *failover, metaDir, dlDir string) ([]byte, error) {
 			f.failed(f.last, fmt.Errorf("%s refused: %w", stage, err))
 		}
 		if !f.left() {
-			return nil, &Error{stage, everyFailed(f.reports)}
+			return nil, &Error{stage, everyFailed(f.reports, err)}
 		}
 	}
 }
 
-func everyFailed(reports []MirrorReport) error {
+// everyFailed says why each source failed; with one source, its last
+// error says it all.
+func everyFailed(reports []MirrorReport, last error) error {
 	if len(reports) == 1 {
-		return errors.New(reports[0].Error)
+		return last
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "all %d mirrors failed:", len(reports))
