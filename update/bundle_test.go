@@ -75,7 +75,7 @@ func TestBundle(t *testing.T) {
 	otherDir, _ := newTestRepo(t, now)
 	Publish(otherDir, emb, now)
 	Publish(otherDir, emb, now) // version 3, signed by other keys
-	Publish(dir, emb, now) // version 3
+	Publish(dir, emb, now)      // version 3
 	v3 := bundleOf(t, dir)
 	refused := []struct {
 		name, want string
