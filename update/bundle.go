@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -128,6 +129,19 @@ func (b *Bundle) Files() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// FirstRoot returns the oldest root metadata in the bundle (nil if none).
+func (b *Bundle) FirstRoot() []byte {
+	first := 0
+	for n := range b.files {
+		if strings.HasSuffix(n, ".root.json") {
+			if v := versionOf(n); first == 0 || v < first {
+				first = v
+			}
+		}
+	}
+	return b.files[fmt.Sprintf("%d.root.json", first)]
 }
 
 func (b *Bundle) String() string { return "bundle " + b.name }

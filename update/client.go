@@ -79,7 +79,7 @@ func (e *Error) Unwrap() error { return e.Err }
 var ErrNoSource = errors.New("update: no mirror and no bundle given, and this build has no default channel")
 
 // ErrNoRoot is returned when there is no root metadata to trust yet.
-var ErrNoRoot = errors.New("update: no trusted root metadata yet")
+var ErrNoRoot = errors.New("no trusted root metadata yet")
 
 // TrustError reports root metadata given by the user that differs from the
 // root the folder already trusts: the folder keeps its own, so the given one
@@ -92,7 +92,7 @@ type TrustError struct {
 }
 
 func (e *TrustError) Error() string {
-	return fmt.Sprintf("update: the given root metadata (version %d, sha256 %.16s…) differs from the one this folder was started with (sha256 %.16s…, now trusting root version %d); the folder keeps trusting its own",
+	return fmt.Sprintf("the given root metadata (version %d, sha256 %.16s…) differs from the one this folder was started with (sha256 %.16s…, now trusting root version %d); the folder keeps trusting its own",
 		e.GivenVersion, e.GivenSHA256, e.SeedSHA256, e.TrustedVersion)
 }
 

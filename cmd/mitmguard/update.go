@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -274,6 +275,14 @@ any static web server can serve.`,
 				return err
 			}
 			v, err := update.Publish(args[0], data, time.Now())
+			var fe *blocklist.FormatError
+			if errors.As(err, &fe) {
+				what := "is not a valid mitmguard blocklist JSON"
+				if bytes.Contains(data, []byte("-----BEGIN")) {
+					what = "holds PEM certificates, not a mitmguard blocklist JSON"
+				}
+				return fmt.Errorf("%s %s: repo publish wants the JSON list format (blocklist/FORMAT.md); start from 'mitmguard blocklist export --format json' and add an entry per root, with its provenance (%w)", list, what, err)
+			}
 			if err != nil {
 				return err
 			}
@@ -301,6 +310,57 @@ any static web server can serve.`,
 		Use: "refresh DIR", Short: "Re-sign the timestamp and snapshot (run daily, so clients can tell a frozen network)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return update.Refresh(args[0], time.Now()) },
 	}
-	cmd.AddCommand(init, publish, rotate, refresh)
+	var output string
+	bundle := &cobra.Command{
+		Use:   "bundle DIR --output FILE",
+		Short: "Pack the repository's current state into one file, for users whose network blocks every mirror",
+		Long: `bundle packs the current signed metadata (every root version, timestamp,
+snapshot, targets) and the list into one file (DIR is a repository made by
+repo init, or a mirror's copy of its repository folder). Pass it on by USB
+stick or messenger; 'mitmguard update --from-file FILE' verifies it exactly
+as an online update and installs it. Clients refuse it once its timestamp
+expires, as they would a frozen mirror: make bundles from a fresh state.`,
+		Example: "  mitmguard repo bundle ./tuf --output list.bundle",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var buf bytes.Buffer
+			expires, err := update.WriteBundle(&buf, args[0])
+			if err != nil {
+				return err
+			}
+			if err := checkBundle(cmd, buf.Bytes()); err != nil {
+				return err
+			}
+			if err := os.WriteFile(output, buf.Bytes(), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%d bytes); clients accept it until %s (the timestamp's expiry)\n",
+				output, buf.Len(), expires.UTC().Format(time.RFC3339))
+			return nil
+		},
+	}
+	bundle.Flags().StringVarP(&output, "output", "o", "", "the bundle `FILE` to write")
+	bundle.MarkFlagRequired("output")
+	cmd.AddCommand(init, publish, rotate, refresh, bundle)
 	return cmd
+}
+
+// checkBundle installs a bundle into a scratch folder, trusting the bundle's
+// own first root: not a proof of origin, which only the client's trusted
+// root gives, but it catches a bundle that no client could install.
+func checkBundle(cmd *cobra.Command, data []byte) error {
+	b, err := update.ReadBundle(bytes.NewReader(data), "new bundle")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "mitmguard-bundle-check-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	c := &update.Client{Bundle: b, TrustedRoot: b.FirstRoot(), Dir: tmp}
+	if _, err := c.Update(cmd.Context()); err != nil {
+		return fmt.Errorf("the bundle does not verify: %w", err)
+	}
+	return nil
 }
