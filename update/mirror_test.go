@@ -57,14 +57,6 @@ func tamperTarget(dir string) func(w http.ResponseWriter, r *http.Request) bool 
 	}
 }
 
-// counting counts the requests a mirror gets after the test arms it.
-func counting(n *atomic.Int32, next func(w http.ResponseWriter, r *http.Request) bool) func(w http.ResponseWriter, r *http.Request) bool {
-	return func(w http.ResponseWriter, r *http.Request) bool {
-		n.Add(1)
-		return next != nil && next(w, r)
-	}
-}
-
 func report(t *testing.T, res *Result, url string) MirrorReport {
 	t.Helper()
 	if res == nil {
