@@ -131,6 +131,13 @@ func (c *Client) Update(ctx context.Context) (*Result, error) {
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return nil, &Error{"setup", err}
 	}
+	if c.Dir == active.DefaultDir {
+		// Every user's commands read the list here: a folder made 0700 by
+		// an earlier run (or by distrust's journal) would hide it from them.
+		if fi, err := os.Stat(c.Dir); err == nil && fi.Mode().Perm()&0o005 != 0o005 {
+			os.Chmod(c.Dir, fi.Mode().Perm()|0o055)
+		}
+	}
 	for _, d := range []string{metaDir, dlDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, &Error{"setup", err}

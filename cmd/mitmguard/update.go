@@ -201,7 +201,7 @@ The active list lives in $MITMGUARD_DIR, else /var/lib/mitmguard.
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.every > 0 && f.fromFile != "" {
-				return errors.New("--every does not go with --from-file: a bundle does not change")
+				return f.report(cmd, nil, errors.New("--every does not go with --from-file: a bundle does not change"))
 			}
 			c, err := f.client()
 			if err != nil {

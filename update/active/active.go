@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -69,6 +70,9 @@ type DamagedError struct {
 }
 
 func (e *DamagedError) Error() string {
+	if errors.Is(e.Err, fs.ErrPermission) {
+		return fmt.Sprintf("cannot read the installed list %s (%v); using the embedded list", e.Path, e.Err)
+	}
 	return fmt.Sprintf("the installed list %s is damaged (%v); using the embedded list", e.Path, e.Err)
 }
 func (e *DamagedError) Unwrap() error { return e.Err }
