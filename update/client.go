@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -212,6 +213,9 @@ func (c *Client) sources(ch *Channel) ([]source, error) {
 	}
 	var out []source
 	for _, u := range urls {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return nil, &Error{"setup", fmt.Errorf("mirror %q: want an http:// or https:// URL", u)}
+		}
 		out = append(out, &httpSource{base: u, client: hc, timeout: timeout})
 	}
 	return out, nil

@@ -62,6 +62,15 @@ func TestDefaultChannel(t *testing.T) {
 	}
 }
 
+func TestMirrorURLs(t *testing.T) {
+	for _, u := range []string{"example.org/tuf", "ftp://example.org/", "https://", "file:///etc"} {
+		c := &Client{Mirrors: []string{u}, Dir: t.TempDir()}
+		if _, err := c.Update(context.Background()); err == nil || !strings.Contains(err.Error(), "want an http") {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+}
+
 func TestParseMirrors(t *testing.T) {
 	got := ParseMirrors([]byte("# mirrors\nhttps://a.example/tuf\n\n  https://b.example/tuf  # second\n#https://c\n"))
 	if strings.Join(got, " ") != "https://a.example/tuf https://b.example/tuf" {
