@@ -15,6 +15,7 @@ import (
 
 	"github.com/mitmguard/mitmguard/blocklist"
 	"github.com/mitmguard/mitmguard/internal/lab"
+	"github.com/mitmguard/mitmguard/internal/testtool"
 	"github.com/mitmguard/mitmguard/update"
 )
 
@@ -206,5 +207,41 @@ func TestReleaseChannelBinary(t *testing.T) {
 	}
 	if out := run("blocklist", "show"); !strings.Contains(out, "from "+good) {
 		t.Fatalf("blocklist show:\n%s", out)
+	}
+}
+
+// A bundle installs on a machine with no network: mitmguard runs in a
+// network namespace of its own (unshare -rn: no interface up, not even
+// loopback), with an HTTP proxy set that it must not need.
+func TestBundleWithoutNetwork(t *testing.T) {
+	unshare := testtool.Need(t, "unshare", "util-linux")
+	if err := exec.Command(unshare, "-rn", "true").Run(); err != nil {
+		testtool.Missing(t, "an unprivileged network namespace (unshare -rn: "+err.Error()+"; kernel.unprivileged_userns_clone=1)")
+	}
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "tuf")
+	if err := update.InitRepo(repo, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	emb, _ := blocklist.Embedded().Marshal()
+	if _, err := update.Publish(repo, emb, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(dir, "list.bundle"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := update.WriteBundle(f, repo); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	cmd := exec.Command(unshare, "-rn", os.Args[0], "update", "--from-file", f.Name(), "--trust-root", filepath.Join(repo, "repository", "1.root.json"))
+	cmd.Env = append(os.Environ(), mainEnv+"=1", "MITMGUARD_DIR="+filepath.Join(dir, "state"), "HTTPS_PROXY=http://192.0.2.1:3128", "HTTP_PROXY=http://192.0.2.1:3128")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "installed blocklist version 1") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if _, st, err := update.Active(filepath.Join(dir, "state")); err != nil || st == nil || st.Version != 1 {
+		t.Fatalf("not installed: %+v %v", st, err)
 	}
 }
