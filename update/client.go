@@ -161,9 +161,8 @@ func (c *Client) Update(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	f := newFailover(ctx, sources)
-	res := &Result{Mirrors: f.reports}
+	res := &Result{Mirrors: f.reports} // the reports fill in as the run goes
 	data, err := c.fetch(f, metaDir, dlDir)
-	res.Mirrors = f.reports
 	if err != nil {
 		return res, err
 	}

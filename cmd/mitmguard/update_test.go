@@ -25,7 +25,7 @@ import (
 func TestRepoAndUpdate(t *testing.T) {
 	dir := t.TempDir()
 	repo, cache := filepath.Join(dir, "tuf"), filepath.Join(dir, "cache")
-	t.Setenv("MITMGUARD_CACHE", cache)
+	t.Setenv("MITMGUARD_DIR", cache)
 	var out strings.Builder
 	mustRun := func(want int, args ...string) string {
 		t.Helper()

@@ -77,6 +77,32 @@ func (e *DamagedError) Error() string {
 }
 func (e *DamagedError) Unwrap() error { return e.Err }
 
+// MovedError reports a list that an earlier release installed in the user's
+// cache folder, which is no longer read.
+type MovedError struct{ Old, Dir string }
+
+func (e *MovedError) Error() string {
+	return fmt.Sprintf("%s was installed by an earlier release and is no longer read: the active list lives in %s; run 'mitmguard update' there (as root) or set %s for every command; using the embedded list",
+		e.Old, e.Dir, EnvDir)
+}
+
+// legacyList returns the list an earlier release installed in the user's
+// cache folder, when the default folder is in use and holds none.
+func legacyList(dir string) string {
+	if dir != DefaultDir {
+		return ""
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(cache, "mitmguard", ListFile)
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
+
 // Load returns the list in force in dir: the installed list over the
 // embedded one, which stays the floor (an embedded entry goes only when a
 // newer installed list withdraws it by id). Without an installed list it is
@@ -90,6 +116,9 @@ func Load(dir string) (*blocklist.List, *State, error) {
 	path := filepath.Join(dir, ListFile)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
+		if old := legacyList(dir); old != "" {
+			return emb, nil, &MovedError{Old: old, Dir: dir}
+		}
 		return emb, nil, nil
 	}
 	if err != nil {

@@ -92,3 +92,24 @@ func TestLoadDamaged(t *testing.T) {
 		t.Error("List lost the floor")
 	}
 }
+
+// A list an earlier release installed in the user's cache folder is not
+// silently dropped: Load says where the list lives now.
+func TestLoadMovedList(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(DefaultDir, ListFile)); err == nil {
+		t.Skipf("this machine has a list in %s", DefaultDir)
+	}
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	os.MkdirAll(filepath.Join(cache, "mitmguard"), 0o755)
+	data, _ := blocklist.Embedded().Marshal()
+	os.WriteFile(filepath.Join(cache, "mitmguard", ListFile), data, 0o644)
+	l, _, err := Load(DefaultDir)
+	var me *MovedError
+	if !errors.As(err, &me) || !strings.Contains(err.Error(), "mitmguard update") || l.Len() != blocklist.Embedded().Len() {
+		t.Fatalf("%v", err)
+	}
+	if _, _, err := Load(t.TempDir()); err != nil {
+		t.Errorf("a folder set by the user: %v", err)
+	}
+}
