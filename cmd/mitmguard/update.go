@@ -90,6 +90,8 @@ or install a bundle someone passed you (no network needed):
 	case errors.As(err, &te):
 		return fmt.Errorf("%w.\nIf %s is the right root, forget the trusted metadata and start again from it with:\n  %s",
 			err, f.rootFile, f.resetCommand())
+	case errors.As(err, new(*update.Error)) && !errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w (the previous list stays in force)", err)
 	case errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("%w\n(the active list lives in %s: run as root, or set %s to a folder of yours for every command)", err, cacheDir(), active.EnvDir)
 	}
@@ -220,7 +222,7 @@ The active list lives in $MITMGUARD_DIR, else /var/lib/mitmguard.
 					return err
 				}
 				if err != nil {
-					fmt.Fprintln(cmd.ErrOrStderr(), "mitmguard:", err, "(the previous list stays in force)")
+					fmt.Fprintln(cmd.ErrOrStderr(), "mitmguard:", err)
 				}
 				if f.every == 0 {
 					return nil
