@@ -82,16 +82,16 @@ func TestUpdateAndAttacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	cache := t.TempDir()
-	c := &Client{URL: srv.url, TrustedRoot: root, CacheDir: cache, HTTPClient: &http.Client{Timeout: time.Second}}
+	c := &Client{Mirrors: []string{srv.url}, TrustedRoot: root, Dir: cache, MirrorTimeout: time.Second}
 	ctx := context.Background()
 
 	// A first update.
 	st, err := c.Update(ctx)
-	if err != nil || st.Version != 1 || st.Entries != 15 {
+	if err != nil || st.Status != "installed" || st.Version != 1 || st.Entries != 15 {
 		t.Fatalf("first update: %+v %v", st, err)
 	}
-	if _, err := c.Update(ctx); !errors.Is(err, ErrUpToDate) {
-		t.Errorf("second update: %v", err)
+	if res, err := c.Update(ctx); err != nil || res.Status != "current" {
+		t.Errorf("second update: %+v %v", res, err)
 	}
 
 	// A newer list arrives: the lab's national root is added.
@@ -232,7 +232,7 @@ func TestKeyRotation(t *testing.T) {
 	Publish(dir, emb, now)
 	srv := serveRepo(t, dir)
 	root, _ := os.ReadFile(filepath.Join(dir, "repository", "1.root.json"))
-	c := &Client{URL: srv.url, TrustedRoot: root, CacheDir: t.TempDir()}
+	c := &Client{Mirrors: []string{srv.url}, TrustedRoot: root, Dir: t.TempDir()}
 	if _, err := c.Update(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestKeyRotation(t *testing.T) {
 // An install interrupted before its rename leaves the old list whole.
 func TestInterruptedInstall(t *testing.T) {
 	cache := t.TempDir()
-	c := &Client{CacheDir: cache}
+	c := &Client{Dir: cache}
 	old, _ := blocklist.Embedded().Marshal()
 	if err := c.install(old, &State{Version: 1}); err != nil {
 		t.Fatal(err)
@@ -280,7 +280,7 @@ func TestInterruptedInstall(t *testing.T) {
 // not remove it, unless the list is newer and withdraws it by id.
 func TestFloor(t *testing.T) {
 	cache := t.TempDir()
-	c := &Client{CacheDir: cache}
+	c := &Client{Dir: cache}
 	emb := blocklist.Embedded()
 	small, _ := blocklist.New(emb.Entries()[:3], 5, time.Now())
 	data, _ := small.Marshal()

@@ -40,6 +40,7 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
+			env.Setenv("MITMGUARD_DIR", env.WorkDir+"/mitmguard-state") // not this machine's active list
 			env.Setenv("MIDDLEBOX", l.MiddleboxAddr)
 			env.Setenv("ORIGIN", l.OriginAddr)
 			env.Setenv("INCOMPLETE", l.IncompleteAddr)

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -13,94 +16,234 @@ import (
 
 	"github.com/mitmguard/mitmguard/blocklist"
 	"github.com/mitmguard/mitmguard/update"
+	"github.com/mitmguard/mitmguard/update/active"
 )
 
-// cacheDir is where the installed blocklist and the trusted TUF metadata
-// live: $MITMGUARD_CACHE, else the user's cache folder.
-func cacheDir() string {
-	if d := os.Getenv("MITMGUARD_CACHE"); d != "" {
-		return d
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(d, "mitmguard")
-}
+// cacheDir is the one folder of the active list, which update installs
+// and every command reads (see update/active): $MITMGUARD_DIR, else
+// /var/lib/mitmguard.
+func cacheDir() string { return active.Dir() }
 
 // activeList is the blocklist every command uses: the installed one over
 // the embedded floor. A damaged installed list is reported and skipped.
 func activeList(cmd *cobra.Command) *blocklist.List {
-	l, _, err := update.Active(cacheDir())
+	l, _, err := active.Load(cacheDir())
 	if err != nil {
 		fmt.Fprintln(cmd.ErrOrStderr(), "mitmguard:", err)
 	}
 	return l
 }
 
+// updateFlags are the update command's flags.
+type updateFlags struct {
+	urls       []string
+	rootFile   string
+	resetTrust bool
+	fromFile   string
+	timeout    time.Duration
+	every      time.Duration
+	json       bool
+}
+
+// client makes the update client the flags describe.
+func (f *updateFlags) client() (*update.Client, error) {
+	c := &update.Client{Mirrors: f.urls, Dir: cacheDir(), MirrorTimeout: f.timeout, ResetTrust: f.resetTrust}
+	if f.rootFile != "" {
+		b, err := os.ReadFile(f.rootFile)
+		if err != nil {
+			return nil, err
+		}
+		c.TrustedRoot = b
+	}
+	if f.fromFile != "" {
+		if len(f.urls) > 0 {
+			return nil, errors.New("give --from-file or --url, not both")
+		}
+		b, err := update.ReadBundleFile(f.fromFile)
+		if err != nil {
+			return nil, err
+		}
+		c.Bundle = b
+	} else if len(f.urls) == 0 {
+		// The configured mirrors, when the administrator keeps a list
+		// beside the active list; else the build's default channel.
+		if b, err := os.ReadFile(filepath.Join(c.Dir, "mirrors.txt")); err == nil {
+			c.Mirrors = update.ParseMirrors(b)
+		}
+	}
+	return c, nil
+}
+
+// explain adds to an update error what the user can do about it.
+func (f *updateFlags) explain(err error) error {
+	var te *update.TrustError
+	switch {
+	case errors.Is(err, update.ErrNoSource):
+		return fmt.Errorf(`%w.
+Give the repository's mirrors and, the first time, its root metadata (obtained out of band):
+  mitmguard update --url URL [--url URL2 ...] --trust-root 1.root.json
+or install a bundle someone passed you (no network needed):
+  mitmguard update --from-file list.bundle --trust-root 1.root.json
+(maintainers: docs/release-channel.md says how a release sets the default channel)`, err)
+	case errors.Is(err, update.ErrNoRoot):
+		return fmt.Errorf("%w: give --trust-root FILE (the repository's 1.root.json, obtained out of band)", err)
+	case errors.As(err, &te):
+		return fmt.Errorf("%w.\nIf %s is the right root, forget the trusted metadata and start again from it with:\n  %s",
+			err, f.rootFile, f.resetCommand())
+	case errors.As(err, new(*update.Error)) && !errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w (the previous list stays in force)", err)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w\n(the active list lives in %s: run as root, or set %s to a folder of yours for every command)", err, cacheDir(), active.EnvDir)
+	}
+	return err
+}
+
+// resetCommand is the exact command that resets the trust to --trust-root.
+func (f *updateFlags) resetCommand() string {
+	args := []string{"mitmguard", "update", "--reset-trust", "--trust-root", shellQuote(f.rootFile)}
+	for _, u := range f.urls {
+		args = append(args, "--url", shellQuote(u))
+	}
+	if f.fromFile != "" {
+		args = append(args, "--from-file", shellQuote(f.fromFile))
+	}
+	return strings.Join(args, " ")
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@+,%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// updateJSON is update --json's one object per run, whatever happened.
+type updateJSON struct {
+	*update.Result
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+	Stage  string `json:"stage,omitempty"`
+}
+
+// report prints one run's outcome; it returns the error to fail with.
+func (f *updateFlags) report(cmd *cobra.Command, res *update.Result, err error) error {
+	out := cmd.OutOrStdout()
+	if err != nil {
+		err = f.explain(err)
+	}
+	if f.json {
+		v := updateJSON{Result: res}
+		if res != nil {
+			v.Status = res.Status
+		}
+		if err != nil {
+			v.Status, v.Error = "refused", err.Error()
+			var ue *update.Error
+			if errors.As(err, &ue) {
+				v.Stage = ue.Stage
+			}
+		}
+		writeJSON(out, v)
+		return err
+	}
+	switch {
+	case err != nil:
+	case res.Status == "current":
+		fmt.Fprintf(out, "blocklist version %d is current (%d entries)\n", res.Version, res.Entries)
+	default:
+		fmt.Fprintf(out, "installed blocklist version %d (%d entries) from %s\n", res.Version, res.Entries, res.Source)
+	}
+	if res != nil && len(res.Mirrors) > 1 || err != nil && res != nil {
+		for _, m := range res.Mirrors {
+			line := fmt.Sprintf("  %s: %s", m.URL, m.Status)
+			if len(m.Served) > 0 {
+				line += " (served " + strings.Join(m.Served, ", ") + ")"
+			}
+			if m.Error != "" {
+				line += ": " + m.Error
+			}
+			fmt.Fprintln(cmd.ErrOrStderr(), line)
+		}
+	}
+	return err
+}
+
 func newUpdate() *cobra.Command {
-	var url, rootFile, cache string
-	var every time.Duration
-	var asJSON bool
+	var f updateFlags
 	cmd := &cobra.Command{
-		Use:   "update [--url URL] [--trust-root FILE] [--cache DIR] [--every DURATION]",
+		Use:   "update [--url URL]... [--trust-root FILE] [--from-file BUNDLE] [--every DURATION]",
 		Short: "Fetch the newest signed blocklist (TUF) and install it",
 		Long: `update refreshes the blocklist repository's TUF metadata, downloads the list,
-verifies it, and installs it atomically as the active list. An attacker on the
-network cannot alter, roll back or freeze the update: it is refused and the
-previous list stays in force. The embedded list stays the floor.
+verifies it, and installs it atomically as the active list, which every
+command then uses. An attacker on the network cannot alter, roll back or
+freeze the update: it is refused and the previous list stays in force. The
+embedded list stays the floor.
 
-No default repository is published yet: give --url, and --trust-root the
-first time (the repository's 1.root.json, obtained out of band).
+Mirrors: each --url is a mirror of the repository, tried in order for each
+file; a mirror that is down, stalls past --timeout, or serves stale,
+tampered or endless data is skipped for the rest of the run. Without --url,
+the mirrors listed in $MITMGUARD_DIR/mirrors.txt, else this build's default
+channel, are used.
+
+Offline: --from-file installs a bundle made by 'mitmguard repo bundle' (a
+file passed by USB stick or messenger), verified exactly as an online update.
+
+Trust: the first update trusts --trust-root FILE (the repository's
+1.root.json, obtained out of band) or the default channel's root; later runs
+follow the root the folder trusts. A --trust-root that differs from it is
+refused; --reset-trust forgets the trusted metadata and starts again from
+the given root (the installed list stays, and an older list is still refused).
+
+The active list lives in $MITMGUARD_DIR, else /var/lib/mitmguard.
 --every runs it on a schedule (or see docs/systemd for a timer).`,
-		Example: `  mitmguard update --url https://example.org/mitmguard-tuf --trust-root 1.root.json
-  mitmguard update --url https://example.org/mitmguard-tuf --every 6h`,
+		Example: `  mitmguard update --url https://a.example/tuf --url https://b.example/tuf --trust-root 1.root.json
+  mitmguard update --from-file list.bundle
+  mitmguard update --reset-trust --trust-root 1.root.json --url https://a.example/tuf
+  mitmguard update --every 6h`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if cache == "" {
-				cache = cacheDir()
+			if f.every > 0 && f.fromFile != "" {
+				return f.report(cmd, nil, errors.New("--every does not go with --from-file: a bundle does not change"))
 			}
-			c := &update.Client{URL: url, CacheDir: cache}
-			if rootFile != "" {
-				b, err := os.ReadFile(rootFile)
-				if err != nil {
-					return err
-				}
-				c.TrustedRoot = b
+			c, err := f.client()
+			if err != nil {
+				return f.report(cmd, nil, err)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			for {
-				st, err := c.Update(ctx)
-				switch {
-				case errors.Is(err, update.ErrUpToDate):
-					fmt.Fprintf(cmd.OutOrStdout(), "blocklist version %d is current (%d entries)\n", st.Version, st.Entries)
-				case err != nil && every == 0:
+				res, err := c.Update(ctx)
+				err = f.report(cmd, res, err)
+				if err != nil && f.every == 0 {
+					if f.json {
+						fmt.Fprintln(cmd.ErrOrStderr(), "mitmguard:", err)
+						return &exitError{exitFailed}
+					}
 					return err
-				case err != nil:
-					fmt.Fprintln(cmd.ErrOrStderr(), "mitmguard:", err, "(the previous list stays in force)")
-				case asJSON:
-					writeJSON(cmd.OutOrStdout(), st)
-				default:
-					fmt.Fprintf(cmd.OutOrStdout(), "installed blocklist version %d (%d entries) from %s\n", st.Version, st.Entries, st.Source)
 				}
-				if every == 0 {
+				if err != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "mitmguard:", err)
+				}
+				if f.every == 0 {
 					return nil
 				}
+				c.ResetTrust = false // once is enough
 				select {
 				case <-ctx.Done():
 					return nil
-				case <-time.After(every):
+				case <-time.After(f.every):
 				}
 			}
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&url, "url", update.DefaultURL, "`URL` of the TUF repository")
-	fl.StringVar(&rootFile, "trust-root", "", "root metadata `FILE` to trust at first use")
-	fl.StringVar(&cache, "cache", "", "`DIR` for the trusted metadata and the installed list (default: $MITMGUARD_CACHE or the user cache folder)")
-	fl.DurationVar(&every, "every", 0, "keep running and update every `DURATION` (e.g. 6h)")
-	fl.BoolVar(&asJSON, "json", false, "print the installed state as JSON")
+	fl.StringArrayVar(&f.urls, "url", nil, "`URL` of a mirror of the TUF repository (repeatable; tried in order)")
+	fl.StringVar(&f.rootFile, "trust-root", "", "root metadata `FILE` to trust at first use (or with --reset-trust)")
+	fl.BoolVar(&f.resetTrust, "reset-trust", false, "forget the trusted metadata and trust --trust-root (or the default channel's root) again")
+	fl.StringVar(&f.fromFile, "from-file", "", "install from a `BUNDLE` made by 'mitmguard repo bundle' (no network)")
+	fl.DurationVar(&f.timeout, "timeout", update.DefaultMirrorTimeout, "give up on a mirror after `DURATION` for one file")
+	fl.DurationVar(&f.every, "every", 0, "keep running and update every `DURATION` (e.g. 6h)")
+	fl.BoolVar(&f.json, "json", false, "print the outcome as JSON (always one object, also when refused or current)")
 	return cmd
 }
 
@@ -134,6 +277,14 @@ any static web server can serve.`,
 				return err
 			}
 			v, err := update.Publish(args[0], data, time.Now())
+			var fe *blocklist.FormatError
+			if errors.As(err, &fe) {
+				what := "is not a valid mitmguard blocklist JSON"
+				if bytes.Contains(data, []byte("-----BEGIN")) {
+					what = "holds PEM certificates, not a mitmguard blocklist JSON"
+				}
+				return fmt.Errorf("%s %s: repo publish wants the JSON list format (blocklist/FORMAT.md); start from 'mitmguard blocklist export --format json' and add an entry per root, with its provenance (%w)", list, what, err)
+			}
 			if err != nil {
 				return err
 			}
@@ -161,6 +312,57 @@ any static web server can serve.`,
 		Use: "refresh DIR", Short: "Re-sign the timestamp and snapshot (run daily, so clients can tell a frozen network)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return update.Refresh(args[0], time.Now()) },
 	}
-	cmd.AddCommand(init, publish, rotate, refresh)
+	var output string
+	bundle := &cobra.Command{
+		Use:   "bundle DIR --output FILE",
+		Short: "Pack the repository's current state into one file, for users whose network blocks every mirror",
+		Long: `bundle packs the current signed metadata (every root version, timestamp,
+snapshot, targets) and the list into one file (DIR is a repository made by
+repo init, or a mirror's copy of its repository folder). Pass it on by USB
+stick or messenger; 'mitmguard update --from-file FILE' verifies it exactly
+as an online update and installs it. Clients refuse it once its timestamp
+expires, as they would a frozen mirror: make bundles from a fresh state.`,
+		Example: "  mitmguard repo bundle ./tuf --output list.bundle",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var buf bytes.Buffer
+			expires, err := update.WriteBundle(&buf, args[0])
+			if err != nil {
+				return err
+			}
+			if err := checkBundle(cmd, buf.Bytes()); err != nil {
+				return err
+			}
+			if err := os.WriteFile(output, buf.Bytes(), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%d bytes); clients accept it until %s (the timestamp's expiry)\n",
+				output, buf.Len(), expires.UTC().Format(time.RFC3339))
+			return nil
+		},
+	}
+	bundle.Flags().StringVarP(&output, "output", "o", "", "the bundle `FILE` to write")
+	bundle.MarkFlagRequired("output")
+	cmd.AddCommand(init, publish, rotate, refresh, bundle)
 	return cmd
+}
+
+// checkBundle installs a bundle into a scratch folder, trusting the bundle's
+// own first root: not a proof of origin, which only the client's trusted
+// root gives, but it catches a bundle that no client could install.
+func checkBundle(cmd *cobra.Command, data []byte) error {
+	b, err := update.ReadBundle(bytes.NewReader(data), "new bundle")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "mitmguard-bundle-check-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	c := &update.Client{Bundle: b, TrustedRoot: b.FirstRoot(), Dir: tmp}
+	if _, err := c.Update(cmd.Context()); err != nil {
+		return fmt.Errorf("the bundle does not verify: %w", err)
+	}
+	return nil
 }
