@@ -362,7 +362,7 @@ func checkBundle(cmd *cobra.Command, data []byte) error {
 	defer os.RemoveAll(tmp)
 	c := &update.Client{Bundle: b, TrustedRoot: b.FirstRoot(), Dir: tmp}
 	if _, err := c.Update(cmd.Context()); err != nil {
-		return fmt.Errorf("the bundle does not verify: %w", err)
+		return fmt.Errorf("the bundle does not verify (an expired timestamp needs 'mitmguard repo refresh DIR' first): %w", err)
 	}
 	return nil
 }
