@@ -90,7 +90,7 @@ func TestBundle(t *testing.T) {
 			}
 			return data
 		}), time.Time{}},
-		{"expired (frozen)", "expired", v3, now.Add(3 * 24 * time.Hour)},
+		{"expired (frozen)", "ask for a fresher one", v3, now.Add(3 * 24 * time.Hour)},
 		{"truncated", "truncated", v3[:len(v3)*2/3], time.Time{}},
 		{"truncated at the end", "truncated", v3[:len(v3)-4], time.Time{}},
 		{"not a bundle", "not a mitmguard bundle", emb, time.Time{}},

@@ -303,6 +303,9 @@ func (c *Client) fetch(f *failover, metaDir, dlDir string) ([]byte, error) {
 			f.failed(f.last, fmt.Errorf("%s refused: %w", stage, err))
 		}
 		if !f.left() {
+			if c.Bundle != nil && errors.As(err, new(*metadata.ErrExpiredMetadata)) {
+				err = fmt.Errorf("%w; a bundle is accepted until its timestamp expires (a day after the maintainers' last refresh): ask for a fresher one", err)
+			}
 			return nil, &Error{stage, everyFailed(f.reports, err)}
 		}
 	}

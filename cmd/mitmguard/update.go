@@ -153,7 +153,7 @@ func (f *updateFlags) report(cmd *cobra.Command, res *update.Result, err error) 
 	default:
 		fmt.Fprintf(out, "installed blocklist version %d (%d entries) from %s\n", res.Version, res.Entries, res.Source)
 	}
-	if res != nil && len(res.Mirrors) > 1 || err != nil && res != nil {
+	if res != nil && (len(res.Mirrors) > 1 || err != nil) {
 		for _, m := range res.Mirrors {
 			line := fmt.Sprintf("  %s: %s", m.URL, m.Status)
 			if len(m.Served) > 0 {
@@ -182,8 +182,8 @@ embedded list stays the floor.
 Mirrors: each --url is a mirror of the repository, tried in order for each
 file; a mirror that is down, stalls past --timeout, or serves stale,
 tampered or endless data is skipped for the rest of the run. Without --url,
-the mirrors listed in $MITMGUARD_DIR/mirrors.txt, else this build's default
-channel, are used.
+the mirrors listed in mirrors.txt beside the active list (one URL a line),
+else this build's default channel, are used.
 
 Offline: --from-file installs a bundle made by 'mitmguard repo bundle' (a
 file passed by USB stick or messenger), verified exactly as an online update.
@@ -362,7 +362,7 @@ func checkBundle(cmd *cobra.Command, data []byte) error {
 	defer os.RemoveAll(tmp)
 	c := &update.Client{Bundle: b, TrustedRoot: b.FirstRoot(), Dir: tmp}
 	if _, err := c.Update(cmd.Context()); err != nil {
-		return fmt.Errorf("the bundle does not verify: %w", err)
+		return fmt.Errorf("the bundle does not verify (an expired timestamp needs 'mitmguard repo refresh DIR' first): %w", err)
 	}
 	return nil
 }
