@@ -200,27 +200,31 @@ func StartHops(ctx context.Context, cfg HopsConfig) (h *Hops, err error) {
 			}
 		}
 	}
-	// Routes: towards the origin by default; routers past the first reach
-	// the client's link back through their upstream neighbour.
-	for k := 0; k <= n+1; k++ {
-		var steps [][]string
+	// Routes: towards the origin by default; back through the upstream
+	// neighbour for every link before it (the client's, for replies and
+	// time-exceeded; the others, for the box's own connection to the origin).
+	for k := 1; k <= n+1; k++ {
+		var batch strings.Builder
+		fmt.Fprintf(&batch, "route add default via %s.2\n", linkNet(k))
+		if k == n+1 {
+			batch.Reset()
+			fmt.Fprintf(&batch, "route add default via %s.1\n", linkNet(n))
+		}
+		for j := 0; j < k-1; j++ {
+			fmt.Fprintf(&batch, "route add %s.0/24 via %s.1\n", linkNet(j), linkNet(k-1))
+		}
+		if err := ipBatch(ctx, nodes[k], batch.String()); err != nil {
+			return h, err
+		}
 		if k <= n {
-			steps = append(steps, []string{"-n", nodes[k], "route", "add", "default", "via", linkNet(k) + ".2"})
-		} else {
-			steps = append(steps, []string{"-n", nodes[k], "route", "add", "default", "via", linkNet(n) + ".1"})
-		}
-		if k >= 2 && k <= n {
-			steps = append(steps, []string{"-n", nodes[k], "route", "add", linkNet(0) + ".0/24", "via", linkNet(k-1) + ".1"})
-		}
-		if k >= 1 && k <= n {
-			steps = append(steps, []string{"netns", "exec", nodes[k], "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"})
-			h.Routers = append(h.Routers, linkNet(k-1)+".2")
-		}
-		for _, s := range steps {
-			if err := ipCmd(ctx, s...); err != nil {
+			if err := ipCmd(ctx, "netns", "exec", nodes[k], "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"); err != nil {
 				return h, err
 			}
+			h.Routers = append(h.Routers, linkNet(k-1)+".2")
 		}
+	}
+	if err := ipCmd(ctx, "-n", nodes[0], "route", "add", "default", "via", linkNet(0)+".2"); err != nil {
+		return h, err
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return h, err
@@ -319,6 +323,17 @@ func ipCmd(ctx context.Context, args ...string) error {
 	out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// ipBatch runs ip's commands, one a line, in namespace ns.
+func ipBatch(ctx context.Context, ns, lines string) error {
+	cmd := exec.CommandContext(ctx, "ip", "-n", ns, "-batch", "-")
+	cmd.Stdin = strings.NewReader(lines)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip -n %s -batch: %v: %s", ns, err, bytes.TrimSpace(out))
 	}
 	return nil
 }
