@@ -101,7 +101,9 @@ type Result struct {
 	FirstForgedHop *int `json:"first_forged_hop"`
 	// LastCleanRouter sent time-exceeded at the TTL before it.
 	LastCleanRouter *string `json:"last_clean_router"`
-	// ServerHops is the TTL at which the server itself answered.
+	// ServerHops is the TTL at which the server itself answered: where an
+	// unforged answer came from. A transparent proxy that passes this name
+	// untouched answers from its own hop, closer than the server.
 	ServerHops *int `json:"server_hops"`
 	// BlockedAtHop is the TTL at which the connection was reset or closed.
 	BlockedAtHop *int `json:"blocked_at_hop"`
