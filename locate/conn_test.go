@@ -37,7 +37,8 @@ func opts(t *testing.T, c *net.TCPConn) hopOpts {
 	}
 	var o hopOpts
 	var gerr error
-	if err := raw.Control(func(fd uintptr) { o, gerr = getHopOpts(int(fd), false) }); err != nil {
+	v6 := c.RemoteAddr().(*net.TCPAddr).IP.To4() == nil
+	if err := raw.Control(func(fd uintptr) { o, gerr = getHopOpts(int(fd), v6) }); err != nil {
 		t.Fatal(err)
 	}
 	if gerr != nil {
@@ -50,17 +51,8 @@ func opts(t *testing.T, c *net.TCPConn) hopOpts {
 // connection has its own options back once the answer came: a caller that
 // keeps the connection gets it unchanged.
 func TestLowTTLConnRestores(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	raw, err := net.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	tc := raw.(*net.TCPConn)
+	ln, tc := loopback(t, "tcp4", "127.0.0.1:0")
+	raw := net.Conn(tc)
 	before := opts(t, tc)
 	if before.TTL <= 2 || before.RecvErr != 0 {
 		t.Fatalf("unexpected starting options %+v", before)
@@ -111,37 +103,49 @@ func TestLowTTLConnRestores(t *testing.T) {
 	}
 }
 
-// A hello that drew no answer has the options restored by Close.
+// A hello that drew no answer has the options restored by Close, on IPv4
+// and IPv6 (hop limit) alike.
 func TestLowTTLConnRestoresUnanswered(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	for _, c := range [][2]string{{"tcp4", "127.0.0.1:0"}, {"tcp6", "[::1]:0"}} {
+		t.Run(c[0], func(t *testing.T) {
+			_, tc := loopback(t, c[0], c[1])
+			before := opts(t, tc)
+			l, err := newLowTTLConn(tc, 1, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.Write([]byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			if got := opts(t, tc); got.TTL != 1 || got.RecvErr != before.RecvErr {
+				t.Fatalf("options after the hello: %+v", got)
+			}
+			l.restore() // what Close does first
+			if got := opts(t, tc); got != before {
+				t.Fatalf("restored: %+v, want %+v", got, before)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// loopback returns a listener and a connection to it, closed when the test
+// ends; an address family the machine lacks skips the test.
+func loopback(t *testing.T, network, addr string) (net.Listener, *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Skipf("no %s loopback here: %v", network, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	c, err := net.Dial(network, ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	raw, err := net.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	tc := raw.(*net.TCPConn)
-	before := opts(t, tc)
-	l, err := newLowTTLConn(raw, 1, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Write([]byte("hello")); err != nil {
-		t.Fatal(err)
-	}
-	if got := opts(t, tc); got.TTL != 1 || got.RecvErr != before.RecvErr {
-		t.Fatalf("options after the hello: %+v", got)
-	}
-	l.restore() // what Close does first
-	if got := opts(t, tc); got != before {
-		t.Fatalf("restored: %+v, want %+v", got, before)
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { c.Close() })
+	return ln, c.(*net.TCPConn)
 }
 
 // A connection that is not TCP is refused, not silently left at full TTL.
