@@ -73,9 +73,14 @@ type traced struct {
 // prefix runs it under another command there (setpriv, to drop root).
 func runLocate(t *testing.T, h *lab.Hops, dir, sni string, prefix ...string) traced {
 	t.Helper()
+	return runLocateTo(t, h, h.Server, dir, sni, prefix...)
+}
+
+func runLocateTo(t *testing.T, h *lab.Hops, server, dir, sni string, prefix ...string) traced {
+	t.Helper()
 	args := append([]string{"netns", "exec", h.ClientNetns}, prefix...)
 	args = append(args, os.Args[0], "locate", "--json", "--offline", "--no-system-roots", "--timeout", "5s",
-		"--roots", filepath.Join(dir, "public-root.pem"), "--connect", h.Server, sni)
+		"--roots", filepath.Join(dir, "public-root.pem"), "--connect", server, sni)
 	cmd := exec.Command("ip", args...)
 	cmd.Env = append(os.Environ(), mainEnv+"=1", "HOME="+dir, "XDG_CACHE_HOME="+dir)
 	var stderr strings.Builder
@@ -152,6 +157,19 @@ func TestLocateBoxAtRouter5(t *testing.T) {
 	r := runLocate(t, h, dir, "facebook.com")
 	if r.code != exitIntercepted || !ptr(r.FirstForgedHop, 5) || !ptr(r.LastCleanRouter, h.Routers[3]) || len(r.Hops) != 5 {
 		t.Fatalf("exit %d, %+v\n%s", r.code, r.Result, r.stderr)
+	}
+}
+
+// Over IPv6 the hop limit plays the TTL's part and ICMPv6 names the routers.
+func TestLocateIPv6(t *testing.T) {
+	h, dir := hopLab(t, "mgt-v6", lab.HopsConfig{Routers: 3, BoxAt: 2})
+	r := runLocateTo(t, h, h.Server6, dir, "facebook.com")
+	if r.code != exitIntercepted || !ptr(r.FirstForgedHop, 2) || !ptr(r.LastCleanRouter, h.Routers6[0]) || !r.RoutersVisible {
+		t.Fatalf("exit %d, %+v\n%s", r.code, r.Result, r.stderr)
+	}
+	r = runLocateTo(t, h, h.Server6, dir, "github.com") // passed by the box, answered from its hop
+	if r.code != exitOK || !ptr(r.ServerHops, 2) || r.Outcome != "ok" {
+		t.Fatalf("github.com: exit %d, %+v\n%s", r.code, r.Result, r.stderr)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,10 +30,11 @@ import (
 //
 //	client ── router 1 ── router 2 ── … ── router N ── origin
 //
-// joined by veth pairs with private addresses (10.77.i.0/24 for the link
-// after router i) that exist only inside those namespaces. Routers forward,
-// and so answer an expiring packet with ICMP time-exceeded from the address
-// facing the client, 10.77.(k-1).2 for router k. The lab middlebox can sit on
+// joined by veth pairs with private and documentation addresses
+// (10.77.i.0/24 and 2001:db8:77:i::/64 for the link after router i) that
+// exist only inside those namespaces. Routers forward, and so answer an
+// expiring packet with ICMP time-exceeded from the address facing the
+// client, 10.77.(k-1).2 (2001:db8:77:(k-1)::2) for router k. The lab middlebox can sit on
 // one router as a transparent interceptor (nftables redirects port 443 to
 // it); another router can reset ClientHellos. The origin and the middlebox
 // are child processes started with `ip netns exec`: a process inside a
@@ -80,6 +82,9 @@ type Hops struct {
 	// Routers are the routers' addresses as the client sees them in
 	// time-exceeded messages, in hop order.
 	Routers []string `json:"routers"`
+	// Server6 and Routers6 are the same over IPv6.
+	Server6  string   `json:"server6"`
+	Routers6 []string `json:"routers6"`
 	// BoxAt and ResetAt are as configured (0: none).
 	BoxAt   int `json:"box_at"`
 	ResetAt int `json:"reset_at"`
@@ -141,6 +146,9 @@ func CanRunHops() error {
 // router 1; link N: router N to the origin).
 func linkNet(i int) string { return fmt.Sprintf("10.77.%d", i) }
 
+// linkNet6 is the link's /64, in the documentation range.
+func linkNet6(i int) string { return fmt.Sprintf("2001:db8:77:%x", i) }
+
 // HopPort is the port the origin serves and the interceptor captures.
 const HopPort = 443
 
@@ -160,8 +168,9 @@ func StartHops(ctx context.Context, cfg HopsConfig) (h *Hops, err error) {
 	n := cfg.Routers
 	h = &Hops{
 		ClientNetns: cfg.Prefix + "-c", BoxAt: cfg.BoxAt, ResetAt: cfg.ResetAt,
-		Server: net.JoinHostPort(linkNet(n)+".2", fmt.Sprint(HopPort)),
-		Names:  DefaultNames, Targets: map[string]string{},
+		Server:  net.JoinHostPort(linkNet(n)+".2", fmt.Sprint(HopPort)),
+		Server6: net.JoinHostPort(linkNet6(n)+"::2", fmt.Sprint(HopPort)),
+		Names:   DefaultNames, Targets: map[string]string{},
 	}
 	defer func() {
 		if err != nil {
@@ -186,45 +195,39 @@ func StartHops(ctx context.Context, cfg HopsConfig) (h *Hops, err error) {
 	// Link i joins node i ("east", .1) to node i+1 ("west", .2). Each end
 	// is made inside its namespace: nothing appears in the host's.
 	for i := 0; i <= n; i++ {
-		a, b, pfx := nodes[i], nodes[i+1], linkNet(i)
-		steps := [][]string{
-			{"link", "add", "name", "east", "netns", a, "type", "veth", "peer", "name", "west", "netns", b},
-			{"-n", a, "addr", "add", pfx + ".1/24", "dev", "east"},
-			{"-n", b, "addr", "add", pfx + ".2/24", "dev", "west"},
-			{"-n", a, "link", "set", "east", "up"},
-			{"-n", b, "link", "set", "west", "up"},
-		}
-		for _, s := range steps {
-			if err := ipCmd(ctx, s...); err != nil {
-				return h, err
-			}
-		}
-	}
-	// Routes: towards the origin by default; back through the upstream
-	// neighbour for every link before it (the client's, for replies and
-	// time-exceeded; the others, for the box's own connection to the origin).
-	for k := 1; k <= n+1; k++ {
-		var batch strings.Builder
-		fmt.Fprintf(&batch, "route add default via %s.2\n", linkNet(k))
-		if k == n+1 {
-			batch.Reset()
-			fmt.Fprintf(&batch, "route add default via %s.1\n", linkNet(n))
-		}
-		for j := 0; j < k-1; j++ {
-			fmt.Fprintf(&batch, "route add %s.0/24 via %s.1\n", linkNet(j), linkNet(k-1))
-		}
-		if err := ipBatch(ctx, nodes[k], batch.String()); err != nil {
+		if err := ipCmd(ctx, "link", "add", "name", "east", "netns", nodes[i], "type", "veth", "peer", "name", "west", "netns", nodes[i+1]); err != nil {
 			return h, err
 		}
+	}
+	// Addresses and routes, IPv4 and IPv6: towards the origin by default;
+	// back through the upstream neighbour for every link before it (the
+	// client's, for replies and time-exceeded; the others, for the box's
+	// own connection to the origin).
+	for k := 0; k <= n+1; k++ {
+		var b strings.Builder
 		if k <= n {
-			if err := ipCmd(ctx, "netns", "exec", nodes[k], "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"); err != nil {
+			fmt.Fprintf(&b, "addr add %s.1/24 dev east\naddr add %s::1/64 dev east nodad\nlink set east up\n", linkNet(k), linkNet6(k))
+			fmt.Fprintf(&b, "route add default via %s.2\nroute add default via %s::2\n", linkNet(k), linkNet6(k))
+		}
+		if k >= 1 {
+			fmt.Fprintf(&b, "addr add %s.2/24 dev west\naddr add %s::2/64 dev west nodad\nlink set west up\n", linkNet(k-1), linkNet6(k-1))
+		}
+		if k == n+1 {
+			fmt.Fprintf(&b, "route add default via %s.1\nroute add default via %s::1\n", linkNet(n), linkNet6(n))
+		}
+		for j := 0; j < k-1; j++ {
+			fmt.Fprintf(&b, "route add %s.0/24 via %s.1\nroute add %s::/64 via %s::1\n", linkNet(j), linkNet(k-1), linkNet6(j), linkNet6(k-1))
+		}
+		if err := ipBatch(ctx, nodes[k], b.String()); err != nil {
+			return h, err
+		}
+		if k >= 1 && k <= n {
+			if err := ipCmd(ctx, "netns", "exec", nodes[k], "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"); err != nil {
 				return h, err
 			}
 			h.Routers = append(h.Routers, linkNet(k-1)+".2")
+			h.Routers6 = append(h.Routers6, netip.MustParseAddr(linkNet6(k-1)+"::2").String()) // as ICMPv6 shows it
 		}
-	}
-	if err := ipCmd(ctx, "-n", nodes[0], "route", "add", "default", "via", linkNet(0)+".2"); err != nil {
-		return h, err
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return h, err
@@ -240,7 +243,7 @@ func StartHops(ctx context.Context, cfg HopsConfig) (h *Hops, err error) {
 		for name, a := range DefaultTargets() {
 			h.Targets[name] = a.String()
 		}
-		rule := fmt.Sprintf(`table ip mitmguard_lab {
+		rule := fmt.Sprintf(`table inet mitmguard_lab {
 	chain pre {
 		type nat hook prerouting priority dstnat;
 		iifname "west" tcp dport %d redirect to :%s
@@ -258,7 +261,7 @@ func StartHops(ctx context.Context, cfg HopsConfig) (h *Hops, err error) {
 		// SYN would fail every attempt's full-TTL connect instead of
 		// answering at one hop. Prerouting, so the hello that arrives with
 		// TTL 1 is seen before forwarding would expire it, as the box is.
-		rule := fmt.Sprintf(`table ip mitmguard_lab {
+		rule := fmt.Sprintf(`table inet mitmguard_lab {
 	chain sni_filter {
 		type filter hook prerouting priority filter;
 		iifname "west" tcp dport %d @ih,0,8 0x16 reject with tcp reset
@@ -467,7 +470,7 @@ func ServeHopRole(ctx context.Context, args []string, stdin io.Reader, stdout io
 		if _, err := f.key(DefaultNames[0]); err != nil { // now, not in the first handshake
 			return err
 		}
-		addr, err := s.startMiddlebox("0.0.0.0", args[2], DefaultTargets(), f, root)
+		addr, err := s.startMiddlebox("", args[2], DefaultTargets(), f, root)
 		if err != nil {
 			return err
 		}

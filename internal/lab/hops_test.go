@@ -99,7 +99,12 @@ func setns(f *os.File) error {
 // issuerFrom returns the issuer of the leaf the client in ns sees for sni.
 func issuerFrom(t *testing.T, h *Hops, sni string) (string, error) {
 	t.Helper()
-	c := dialIn(t, h.ClientNetns, h.Server)
+	return issuerVia(t, h, h.Server, sni)
+}
+
+func issuerVia(t *testing.T, h *Hops, server, sni string) (string, error) {
+	t.Helper()
+	c := dialIn(t, h.ClientNetns, server)
 	tc := tls.Client(c, &tls.Config{ServerName: sni, InsecureSkipVerify: true})
 	defer tc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -147,6 +152,9 @@ func TestHopsLab(t *testing.T) {
 	}
 	if iss, err := issuerFrom(t, h, "github.com"); err != nil || iss != "mitmguard lab public CA 1" {
 		t.Fatalf("github.com through the box: issuer %q, %v", iss, err)
+	}
+	if iss, err := issuerVia(t, h, h.Server6, "facebook.com"); err != nil || iss != "Security Certificate" || h.Server6 != "[2001:db8:77:3::2]:443" {
+		t.Fatalf("facebook.com over IPv6 (%s) through the box: issuer %q, %v", h.Server6, iss, err)
 	}
 	pids := []int{}
 	for _, c := range h.children {
