@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mitmguard/mitmguard/internal/leak"
 	"github.com/mitmguard/mitmguard/outcome"
 	"github.com/mitmguard/mitmguard/verdict"
 )
@@ -52,7 +53,9 @@ func TestRunDialError(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	_, err = Run(context.Background(), "example.com", Options{Classifier: classifier(), MaxHops: 3, Connect: addr, NoICMP: true, Timeout: 2 * time.Second})
+	leak.Check(t, 0, func() {
+		_, err = Run(context.Background(), "example.com", Options{Classifier: classifier(), MaxHops: 3, Connect: addr, NoICMP: true, Timeout: 2 * time.Second})
+	})
 	var de *DialError
 	if !errors.As(err, &de) || de.TTL != 1 {
 		t.Fatalf("%v, want a DialError at TTL 1", err)

@@ -233,3 +233,24 @@ func TestIsHopNamespace(t *testing.T) {
 		}
 	}
 }
+
+// A lab removes the namespaces a killed lab of its prefix left behind
+// before it builds its own, and leaves other prefixes alone.
+func TestHopsRemovesLeftovers(t *testing.T) {
+	needHops(t)
+	const prefix = "mgt-left"
+	for _, ns := range []string{prefix + "-r1", prefix + "-r7", "mgt-other-c"} {
+		if err := ipCmd(context.Background(), "netns", "add", ns); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ipCmd(context.Background(), "netns", "del", ns) })
+	}
+	startHops(t, prefix, HopsConfig{Routers: 1})
+	got := namespaces(t, prefix)
+	if strings.Join(got, " ") != prefix+"-c "+prefix+"-o "+prefix+"-r1" {
+		t.Fatalf("namespaces %v: want the new lab's only", got)
+	}
+	if _, err := os.Stat("/run/netns/mgt-other-c"); err != nil {
+		t.Fatalf("another prefix's namespace was removed: %v", err)
+	}
+}
