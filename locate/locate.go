@@ -120,7 +120,11 @@ type Result struct {
 }
 
 // InputError is a target or option that cannot be used.
-type InputError = check.InputError
+type InputError struct {
+	Input, Reason string
+}
+
+func (e *InputError) Error() string { return fmt.Sprintf("locate: %q: %s", e.Input, e.Reason) }
 
 // ResolveError is a name that did not resolve.
 type ResolveError struct {
@@ -160,6 +164,10 @@ func Run(ctx context.Context, target string, opts Options) (*Result, error) {
 	}
 	host, port, err := check.ParseTarget(target)
 	if err != nil {
+		var ie *check.InputError
+		if errors.As(err, &ie) {
+			return nil, &InputError{Input: ie.Input, Reason: ie.Reason}
+		}
 		return nil, err
 	}
 	dst, err := address(ctx, host, port, opts)
