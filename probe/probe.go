@@ -37,6 +37,10 @@ type Options struct {
 	// MaxBytes bounds what is read from the server (default 1 MiB): a
 	// hostile server cannot make the probe read without end.
 	MaxBytes int64
+	// Wrap, when set, wraps the TCP connection before the handshake; the
+	// probe closes what it returns. locate sends the ClientHello with a low
+	// TTL this way.
+	Wrap func(net.Conn) net.Conn
 }
 
 // DefaultMaxBytes is the default Options.MaxBytes. Real handshakes read
@@ -91,6 +95,9 @@ func Handshake(ctx context.Context, t Target, opts Options) *Result {
 	if err != nil {
 		r.Failure, r.Err = outcome.ErrorDial, err
 		return r
+	}
+	if opts.Wrap != nil {
+		raw = opts.Wrap(raw)
 	}
 	defer raw.Close()
 	limit := opts.MaxBytes

@@ -27,6 +27,7 @@ func newLab() *cobra.Command {
 	var dir string
 	var demo bool
 	var network int
+	var hops *hopFlags
 	cmd := &cobra.Command{
 		Use:   "lab",
 		Short: "Run an interception middlebox on loopback to try mitmguard on",
@@ -40,6 +41,9 @@ commands to try. With --demo it checks a few names itself and exits.`,
   mitmguard lab --network 24 --dir /tmp/net   # hosts for a mitmguard probe campaign`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if hops.hops > 0 {
+				return runLabHops(cmd, dir, hops)
+			}
 			if network > 0 {
 				return runLabNetwork(cmd, dir, network)
 			}
@@ -76,6 +80,7 @@ commands to try. With --demo it checks a few names itself and exits.`,
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "write the lab's root certificates into `DIR` (default: a new temporary folder)")
 	cmd.Flags().BoolVar(&demo, "demo", false, "check some names through the middlebox, print the verdicts, and exit")
+	hops = addLabHops(cmd)
 	cmd.Flags().IntVar(&network, "network", 0, "instead, run `N` hosts on 127.0.1.x, clean or interfering, for mitmguard probe (writes hosts.txt, domains.txt, truth.tsv)")
 	return cmd
 }

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mitmguard/mitmguard/internal/lab"
+)
+
+// hopFlags are lab's flags for a lab with hops.
+type hopFlags struct {
+	hops, boxAt, resetAt int
+	prefix               string
+}
+
+// addLabHops gives the lab command its --hops flags and the hidden
+// hop-serve command the lab runs inside its namespaces.
+func addLabHops(cmd *cobra.Command) *hopFlags {
+	var f hopFlags
+	fl := cmd.Flags()
+	fl.IntVar(&f.hops, "hops", 0, "instead, build a path of `N` routers in network namespaces (root, Linux; writes hops.json) for mitmguard locate")
+	fl.IntVar(&f.boxAt, "box-at", 0, "with --hops: put the middlebox on router `K` (0: no box)")
+	fl.IntVar(&f.resetAt, "reset-at", 0, "with --hops: router `K` resets every ClientHello to port 443, as an SNI filter (0: none)")
+	fl.StringVar(&f.prefix, "netns-prefix", "", "with --hops: start the namespaces' names with `PREFIX` (default mglab<pid>)")
+	cmd.AddCommand(&cobra.Command{
+		Use:    "hop-serve ROLE DIR [ORIGIN]",
+		Short:  "Serve a hop lab's origin or box (run by lab --hops inside a namespace)",
+		Hidden: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return lab.ServeHopRole(cmd.Context(), args, os.Stdin, cmd.OutOrStdout())
+		},
+	})
+	return &f
+}
+
+func runLabHops(cmd *cobra.Command, dir string, f *hopFlags) error {
+	if err := lab.CanRunHops(); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if f.prefix == "" {
+		f.prefix = "mglab" + strconv.Itoa(os.Getpid())
+	}
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "mitmguard-hops-"); err != nil {
+			return err
+		}
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	h, err := lab.StartHops(ctx, lab.HopsConfig{
+		Prefix: f.prefix, Routers: f.hops, BoxAt: f.boxAt, ResetAt: f.resetAt, Dir: dir,
+		Command: []string{self, "lab", "hop-serve"}, Stderr: cmd.ErrOrStderr(),
+	})
+	if h != nil {
+		defer h.Close()
+	}
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "mitmguard lab: %d routers between %s and the origin %s, files in %s\n", f.hops, h.ClientNetns, h.Server, dir)
+	for i, r := range h.Routers {
+		mark := ""
+		switch i + 1 {
+		case h.BoxAt:
+			mark = "  <- middlebox (intercepts port 443)"
+		case h.ResetAt:
+			mark = "  <- resets ClientHellos"
+		}
+		fmt.Fprintf(out, "  router %d  %s%s\n", i+1, r, mark)
+	}
+	fmt.Fprintf(out, "\ntry:\n  ip netns exec %s mitmguard locate --roots %s --connect %s facebook.com\nCtrl-C stops the lab and removes its namespaces.\n",
+		h.ClientNetns, filepath.Join(dir, "public-root.pem"), h.Server)
+	<-ctx.Done()
+	fmt.Fprintln(out, "lab stopped")
+	return nil
+}
