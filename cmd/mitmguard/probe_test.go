@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mitmguard/mitmguard/internal/lab"
+	"github.com/mitmguard/mitmguard/measure"
 	"github.com/mitmguard/mitmguard/outcome"
 	"github.com/mitmguard/mitmguard/store"
 )
@@ -62,7 +63,7 @@ func TestProbeKillAndResume(t *testing.T) {
 	defer st.Close()
 	ctx := context.Background()
 	count := func() int {
-		c, err := st.Campaign("killed")
+		c, err := st.Campaign(ctx, "killed")
 		if err != nil {
 			return 0
 		}
@@ -93,9 +94,9 @@ func TestProbeKillAndResume(t *testing.T) {
 	if !strings.Contains(out.String(), "hosts were already stored") {
 		t.Errorf("resume did not skip stored hosts:\n%s", out.String())
 	}
-	c, _ := st.Campaign("killed")
+	c, _ := st.Campaign(ctx, "killed")
 	seen := map[string]bool{}
-	err = st.Records(ctx, c, func(r store.Record, _ store.Control) error {
+	err = st.Records(ctx, c, func(r measure.Record, _ measure.Control) error {
 		key := r.Host + " " + r.SNI
 		if seen[key] {
 			t.Errorf("duplicate record %s", key)
