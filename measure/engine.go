@@ -131,7 +131,8 @@ type Stats struct {
 // writes the records to sink. It returns when hosts is closed and every host
 // is recorded, or when ctx is cancelled (then the hosts in flight are not
 // recorded, so a resumed run measures them again), or at once when a write
-// fails for good (a *WriteError). With resume, hosts already stored are
+// fails for good (a *WriteError: then hosts is no longer read, and the
+// caller stops whatever feeds it). With resume, hosts already stored are
 // skipped.
 func Run(ctx context.Context, cfg Config, sink Sink, hosts <-chan string, resume bool) (*Stats, error) {
 	cfg.defaults()
@@ -180,7 +181,10 @@ func Run(ctx context.Context, cfg Config, sink Sink, hosts <-chan string, resume
 			defer wg.Done()
 			for h := range hosts {
 				if work.Err() != nil {
-					continue // drain, so the reader is not left blocked
+					if ctx.Err() == nil {
+						return // a write failed: stop now (the caller stops its reader)
+					}
+					continue // drain, so a reader on ctx is not left blocked
 				}
 				if resume {
 					if done, err := sink.HostDone(work, cfg.Vantage, h); err == nil && done {

@@ -175,14 +175,17 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 	defer stop()
 	hosts := make(chan string, 256)
 	readErr := make(chan error, 1)
+	readCtx, stopReading := context.WithCancel(ctx) // Run stops reading on a failed write
+	defer stopReading()
 	go func() {
-		_, err := measure.ReadHosts(ctx, in, exclude, hosts)
+		_, err := measure.ReadHosts(readCtx, in, exclude, hosts)
 		close(hosts)
 		readErr <- err
 	}()
 	fmt.Fprintf(stderr, "campaign %s: %d domains, %d control SNIs, records to %s\n", c.ID, len(cfg.Domains), len(cfg.ControlDomains), f.db)
 	stats, runErr := measure.Run(ctx, cfg, store.Bind(st, c), hosts, f.resume)
-	if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) {
+	stopReading()
+	if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) && runErr == nil {
 		return fmt.Errorf("probe: stopped reading hosts: %w (the hosts before it are recorded; fix the line and run again with --resume --campaign %s)", err, c.ID)
 	}
 	if err := st.Checkpoint(); err != nil && runErr == nil {

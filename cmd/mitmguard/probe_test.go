@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -47,7 +48,8 @@ func TestProbeKillAndResume(t *testing.T) {
 	domainsFile := write("domains.txt", strings.Join(domains, "\n"))
 	rootFile := write("root.pem", string(lab.PEM(n.PublicRoot)))
 	db := filepath.Join(dir, "m.db")
-	args := []string{"probe", "--hosts", hostsFile, "--domains", domainsFile, "--roots", rootFile, "--db", db,
+	jsonl := filepath.Join(dir, "out.jsonl")
+	args := []string{"probe", "--hosts", hostsFile, "--domains", domainsFile, "--roots", rootFile, "--db", db, "--jsonl", jsonl,
 		"--campaign", "killed", "--concurrency", "2", "--per-host", "1", "--timeout", "2s", "--no-progress"}
 
 	cmd := exec.Command(os.Args[0], args...)
@@ -85,7 +87,7 @@ func TestProbeKillAndResume(t *testing.T) {
 		t.Fatalf("%d records: a host was half recorded", killedAt)
 	}
 
-	resume := []string{"probe", "--resume", "--campaign", "killed", "--hosts", hostsFile, "--roots", rootFile, "--db", db,
+	resume := []string{"probe", "--resume", "--campaign", "killed", "--hosts", hostsFile, "--roots", rootFile, "--db", db, "--jsonl", jsonl,
 		"--concurrency", "8", "--timeout", "2s", "--no-progress"}
 	var out strings.Builder
 	if code := run(resume, &out, &out); code != 0 {
@@ -123,6 +125,33 @@ func TestProbeKillAndResume(t *testing.T) {
 	}
 	if len(seen) != total {
 		t.Fatalf("%d records after resume, want %d (killed at %d)", len(seen), total, killedAt)
+	}
+	// The JSON Lines hold the same records, once each, whatever the kill
+	// cut (a line, or the lines of hosts already committed).
+	data, err := os.ReadFile(jsonl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]bool{} // records by host and SNI, certificates by hash
+	for i, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		var l struct{ Type, Host, SNI, SHA256 string }
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("jsonl line %d: %v", i+1, err)
+		}
+		key := l.Host + " " + l.SNI
+		if l.Type == "certificate" {
+			key = l.SHA256
+		}
+		if lines[key] {
+			t.Errorf("jsonl line %d written twice: %.80s", i+1, line)
+		}
+		if l.Type == "record" && !seen[key] {
+			t.Errorf("jsonl record %s is not in the database", key)
+		}
+		lines[key] = true
+	}
+	if len(lines) < total+1 {
+		t.Errorf("%d JSON Lines records, want %d", len(lines), total)
 	}
 	t.Logf("killed at %d of %d records; resumed to %d", killedAt, total, len(seen))
 }
