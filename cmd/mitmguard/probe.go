@@ -23,6 +23,9 @@ import (
 	"github.com/mitmguard/mitmguard/verdict"
 )
 
+// domainLists is the repository folder of targeted-domain lists.
+const domainLists = "data/domains"
+
 type probeFlags struct {
 	hosts, domains, controls, db, jsonl, campaign, exclude string
 	roots, vantage                                         string
@@ -30,7 +33,7 @@ type probeFlags struct {
 	resume, json, noProgress                               bool
 	concurrency, perHost, retries                          int
 	rate                                                   float64
-	timeout                                                time.Duration
+	timeout, minTimeout                                    time.Duration
 }
 
 func newProbe() *cobra.Command {
@@ -50,8 +53,12 @@ Records stream into an SQLite file (--db, certificates stored once) and
 optionally JSON Lines (--jsonl). Ctrl-C stops cleanly with everything so far
 kept; --resume continues a campaign without duplicating or losing a record.
 Special-purpose networks (private, link-local, documentation, multicast ...)
-are never probed; --exclude adds more.`,
-		Example: `  mitmguard probe --hosts hosts.txt --domains ../shared/data/domains/kz-2019.txt --db kz.db
+are never probed; --exclude adds more.
+
+Targeted-domain lists ship in the repository's ` + domainLists + ` folder:
+kz-2019.txt (the 37 domains of the 2019 middlebox) and kz-2024-ooni.txt (OONI,
+2021-2024), with their sources in its README.md.`,
+		Example: `  mitmguard probe --hosts hosts.txt --domains data/domains/kz-2019.txt --db kz.db
   zcat hosts.gz | mitmguard probe --hosts - --domains domains.txt --jsonl out.jsonl
   mitmguard probe --resume --campaign 20261125T120000-3fa2 --hosts hosts.txt --db kz.db
   mitmguard lab --network 24 --dir lab   # a lab network to try it on; prints the command`,
@@ -74,6 +81,7 @@ are never probed; --exclude adds more.`,
 	fl.IntVar(&f.perHost, "per-host", 2, "handshakes in flight to one host at most")
 	fl.Float64Var(&f.rate, "rate", 20, "handshakes started per second to one host at most")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "bound on one handshake (tests use less when the control answered fast)")
+	fl.DurationVar(&f.minTimeout, "min-timeout", time.Second, "the least a test handshake is given, however fast the control answered (raise it on a busy machine or a jittery path)")
 	fl.IntVar(&f.retries, "retries", 1, "how often a test that differs or fails is tried again")
 	fl.BoolVar(&f.json, "json", false, "print the campaign summary as JSON")
 	fl.BoolVar(&f.noProgress, "no-progress", false, "print no progress")
@@ -85,20 +93,20 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 		return errors.New("probe: --hosts is required (a file of IP[:PORT] or CIDR lines, or - for standard input)")
 	}
 	if f.domains == "" && !f.resume {
-		return errors.New("probe: --domains is required (a file of test SNIs, e.g. ../shared/data/domains/kz-2019.txt)")
+		return errors.New("probe: --domains is required (a file of test SNIs, e.g. " + domainLists + "/kz-2019.txt in mitmguard's repository)")
 	}
 	if f.vantage != "" && !validVantage(f.vantage) {
 		return fmt.Errorf("probe: --vantage %q: use 1-64 letters, digits, '.', '_' or '-'", f.vantage)
 	}
-	if f.concurrency < 1 || f.perHost < 1 || f.rate <= 0 || f.timeout <= 0 || f.retries < 0 {
-		return errors.New("probe: --concurrency, --per-host, --rate and --timeout must be positive, --retries not negative")
+	if f.concurrency < 1 || f.perHost < 1 || f.rate <= 0 || f.timeout <= 0 || f.minTimeout <= 0 || f.retries < 0 {
+		return errors.New("probe: --concurrency, --per-host, --rate, --timeout and --min-timeout must be positive, --retries not negative")
 	}
 	opts, err := classifierOptions(checkFlags{roots: f.roots, blocklists: f.blocklists, offline: true, noSystemRoots: true, base: activeList(cmd)})
 	if err != nil {
 		return err
 	}
 	cfg := measure.Config{
-		Concurrency: f.concurrency, PerHost: f.perHost, Rate: f.rate, Timeout: f.timeout, Retries: f.retries,
+		Concurrency: f.concurrency, PerHost: f.perHost, Rate: f.rate, Timeout: f.timeout, MinTimeout: f.minTimeout, Retries: f.retries,
 		Classifier: verdict.New(opts), Vantage: f.vantage,
 	}
 	if f.retries == 0 {
