@@ -6,15 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/mitmguard/mitmguard/chain"
 	"github.com/mitmguard/mitmguard/outcome"
 	"github.com/mitmguard/mitmguard/probe"
-	"github.com/mitmguard/mitmguard/store"
 	"github.com/mitmguard/mitmguard/verdict"
 )
 
@@ -26,6 +23,8 @@ type Prober func(ctx context.Context, t probe.Target, opts probe.Options) *probe
 type Config struct {
 	Domains        []string `json:"domains"`
 	ControlDomains []string `json:"control_domains"`
+	// Vantage names where the campaign is measured from (default "local").
+	Vantage string `json:"vantage,omitempty"`
 	// Concurrency bounds the handshakes in flight (default 100).
 	Concurrency int `json:"concurrency"`
 	// PerHost bounds the handshakes in flight to one host (default 2).
@@ -45,8 +44,12 @@ type Config struct {
 	// Progress, if set, is called about once a second and at the end.
 	Progress func(Progress) `json:"-"`
 	// JSONL, if set, receives every record and new certificate as JSON
-	// Lines, after they are committed to the store.
-	JSONL io.Writer `json:"-"`
+	// Lines, after they are committed to the sink (so a kill in between
+	// leaves the JSON Lines behind the sink, never ahead: see IndexJSONL).
+	JSONL *JSONL `json:"-"`
+	// WriteRetry bounds how long a transient write error is retried
+	// (default 2 minutes) before the campaign stops.
+	WriteRetry time.Duration `json:"-"`
 }
 
 // RandomControls returns n control SNIs: random names under a reserved
@@ -94,6 +97,12 @@ func (c *Config) defaults() {
 	if c.Classifier == nil {
 		c.Classifier = verdict.New(verdict.Options{})
 	}
+	if c.Vantage == "" {
+		c.Vantage = DefaultVantage
+	}
+	if c.WriteRetry <= 0 {
+		c.WriteRetry = 2 * time.Minute
+	}
 }
 
 // Params is the JSON a campaign is stored with.
@@ -119,20 +128,31 @@ type Stats struct {
 }
 
 // Run measures every host from hosts against the campaign's domains and
-// writes the records to st. It returns when hosts is closed and every host
+// writes the records to sink. It returns when hosts is closed and every host
 // is recorded, or when ctx is cancelled (then the hosts in flight are not
-// recorded, so a resumed run measures them again). With resume, hosts
-// already stored are skipped.
-func Run(ctx context.Context, cfg Config, st *store.Store, c *store.Campaign, hosts <-chan string, resume bool) (*Stats, error) {
+// recorded, so a resumed run measures them again), or at once when a write
+// fails for good (a *WriteError: then hosts is no longer read, and the
+// caller stops whatever feeds it). With resume, hosts already stored are
+// skipped.
+func Run(ctx context.Context, cfg Config, sink Sink, hosts <-chan string, resume bool) (*Stats, error) {
 	cfg.defaults()
 	e := &engine{cfg: cfg, sem: make(chan struct{}, cfg.Concurrency), stats: Stats{Outcomes: map[outcome.Outcome]int{}}}
 	start := time.Now()
-	results := make(chan *store.HostResult, 64)
+	// A failed write cancels work, not ctx: the workers stop at once
+	// while the caller's ctx still says whether the user stopped the run.
+	work, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	results := make(chan *HostResult, 64)
 	var writeErr error
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		writeErr = e.write(st, c, results)
+		writeErr = e.write(ctx, sink, results)
+		if writeErr != nil {
+			stopWork()
+			for range results { // drain, so no worker is left blocked
+			}
+		}
 	}()
 
 	stopProgress := make(chan struct{})
@@ -160,19 +180,22 @@ func Run(ctx context.Context, cfg Config, st *store.Store, c *store.Campaign, ho
 		go func() {
 			defer wg.Done()
 			for h := range hosts {
-				if ctx.Err() != nil {
-					continue // drain, so the reader is not left blocked
+				if work.Err() != nil {
+					if ctx.Err() == nil {
+						return // a write failed: stop now (the caller stops its reader)
+					}
+					continue // drain, so a reader on ctx is not left blocked
 				}
 				if resume {
-					if done, err := st.HostDone(ctx, c, h); err == nil && done {
+					if done, err := sink.HostDone(work, cfg.Vantage, h); err == nil && done {
 						e.skipped.Add(1)
 						continue
 					}
 				}
-				if hr := e.host(ctx, h); hr != nil {
+				if hr := e.host(work, h); hr != nil {
 					select {
 					case results <- hr:
-					case <-ctx.Done():
+					case <-work.Done():
 					}
 				}
 			}
@@ -209,29 +232,34 @@ func (e *engine) progress(start time.Time) Progress {
 }
 
 // write commits host results in batches (up to 256 hosts or half a second)
-// and then copies them to the JSON Lines output. On a write error it keeps
-// draining so the workers are not blocked, and reports the first error.
-func (e *engine) write(st *store.Store, c *store.Campaign, results <-chan *store.HostResult) error {
-	var batch []*store.HostResult
-	var firstErr error
-	flush := func() {
-		if len(batch) == 0 || firstErr != nil {
-			batch = batch[:0]
-			return
+// and then copies them to the JSON Lines output. It returns the first
+// error that ends the campaign.
+func (e *engine) write(ctx context.Context, sink Sink, results <-chan *HostResult) error {
+	var batch []*HostResult
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
 		}
-		newCerts, err := st.Write(context.Background(), c, batch)
+		newCerts, err := e.commit(ctx, sink, batch)
 		if err != nil {
-			firstErr = fmt.Errorf("store: %w", err)
-			batch = batch[:0]
-			return
+			return &WriteError{Stored: e.storedHosts(), Err: err}
 		}
 		e.count(batch)
-		if e.cfg.JSONL != nil {
-			if err := writeJSONL(e.cfg.JSONL, c.ID, batch, newCerts); err != nil {
-				firstErr = fmt.Errorf("jsonl: %w", err)
+		if j := e.cfg.JSONL; j != nil {
+			for _, der := range newCerts {
+				if err := j.Cert(der); err != nil {
+					return err
+				}
+			}
+			for _, hr := range batch {
+				if err := j.Host(hr); err != nil {
+					return fmt.Errorf("jsonl: %w", err)
+				}
 			}
 		}
+		clear(batch) // let the host results go before the next batch fills
 		batch = batch[:0]
+		return nil
 	}
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
@@ -239,20 +267,50 @@ func (e *engine) write(st *store.Store, c *store.Campaign, results <-chan *store
 		select {
 		case hr, ok := <-results:
 			if !ok {
-				flush()
-				return firstErr
+				return flush()
 			}
 			batch = append(batch, hr)
 			if len(batch) >= 256 {
-				flush()
+				if err := flush(); err != nil {
+					return err
+				}
 			}
 		case <-tick.C:
-			flush()
+			if err := flush(); err != nil {
+				return err
+			}
 		}
 	}
 }
 
-func (e *engine) count(batch []*store.HostResult) {
+// commit writes a batch, retrying transient errors (a lock another writer
+// holds) with backoff for up to WriteRetry. The writes themselves are not
+// bound to ctx: a batch that is measured is worth committing after Ctrl-C.
+func (e *engine) commit(ctx context.Context, sink Sink, batch []*HostResult) ([][]byte, error) {
+	ts, _ := sink.(TransientSink)
+	deadline := time.Now().Add(e.cfg.WriteRetry)
+	wait := 50 * time.Millisecond
+	for {
+		newCerts, err := sink.Write(context.WithoutCancel(ctx), batch)
+		if err == nil || ts == nil || !ts.Transient(err) || time.Now().Add(wait).After(deadline) {
+			return newCerts, err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, err
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+func (e *engine) storedHosts() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stats.Hosts
+}
+
+func (e *engine) count(batch []*HostResult) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, hr := range batch {
@@ -262,26 +320,4 @@ func (e *engine) count(batch []*store.HostResult) {
 			e.stats.Outcomes[r.Outcome]++
 		}
 	}
-}
-
-func writeJSONL(w io.Writer, campaign string, batch []*store.HostResult, newCerts [][]byte) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	for _, der := range newCerts {
-		c, err := chain.NewCert(der)
-		if err != nil {
-			continue
-		}
-		if err := enc.Encode(store.JSONCert{Type: "certificate", SHA256: c.SHA256, PEM: c.PEM()}); err != nil {
-			return err
-		}
-	}
-	for _, hr := range batch {
-		for _, r := range hr.Records {
-			if err := enc.Encode(store.JSONRecord{Type: "record", Campaign: campaign, Record: r, Control: hr.Control}); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }

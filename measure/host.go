@@ -8,7 +8,6 @@ import (
 	"github.com/mitmguard/mitmguard/chain"
 	"github.com/mitmguard/mitmguard/outcome"
 	"github.com/mitmguard/mitmguard/probe"
-	"github.com/mitmguard/mitmguard/store"
 )
 
 // hostRun is the measurement of one host: its controls, its tests, and the
@@ -27,9 +26,9 @@ type hostRun struct {
 
 // host measures one host. It returns nil when the campaign was stopped
 // before the host was done.
-func (e *engine) host(ctx context.Context, addr string) *store.HostResult {
+func (e *engine) host(ctx context.Context, addr string) *HostResult {
 	h := &hostRun{e: e, addr: addr, timeout: e.cfg.Timeout, certs: map[chain.Hash][]byte{}}
-	hr := &store.HostResult{}
+	hr := &HostResult{}
 	var last *probe.Result
 	for _, sni := range e.cfg.ControlDomains {
 		r := h.probe(ctx, sni, e.cfg.Timeout)
@@ -42,10 +41,10 @@ func (e *engine) host(ctx context.Context, addr string) *store.HostResult {
 			break
 		}
 	}
-	hr.Control = store.Control{Host: addr, SNI: last.SNI, Outcome: controlOutcome(last), Chain: h.keep(last.Chain)}
+	hr.Control = Control{Vantage: e.cfg.Vantage, Host: addr, SNI: last.SNI, Outcome: controlOutcome(last), Chain: h.keep(last.Chain)}
 	if h.template == nil {
 		for _, d := range e.cfg.Domains {
-			hr.Records = append(hr.Records, store.Record{Host: addr, SNI: d, Outcome: outcome.ErrorControl, Time: time.Now().UTC(),
+			hr.Records = append(hr.Records, Record{Vantage: e.cfg.Vantage, Host: addr, SNI: d, Outcome: outcome.ErrorControl, Time: time.Now().UTC(),
 				Error: "the control handshake failed, so the host cannot be judged: " + last.Describe()})
 		}
 		return h.finish(hr)
@@ -58,7 +57,7 @@ func (e *engine) host(ctx context.Context, addr string) *store.HostResult {
 		h.timeout = max(t, e.cfg.MinTimeout)
 	}
 
-	records := make([]store.Record, len(e.cfg.Domains))
+	records := make([]Record, len(e.cfg.Domains))
 	var wg sync.WaitGroup
 	lanes := make(chan struct{}, e.cfg.PerHost)
 	for i, d := range e.cfg.Domains {
@@ -78,7 +77,7 @@ func (e *engine) host(ctx context.Context, addr string) *store.HostResult {
 	return h.finish(hr)
 }
 
-func (h *hostRun) finish(hr *store.HostResult) *store.HostResult {
+func (h *hostRun) finish(hr *HostResult) *HostResult {
 	for _, der := range h.certs {
 		hr.Certs = append(hr.Certs, der)
 	}
@@ -97,8 +96,8 @@ func controlOutcome(r *probe.Result) outcome.Outcome {
 // test measures one SNI: tried again when it differs or fails, and when it
 // still fails the control is tried again (Quack): a host that now fails its
 // control too cannot be said to block the SNI.
-func (h *hostRun) test(ctx context.Context, sni string) store.Record {
-	rec := store.Record{Host: h.addr, SNI: sni}
+func (h *hostRun) test(ctx context.Context, sni string) Record {
+	rec := Record{Vantage: h.e.cfg.Vantage, Host: h.addr, SNI: sni}
 	var r *probe.Result
 	for rec.Attempts = 1; ; rec.Attempts++ {
 		r = h.probe(ctx, sni, h.timeout)

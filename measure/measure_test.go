@@ -1,4 +1,4 @@
-package measure
+package measure_test
 
 import (
 	"bufio"
@@ -14,6 +14,7 @@ import (
 	"github.com/mitmguard/mitmguard/blocklist"
 	"github.com/mitmguard/mitmguard/internal/lab"
 	"github.com/mitmguard/mitmguard/internal/leak"
+	"github.com/mitmguard/mitmguard/measure"
 	"github.com/mitmguard/mitmguard/outcome"
 	"github.com/mitmguard/mitmguard/store"
 	"github.com/mitmguard/mitmguard/verdict"
@@ -86,21 +87,25 @@ func TestCampaignMatchesLabTruth(t *testing.T) {
 			}
 			defer st.Close()
 			c := &store.Campaign{ID: "test-" + tc.name, Started: time.Now(), Params: "{}"}
-			if err := st.CreateCampaign(c); err != nil {
+			if err := st.CreateCampaign(context.Background(), c); err != nil {
 				t.Fatal(err)
 			}
 			var jsonl bytes.Buffer
-			cfg := Config{
-				Domains: append(append([]string{}, targeted...), untargeted...), Concurrency: 32, PerHost: 3, Rate: 200,
-				Timeout: 3 * time.Second, MinTimeout: 400 * time.Millisecond,
+			cfg := measure.Config{
+				Domains: append(append([]string{}, targeted...), untargeted...), Concurrency: 16, PerHost: 3, Rate: 200,
+				// The timeouts bound only the lab's stalls: on a busy machine
+				// (load 10 on 2 cores, -race) an honest handshake takes
+				// seconds, and one that outlasts its timeout reads as
+				// blocked.timeout, or its host's control as failed.
+				Timeout: 30 * time.Second, MinTimeout: 3 * time.Second,
 				Classifier: verdict.New(verdict.Options{ExtraRoots: []*x509.Certificate{n.PublicRoot}, Blocklist: tc.list}),
-				JSONL:      &jsonl,
+				JSONL:      measure.NewJSONL(&jsonl, c.ID),
 			}
 			var addrs []string
 			for _, h := range n.Hosts {
 				addrs = append(addrs, h.Addr)
 			}
-			stats, err := Run(context.Background(), cfg, st, c, feed(addrs...), false)
+			stats, err := measure.Run(context.Background(), cfg, store.Bind(st, c), feed(addrs...), false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,7 +113,7 @@ func TestCampaignMatchesLabTruth(t *testing.T) {
 				t.Fatalf("stats %+v", stats)
 			}
 			seen := 0
-			err = st.Records(context.Background(), c, func(r store.Record, ctl store.Control) error {
+			err = st.Records(context.Background(), c, func(r measure.Record, ctl measure.Control) error {
 				seen++
 				want := wantOutcome(n.Truth(r.Host, r.SNI), tc.known)
 				if r.Outcome != want {
@@ -118,7 +123,7 @@ func TestCampaignMatchesLabTruth(t *testing.T) {
 					t.Errorf("%s: control %+v", r.Host, ctl)
 				}
 				if r.Outcome.Intercepted() {
-					if !strings.Contains(r.Issuer, "national root") || !strings.Contains(strings.Join(r.Traits, ","), TraitRSAExponent3) {
+					if !strings.Contains(r.Issuer, "national root") || !strings.Contains(strings.Join(r.Traits, ","), measure.TraitRSAExponent3) {
 						t.Errorf("%s %s: issuer %q traits %v", r.Host, r.SNI, r.Issuer, r.Traits)
 					}
 				}
@@ -164,7 +169,7 @@ func TestCampaignMatchesLabTruth(t *testing.T) {
 func TestReadHosts(t *testing.T) {
 	in := "# lab\n127.0.0.1:8443\n127.0.0.2\n10.1.2.3:443\n127.0.2.0/30:9000  # a small net\n::1\n[::1]:444\n"
 	ch := make(chan string, 100)
-	skipped, err := ReadHosts(context.Background(), strings.NewReader(in), DefaultExcluded, ch)
+	skipped, err := measure.ReadHosts(context.Background(), strings.NewReader(in), measure.DefaultExcluded, ch)
 	close(ch)
 	if err != nil {
 		t.Fatal(err)
@@ -178,8 +183,8 @@ func TestReadHosts(t *testing.T) {
 		t.Errorf("got %v (skipped %d)", got, skipped)
 	}
 	for _, bad := range []string{"example.com", "1.2.3.4:0", "1.2.3.4:99999", "10.0.0.0/8", "1.2.3.4/40"} {
-		_, err := ReadHosts(context.Background(), strings.NewReader("127.0.0.1\n"+bad+"\n"), nil, make(chan string, 10))
-		if le, ok := err.(*LineError); !ok || le.Line != 2 {
+		_, err := measure.ReadHosts(context.Background(), strings.NewReader("127.0.0.1\n"+bad+"\n"), nil, make(chan string, 10))
+		if le, ok := err.(*measure.LineError); !ok || le.Line != 2 {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}
@@ -195,7 +200,7 @@ func TestStopMidway(t *testing.T) {
 	}
 	defer st.Close()
 	c := &store.Campaign{ID: "stopped", Started: time.Now(), Params: "{}"}
-	if err := st.CreateCampaign(c); err != nil {
+	if err := st.CreateCampaign(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
 	domains := append(append([]string{}, targeted...), untargeted...)
@@ -205,14 +210,14 @@ func TestStopMidway(t *testing.T) {
 	}
 	leak.Check(t, 0, func() {
 		ctx, cancel := context.WithCancel(context.Background())
-		cfg := Config{Domains: domains, Concurrency: 2, PerHost: 1, Timeout: 2 * time.Second,
+		cfg := measure.Config{Domains: domains, Concurrency: 2, PerHost: 1, Timeout: 2 * time.Second,
 			Classifier: verdict.New(verdict.Options{ExtraRoots: []*x509.Certificate{n.PublicRoot}}),
-			Progress: func(p Progress) {
+			Progress: func(p measure.Progress) {
 				if p.Hosts >= 3 {
 					cancel()
 				}
 			}}
-		_, err := Run(ctx, cfg, st, c, feed(addrs...), false)
+		_, err := measure.Run(ctx, cfg, store.Bind(st, c), feed(addrs...), false)
 		if err != context.Canceled {
 			t.Errorf("Run: %v", err)
 		}
@@ -224,14 +229,14 @@ func TestStopMidway(t *testing.T) {
 }
 
 func TestReadExclusionsAndDomains(t *testing.T) {
-	ex, err := ReadExclusions(strings.NewReader("# mine\n203.0.113.7\n198.51.100.0/24 # docs\n2001:db8::1\n"))
+	ex, err := measure.ReadExclusions(strings.NewReader("# mine\n203.0.113.7\n198.51.100.0/24 # docs\n2001:db8::1\n"))
 	if err != nil || len(ex) != 3 || ex[0].Bits() != 32 || ex[2].Bits() != 128 {
 		t.Fatalf("%v %v", ex, err)
 	}
-	if _, err := ReadExclusions(strings.NewReader("nope\n")); err == nil {
+	if _, err := measure.ReadExclusions(strings.NewReader("nope\n")); err == nil {
 		t.Error("bad exclusion accepted")
 	}
-	d, err := ReadDomains(strings.NewReader("Facebook.com.\nfacebook.com\n# x\nvk.com\n"))
+	d, err := measure.ReadDomains(strings.NewReader("Facebook.com.\nfacebook.com\n# x\nvk.com\n"))
 	if err != nil || strings.Join(d, ",") != "facebook.com,vk.com" {
 		t.Fatalf("%v %v", d, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mitmguard/mitmguard/measure"
 	"github.com/mitmguard/mitmguard/outcome"
 	"github.com/mitmguard/mitmguard/store"
 )
@@ -76,8 +77,8 @@ type Trait struct {
 }
 
 // Build aggregates a campaign (the newest for "").
-func Build(ctx context.Context, st *store.Store, campaign string) (*Report, error) {
-	c, err := st.Campaign(campaign)
+func Build(ctx context.Context, st store.Store, campaign string) (*Report, error) {
+	c, err := st.Campaign(ctx, campaign)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +88,7 @@ func Build(ctx context.Context, st *store.Store, campaign string) (*Report, erro
 	hosts := map[string]*Host{}
 	seenHost := map[string]bool{}
 	traits := map[string]int{}
-	err = st.Records(ctx, c, func(rec store.Record, _ store.Control) error {
+	err = st.Records(ctx, c, func(rec measure.Record, _ measure.Control) error {
 		r.Records++
 		r.Outcomes[rec.Outcome]++
 		if !seenHost[rec.Host] {
@@ -206,8 +207,8 @@ func networks(all map[string]bool, intercepting map[string]*Host) []Network {
 }
 
 // timeline summarises every campaign in the store, oldest first.
-func timeline(ctx context.Context, st *store.Store) ([]Point, error) {
-	cs, err := st.Campaigns()
+func timeline(ctx context.Context, st store.Store) ([]Point, error) {
+	cs, err := st.Campaigns(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mitmguard/mitmguard/measure"
 	"github.com/mitmguard/mitmguard/store"
 )
 
@@ -53,7 +54,7 @@ func (r *Report) WriteText(w io.Writer) {
 
 // WriteCSV writes domains.csv, hosts.csv, networks.csv, timeline.csv,
 // traits.csv and records.csv (every record of the campaign) into dir.
-func (r *Report) WriteCSV(ctx context.Context, st *store.Store, dir string) error {
+func (r *Report) WriteCSV(ctx context.Context, st store.Store, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -85,15 +86,15 @@ func (r *Report) WriteCSV(ctx context.Context, st *store.Store, dir string) erro
 			return err
 		}
 	}
-	c, err := st.Campaign(r.Campaign)
+	c, err := st.Campaign(ctx, r.Campaign)
 	if err != nil {
 		return err
 	}
 	return writeCSV(filepath.Join(dir, "records.csv"), func(w *csv.Writer) error {
-		w.Write([]string{"host", "sni", "outcome", "time", "attempts", "issuer", "traits", "chain_sha256", "control_sni", "control_outcome", "control_chain_sha256", "error"})
-		return st.Records(ctx, c, func(rec store.Record, ctl store.Control) error {
+		w.Write([]string{"host", "sni", "outcome", "time", "attempts", "issuer", "traits", "chain_sha256", "control_sni", "control_outcome", "control_chain_sha256", "error", "vantage"})
+		return st.Records(ctx, c, func(rec measure.Record, ctl measure.Control) error {
 			return w.Write([]string{rec.Host, rec.SNI, string(rec.Outcome), rec.Time.Format("2006-01-02T15:04:05.000Z"), strconv.Itoa(rec.Attempts),
-				rec.Issuer, strings.Join(rec.Traits, " "), hashes(rec.Chain), ctl.SNI, string(ctl.Outcome), hashes(ctl.Chain), rec.Error})
+				rec.Issuer, strings.Join(rec.Traits, " "), hashes(rec.Chain), ctl.SNI, string(ctl.Outcome), hashes(ctl.Chain), rec.Error, rec.Vantage})
 		})
 	})
 }

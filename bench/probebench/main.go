@@ -181,7 +181,7 @@ func memory(pairs, conc int) error {
 	cfg := measure.Config{Domains: domains, Concurrency: conc, PerHost: 4, Rate: 1e9, Prober: prober,
 		Classifier: verdict.New(verdict.Options{ExtraRoots: []*x509.Certificate{pub}})}
 	c := &store.Campaign{ID: "memory", Started: time.Now(), Params: cfg.Params()}
-	if err := st.CreateCampaign(c); err != nil {
+	if err := st.CreateCampaign(context.Background(), c); err != nil {
 		return err
 	}
 	hosts := make(chan string, 256)
@@ -192,7 +192,7 @@ func memory(pairs, conc int) error {
 		close(hosts)
 	}()
 	start := time.Now()
-	stats, err := measure.Run(context.Background(), cfg, st, c, hosts, false)
+	stats, err := measure.Run(context.Background(), cfg, store.Bind(st, c), hosts, false)
 	if err != nil {
 		return err
 	}

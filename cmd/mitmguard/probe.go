@@ -23,14 +23,17 @@ import (
 	"github.com/mitmguard/mitmguard/verdict"
 )
 
+// domainLists is the repository folder of targeted-domain lists.
+const domainLists = "data/domains"
+
 type probeFlags struct {
 	hosts, domains, controls, db, jsonl, campaign, exclude string
-	roots                                                  string
+	roots, vantage                                         string
 	blocklists                                             []string
 	resume, json, noProgress                               bool
 	concurrency, perHost, retries                          int
 	rate                                                   float64
-	timeout                                                time.Duration
+	timeout, minTimeout                                    time.Duration
 }
 
 func newProbe() *cobra.Command {
@@ -50,8 +53,12 @@ Records stream into an SQLite file (--db, certificates stored once) and
 optionally JSON Lines (--jsonl). Ctrl-C stops cleanly with everything so far
 kept; --resume continues a campaign without duplicating or losing a record.
 Special-purpose networks (private, link-local, documentation, multicast ...)
-are never probed; --exclude adds more.`,
-		Example: `  mitmguard probe --hosts hosts.txt --domains ../shared/data/domains/kz-2019.txt --db kz.db
+are never probed; --exclude adds more.
+
+Targeted-domain lists ship in the repository's ` + domainLists + ` folder:
+kz-2019.txt (the 37 domains of the 2019 middlebox) and kz-2024-ooni.txt (OONI,
+2021-2024), with their sources in its README.md.`,
+		Example: `  mitmguard probe --hosts hosts.txt --domains data/domains/kz-2019.txt --db kz.db
   zcat hosts.gz | mitmguard probe --hosts - --domains domains.txt --jsonl out.jsonl
   mitmguard probe --resume --campaign 20261125T120000-3fa2 --hosts hosts.txt --db kz.db
   mitmguard lab --network 24 --dir lab   # a lab network to try it on; prints the command`,
@@ -64,6 +71,7 @@ are never probed; --exclude adds more.`,
 	fl.StringVar(&f.controls, "control-domains", "", "`FILE` of control SNIs (default: two random names under control.mitmguard.invalid)")
 	fl.StringVar(&f.db, "db", "mitmguard.db", "SQLite `FILE` to store records in")
 	fl.StringVar(&f.jsonl, "jsonl", "", "also append records as JSON Lines to `FILE`")
+	fl.StringVar(&f.vantage, "vantage", "", "`NAME` of the vantage point measured from, stored with every record (default \"local\"; with --resume: the campaign's)")
 	fl.StringVar(&f.campaign, "campaign", "", "campaign `ID` (new: chosen for you; with --resume: default the newest)")
 	fl.BoolVar(&f.resume, "resume", false, "continue an interrupted campaign: hosts already stored are skipped")
 	fl.StringVar(&f.exclude, "exclude", "", "`FILE` of networks never to probe, in addition to the special-purpose ranges")
@@ -73,6 +81,7 @@ are never probed; --exclude adds more.`,
 	fl.IntVar(&f.perHost, "per-host", 2, "handshakes in flight to one host at most")
 	fl.Float64Var(&f.rate, "rate", 20, "handshakes started per second to one host at most")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "bound on one handshake (tests use less when the control answered fast)")
+	fl.DurationVar(&f.minTimeout, "min-timeout", time.Second, "the least a test handshake is given, however fast the control answered (raise it on a busy machine or a jittery path)")
 	fl.IntVar(&f.retries, "retries", 1, "how often a test that differs or fails is tried again")
 	fl.BoolVar(&f.json, "json", false, "print the campaign summary as JSON")
 	fl.BoolVar(&f.noProgress, "no-progress", false, "print no progress")
@@ -84,18 +93,21 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 		return errors.New("probe: --hosts is required (a file of IP[:PORT] or CIDR lines, or - for standard input)")
 	}
 	if f.domains == "" && !f.resume {
-		return errors.New("probe: --domains is required (a file of test SNIs, e.g. ../shared/data/domains/kz-2019.txt)")
+		return errors.New("probe: --domains is required (a file of test SNIs, e.g. " + domainLists + "/kz-2019.txt in mitmguard's repository)")
 	}
-	if f.concurrency < 1 || f.perHost < 1 || f.rate <= 0 || f.timeout <= 0 || f.retries < 0 {
-		return errors.New("probe: --concurrency, --per-host, --rate and --timeout must be positive, --retries not negative")
+	if f.vantage != "" && !validVantage(f.vantage) {
+		return fmt.Errorf("probe: --vantage %q: use 1-64 letters, digits, '.', '_' or '-'", f.vantage)
+	}
+	if f.concurrency < 1 || f.perHost < 1 || f.rate <= 0 || f.timeout <= 0 || f.minTimeout <= 0 || f.retries < 0 {
+		return errors.New("probe: --concurrency, --per-host, --rate, --timeout and --min-timeout must be positive, --retries not negative")
 	}
 	opts, err := classifierOptions(checkFlags{roots: f.roots, blocklists: f.blocklists, offline: true, noSystemRoots: true, base: activeList(cmd)})
 	if err != nil {
 		return err
 	}
 	cfg := measure.Config{
-		Concurrency: f.concurrency, PerHost: f.perHost, Rate: f.rate, Timeout: f.timeout, Retries: f.retries,
-		Classifier: verdict.New(opts),
+		Concurrency: f.concurrency, PerHost: f.perHost, Rate: f.rate, Timeout: f.timeout, MinTimeout: f.minTimeout, Retries: f.retries,
+		Classifier: verdict.New(opts), Vantage: f.vantage,
 	}
 	if f.retries == 0 {
 		cfg.Retries = -1 // zero means the default in Config
@@ -132,7 +144,7 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 		return err
 	}
 	defer st.Close()
-	c, err := openCampaign(st, &cfg, f)
+	c, err := openCampaign(cmd.Context(), st, &cfg, f)
 	if err != nil {
 		return err
 	}
@@ -152,12 +164,15 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 		in = cmd.InOrStdin()
 	}
 	if f.jsonl != "" {
-		jf, err := os.OpenFile(f.jsonl, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		jf, j, reemitted, err := openJSONL(cmd.Context(), f.jsonl, st, c, len(cfg.Domains))
 		if err != nil {
-			return err
+			return fmt.Errorf("probe: --jsonl %s: %w", f.jsonl, err)
 		}
 		defer jf.Close()
-		cfg.JSONL = jf
+		if reemitted > 0 {
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s: wrote %d stored records it lacked (the last run stopped between the database and the file)\n", f.jsonl, reemitted)
+		}
+		cfg.JSONL = j
 	}
 	stderr := cmd.ErrOrStderr()
 	if !f.noProgress {
@@ -168,14 +183,17 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 	defer stop()
 	hosts := make(chan string, 256)
 	readErr := make(chan error, 1)
+	readCtx, stopReading := context.WithCancel(ctx) // Run stops reading on a failed write
+	defer stopReading()
 	go func() {
-		_, err := measure.ReadHosts(ctx, in, exclude, hosts)
+		_, err := measure.ReadHosts(readCtx, in, exclude, hosts)
 		close(hosts)
 		readErr <- err
 	}()
 	fmt.Fprintf(stderr, "campaign %s: %d domains, %d control SNIs, records to %s\n", c.ID, len(cfg.Domains), len(cfg.ControlDomains), f.db)
-	stats, runErr := measure.Run(ctx, cfg, st, c, hosts, f.resume)
-	if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) {
+	stats, runErr := measure.Run(ctx, cfg, store.Bind(st, c), hosts, f.resume)
+	stopReading()
+	if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) && runErr == nil {
 		return fmt.Errorf("probe: stopped reading hosts: %w (the hosts before it are recorded; fix the line and run again with --resume --campaign %s)", err, c.ID)
 	}
 	if err := st.Checkpoint(); err != nil && runErr == nil {
@@ -202,9 +220,9 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 
 // openCampaign creates the campaign, or loads it for --resume and takes its
 // stored domains and control SNIs so the resumed part measures the same.
-func openCampaign(st *store.Store, cfg *measure.Config, f probeFlags) (*store.Campaign, error) {
+func openCampaign(ctx context.Context, st store.Store, cfg *measure.Config, f probeFlags) (*store.Campaign, error) {
 	if f.resume {
-		c, err := st.Campaign(f.campaign)
+		c, err := st.Campaign(ctx, f.campaign)
 		if err != nil {
 			return nil, fmt.Errorf("probe --resume: %w in %s", err, f.db)
 		}
@@ -216,6 +234,9 @@ func openCampaign(st *store.Store, cfg *measure.Config, f probeFlags) (*store.Ca
 			return nil, fmt.Errorf("probe --resume: --domains differs from campaign %s's; leave it out to use the campaign's", c.ID)
 		}
 		cfg.Domains, cfg.ControlDomains = stored.Domains, stored.ControlDomains
+		if cfg.Vantage == "" {
+			cfg.Vantage = stored.Vantage
+		}
 		return c, nil
 	}
 	id := f.campaign
@@ -227,8 +248,60 @@ func openCampaign(st *store.Store, cfg *measure.Config, f probeFlags) (*store.Ca
 	if len(cfg.ControlDomains) == 0 {
 		cfg.ControlDomains = measure.RandomControls(2)
 	}
+	if cfg.Vantage == "" {
+		cfg.Vantage = measure.DefaultVantage
+	}
 	c := &store.Campaign{ID: id, Started: time.Now().UTC(), Params: cfg.Params()}
-	return c, st.CreateCampaign(c)
+	return c, st.CreateCampaign(ctx, c)
+}
+
+// openJSONL opens the JSON Lines output for appending after its last
+// complete line (a line cut by a kill is dropped), and first writes the
+// campaign's stored records that the file lacks: a run killed between the
+// database commit and the file write left them out.
+func openJSONL(ctx context.Context, name string, st store.Store, c *store.Campaign, domains int) (*os.File, *measure.JSONL, int, error) {
+	fh, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	x, err := measure.IndexJSONL(fh, c.ID, domains)
+	if err == nil {
+		err = fh.Truncate(x.Tail)
+	}
+	if err == nil {
+		_, err = fh.Seek(x.Tail, io.SeekStart)
+	}
+	if err != nil {
+		fh.Close()
+		return nil, nil, 0, err
+	}
+	j := measure.NewJSONL(fh, c.ID)
+	x.Seed(j)
+	n := 0
+	err = j.Export(ctx, store.Bind(st, c), func(r measure.Record) bool {
+		if x.Has(r) {
+			return true
+		}
+		n++
+		return false
+	})
+	if err != nil {
+		fh.Close()
+		return nil, nil, 0, err
+	}
+	return fh, j, n, nil
+}
+
+func validVantage(v string) bool {
+	if len(v) > 64 {
+		return false
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func readList[T any](name string, parse func(io.Reader) ([]T, error)) ([]T, error) {

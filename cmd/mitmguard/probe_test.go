@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mitmguard/mitmguard/internal/lab"
+	"github.com/mitmguard/mitmguard/measure"
 	"github.com/mitmguard/mitmguard/outcome"
 	"github.com/mitmguard/mitmguard/store"
 )
@@ -46,8 +48,14 @@ func TestProbeKillAndResume(t *testing.T) {
 	domainsFile := write("domains.txt", strings.Join(domains, "\n"))
 	rootFile := write("root.pem", string(lab.PEM(n.PublicRoot)))
 	db := filepath.Join(dir, "m.db")
-	args := []string{"probe", "--hosts", hostsFile, "--domains", domainsFile, "--roots", rootFile, "--db", db,
-		"--campaign", "killed", "--concurrency", "2", "--per-host", "1", "--timeout", "2s", "--no-progress"}
+	jsonl := filepath.Join(dir, "out.jsonl")
+	args := []string{"probe", "--hosts", hostsFile, "--domains", domainsFile, "--roots", rootFile, "--db", db, "--jsonl", jsonl,
+		"--campaign", "killed", "--concurrency", "2", "--per-host", "1", "--no-progress"}
+	// The timeouts bound only the lab's stalls: on a busy machine (load 10
+	// on 2 cores) an honest handshake takes seconds, and a timeout it
+	// exceeds would read as blocked.timeout.
+	timeouts := []string{"--timeout", "30s", "--min-timeout", "3s"}
+	args = append(args, timeouts...)
 
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), mainEnv+"=1")
@@ -62,14 +70,14 @@ func TestProbeKillAndResume(t *testing.T) {
 	defer st.Close()
 	ctx := context.Background()
 	count := func() int {
-		c, err := st.Campaign("killed")
+		c, err := st.Campaign(ctx, "killed")
 		if err != nil {
 			return 0
 		}
 		k, _ := st.Count(ctx, c)
 		return k
 	}
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(5 * time.Minute) // a bound on failure only
 	for count() < 2*len(domains) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -84,8 +92,9 @@ func TestProbeKillAndResume(t *testing.T) {
 		t.Fatalf("%d records: a host was half recorded", killedAt)
 	}
 
-	resume := []string{"probe", "--resume", "--campaign", "killed", "--hosts", hostsFile, "--roots", rootFile, "--db", db,
-		"--concurrency", "8", "--timeout", "2s", "--no-progress"}
+	resume := []string{"probe", "--resume", "--campaign", "killed", "--hosts", hostsFile, "--roots", rootFile, "--db", db, "--jsonl", jsonl,
+		"--concurrency", "8", "--no-progress"}
+	resume = append(resume, timeouts...)
 	var out strings.Builder
 	if code := run(resume, &out, &out); code != 0 {
 		t.Fatalf("resume exited %d:\n%s", code, out.String())
@@ -93,9 +102,9 @@ func TestProbeKillAndResume(t *testing.T) {
 	if !strings.Contains(out.String(), "hosts were already stored") {
 		t.Errorf("resume did not skip stored hosts:\n%s", out.String())
 	}
-	c, _ := st.Campaign("killed")
+	c, _ := st.Campaign(ctx, "killed")
 	seen := map[string]bool{}
-	err = st.Records(ctx, c, func(r store.Record, _ store.Control) error {
+	err = st.Records(ctx, c, func(r measure.Record, _ measure.Control) error {
 		key := r.Host + " " + r.SNI
 		if seen[key] {
 			t.Errorf("duplicate record %s", key)
@@ -123,5 +132,55 @@ func TestProbeKillAndResume(t *testing.T) {
 	if len(seen) != total {
 		t.Fatalf("%d records after resume, want %d (killed at %d)", len(seen), total, killedAt)
 	}
+	// The JSON Lines hold the same records, once each, whatever the kill
+	// cut (a line, or the lines of hosts already committed).
+	data, err := os.ReadFile(jsonl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]bool{} // records by host and SNI, certificates by hash
+	for i, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		var l struct{ Type, Host, SNI, SHA256 string }
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("jsonl line %d: %v", i+1, err)
+		}
+		key := l.Host + " " + l.SNI
+		if l.Type == "certificate" {
+			key = l.SHA256
+		}
+		if lines[key] {
+			t.Errorf("jsonl line %d written twice: %.80s", i+1, line)
+		}
+		if l.Type == "record" && !seen[key] {
+			t.Errorf("jsonl record %s is not in the database", key)
+		}
+		lines[key] = true
+	}
+	if len(lines) < total+1 {
+		t.Errorf("%d JSON Lines records, want %d", len(lines), total)
+	}
 	t.Logf("killed at %d of %d records; resumed to %d", killedAt, total, len(seen))
+}
+
+// The domain lists that README, probe --help and the --domains error point
+// at are in the repository, readable as --domains files.
+func TestDomainListsShipped(t *testing.T) {
+	for _, name := range []string{"kz-2019.txt", "kz-2024-ooni.txt", "README.md"} {
+		path := filepath.Join("..", "..", domainLists, name)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(name, ".txt") {
+			continue
+		}
+		d, err := measure.ReadDomains(strings.NewReader(string(data)))
+		if err != nil || len(d) < 10 {
+			t.Errorf("%s: %d domains, %v", path, len(d), err)
+		}
+	}
+	readme, _ := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if !strings.Contains(string(readme), domainLists+"/kz-2019.txt") || strings.Contains(string(readme), "shared/data/domains") {
+		t.Error("README does not point at the shipped lists")
+	}
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mitmguard/mitmguard/chain"
+	"github.com/mitmguard/mitmguard/measure"
 	"github.com/mitmguard/mitmguard/report"
 	"github.com/mitmguard/mitmguard/store"
 )
@@ -99,32 +99,12 @@ func writeFileWith(name string, write func(w io.Writer) error) error {
 // exportJSONL writes the campaign's records in the same JSON Lines form as
 // mitmguard probe --jsonl: each certificate once, before the first record
 // that refers to it.
-func exportJSONL(cmd *cobra.Command, st *store.Store, id, name string) error {
-	c, err := st.Campaign(id)
+func exportJSONL(cmd *cobra.Command, st store.Store, id, name string) error {
+	c, err := st.Campaign(cmd.Context(), id)
 	if err != nil {
 		return err
 	}
 	return writeFileWith(name, func(w io.Writer) error {
-		seen := map[chain.Hash]bool{}
-		return st.Records(cmd.Context(), c, func(r store.Record, ctl store.Control) error {
-			for _, h := range append(append([]chain.Hash{}, ctl.Chain...), r.Chain...) {
-				if seen[h] {
-					continue
-				}
-				seen[h] = true
-				der, err := st.Cert(cmd.Context(), h)
-				if err != nil {
-					return err
-				}
-				cert, err := chain.NewCert(der)
-				if err != nil {
-					return err
-				}
-				if err := writeJSON(w, store.JSONCert{Type: "certificate", SHA256: h, PEM: cert.PEM()}); err != nil {
-					return err
-				}
-			}
-			return writeJSON(w, store.JSONRecord{Type: "record", Campaign: c.ID, Record: r, Control: ctl})
-		})
+		return measure.NewJSONL(w, c.ID).Export(cmd.Context(), store.Bind(st, c), nil)
 	})
 }
