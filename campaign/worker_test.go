@@ -273,4 +273,3 @@ func TestWorkerRefusesBadVantage(t *testing.T) {
 		t.Fatalf("err = %v, want a NameError", err)
 	}
 }
-
