@@ -27,6 +27,25 @@ func startNATS(t *testing.T) (*natsd.Server, string) {
 	return s, dir
 }
 
+func startNATSB(b *testing.B) (*natsd.Server, string) {
+	dir := b.TempDir()
+	s, err := natsd.Start(natsd.Config{Listen: "127.0.0.1:0", StoreDir: dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	return s, dir
+}
+
+func connectB(b *testing.B, s *natsd.Server) *nats.Conn {
+	nc, err := Connect(s.URL(), b.Name())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	return nc
+}
+
 func connect(t *testing.T, url string) *nats.Conn {
 	t.Helper()
 	nc, err := Connect(url, t.Name())

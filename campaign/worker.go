@@ -59,6 +59,10 @@ type Worker struct {
 	// MaxBackoff caps the wait between retries when NATS is unreachable
 	// (default 30s).
 	MaxBackoff time.Duration
+	// RetryDelay is how long a job whose Runner failed waits before it is
+	// handed out again, times its deliveries so far, at most 5 minutes
+	// (default 5s).
+	RetryDelay time.Duration
 }
 
 // Run pulls and runs jobs until ctx is cancelled, then returns nil after
@@ -255,7 +259,11 @@ func (w *Worker) handle(ctx context.Context, q *Queue, msg jetstream.Msg, ackWai
 		// it), after a delay growing with the deliveries when it failed.
 		delay := time.Duration(0)
 		if ctx.Err() == nil {
-			delay = min(time.Duration(delivery)*5*time.Second, 5*time.Minute)
+			step := w.RetryDelay
+			if step <= 0 {
+				step = 5 * time.Second
+			}
+			delay = min(time.Duration(delivery)*step, 5*time.Minute)
 		}
 		log.Warn("job failed; it goes back to the queue", "err", runErr, "retry_in", delay)
 		if err := msg.NakWithDelay(delay); err != nil {

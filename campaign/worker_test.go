@@ -273,3 +273,35 @@ func TestWorkerRefusesBadVantage(t *testing.T) {
 		t.Fatalf("err = %v, want a NameError", err)
 	}
 }
+
+// A job whose Runner failed (the store was away, say) is not acknowledged:
+// it comes back after the retry delay and is done then.
+func TestFailedJobRetried(t *testing.T) {
+	s, _ := startNATS(t)
+	q := openQueue(t, s.URL(), Options{})
+	ctx := testCtx(t)
+	if _, err := q.Submit(ctx, request("f1", 3, "kz")); err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	deliveries := make(chan uint64, 10)
+	flaky := RunnerFunc(func(ctx context.Context, w Work) error {
+		deliveries <- w.Delivery
+		if calls.Add(1) == 1 {
+			return errors.New("store unreachable")
+		}
+		return nil
+	})
+	var logs syncBuffer
+	runWorker(t, &Worker{URL: s.URL(), Vantage: "kz", Runner: flaky, Logger: testLogger(&logs), PollWait: 100 * time.Millisecond, RetryDelay: 50 * time.Millisecond})
+	waitFor(t, "the campaign to finish", func() bool {
+		st, err := q.Status(ctx, "f1")
+		return err == nil && st.Done
+	})
+	if first, second := <-deliveries, <-deliveries; first != 1 || second != 2 {
+		t.Fatalf("deliveries %d then %d, want the failed job delivered again", first, second)
+	}
+	if !strings.Contains(logs.String(), "store unreachable") {
+		t.Errorf("the failure is not logged:\n%s", logs.String())
+	}
+}
