@@ -22,6 +22,10 @@ import (
 // the stream holds few messages per campaign.
 const DefaultBatch = 100
 
+// maxInFlight bounds the jobs published and not yet acknowledged by the
+// stream; the client allows twice as many (OpenQueue).
+const maxInFlight = 128
+
 // HostSource emits a campaign's hosts ("IP:PORT") in order. Submit calls it
 // twice (once to count and digest, once to publish) so hosts never all sit
 // in memory; both calls must emit the same hosts.
@@ -183,8 +187,7 @@ func digestHosts(ctx context.Context, src HostSource) (int, []byte, error) {
 func (q *Queue) publish(ctx context.Context, spec *Spec, src HostSource, digest []byte) (int, error) {
 	var futures []jetstream.PubAckFuture
 	published := 0
-	// wait collects the acknowledgements so far: the futures never grow
-	// beyond one batch's worth per vantage point times the async window.
+	// wait collects the acknowledgements so far.
 	wait := func() error {
 		select {
 		case <-q.js.PublishAsyncComplete():
@@ -213,6 +216,13 @@ func (q *Queue) publish(ctx context.Context, spec *Spec, src HostSource, digest 
 		}
 		seq++
 		for _, v := range spec.Vantages {
+			// Collect acknowledgements before the client's window of
+			// unacknowledged publishes is full, where it would stall.
+			if len(futures) >= maxInFlight {
+				if err := wait(); err != nil {
+					return err
+				}
+			}
 			j := &Job{Version: Version, Campaign: spec.ID, Vantage: v, Seq: seq, Hosts: batch}
 			b, err := j.Marshal()
 			if err != nil {
@@ -225,9 +235,6 @@ func (q *Queue) publish(ctx context.Context, spec *Spec, src HostSource, digest 
 			futures = append(futures, f)
 		}
 		batch = batch[:0]
-		if len(futures) >= 1024 {
-			return wait()
-		}
 		return nil
 	}
 	err := src(ctx, func(host string) error {

@@ -251,3 +251,18 @@ func TestSubmitRefusesBadInput(t *testing.T) {
 		t.Fatalf("refused submits left %d jobs", n)
 	}
 }
+
+// More jobs than the publish window: every one arrives, once.
+func TestSubmitManyJobs(t *testing.T) {
+	s, _ := startNATS(t)
+	q := openQueue(t, s.URL(), Options{})
+	r := request("many", 1500, "a", "b")
+	r.Batch = 1
+	res, err := q.Submit(testCtx(t), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Published != 3000 || streamMsgs(t, q) != 3000 {
+		t.Fatalf("published %d, stream holds %d; want 3000", res.Published, streamMsgs(t, q))
+	}
+}

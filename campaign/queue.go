@@ -104,7 +104,7 @@ func OpenQueue(ctx context.Context, nc *nats.Conn, opts Options) (*Queue, error)
 	if opts.DuplicateWindow <= 0 {
 		opts.DuplicateWindow = DefaultDuplicateWindow
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*maxInFlight))
 	if err != nil {
 		return nil, err
 	}
