@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/mitmguard/mitmguard/campaign"
@@ -119,5 +122,44 @@ func TestCampaignSubmitWrongPassword(t *testing.T) {
 	code, _, errOut = runCLI(t, "campaign", "status", "pw", "--nats", s.URL())
 	if code != 1 || !strings.Contains(errOut, "no campaign pw") {
 		t.Fatalf("a refused submit left a campaign: exit %d, %s", code, errOut)
+	}
+}
+
+// mitmguard nats serves JetStream on loopback until SIGTERM, then stops
+// cleanly.
+func TestNatsCommand(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "nats", "--listen", "127.0.0.1:0", "--store", t.TempDir())
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() {
+		t.Fatal("mitmguard nats printed nothing")
+	}
+	first := lines.Text()
+	url, _, ok := strings.Cut(strings.TrimPrefix(first, "nats: JetStream at "), ",")
+	if !ok || !strings.HasPrefix(url, "nats://127.0.0.1:") {
+		t.Fatalf("first line %q names no loopback URL", first)
+	}
+	nc, err := campaign.Connect(url, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := campaign.OpenQueue(t.Context(), nc, campaign.Options{}); err != nil {
+		t.Fatalf("no JetStream: %v", err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if !lines.Scan() || lines.Text() != "nats: stopped" {
+		t.Fatalf("after SIGTERM: %q", lines.Text())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v", err)
 	}
 }
