@@ -1,0 +1,369 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/spf13/cobra"
+
+	"github.com/mitmguard/mitmguard/campaign"
+	"github.com/mitmguard/mitmguard/measure"
+)
+
+func newCampaign() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "campaign",
+		Short: "Run a campaign from many vantage points through NATS JetStream",
+		Long: `campaign puts a campaign (hosts x domains) on a NATS JetStream work queue:
+one job per batch of hosts for each vantage point, so every named vantage
+point measures every host. Workers at each vantage point pull their jobs.
+See docs/campaigns.md for setting up NATS and PostgreSQL.`,
+	}
+	cmd.AddCommand(newCampaignSubmit(), newCampaignStatus(), newCampaignCancel())
+	return cmd
+}
+
+type submitFlags struct {
+	nats, db, hosts, domains, controls, exclude, id, roots string
+	vantages                                               []string
+	batch, perHost, retries                                int
+	rate                                                   float64
+	timeout                                                time.Duration
+	json                                                   bool
+}
+
+func newCampaignSubmit() *cobra.Command {
+	var f submitFlags
+	cmd := &cobra.Command{
+		Use:   "submit --nats URL --db DSN --hosts FILE --domains FILE --vantage NAME [--vantage NAME ...]",
+		Short: "Put a campaign's jobs on the queue, one per batch of hosts and vantage point",
+		Long: `submit validates the hosts and domains, stores the campaign's parameters on
+the NATS server, and publishes one job per batch of hosts for each vantage
+point. It prints the campaign ID. Submitting again with the same --id adds
+nothing; a submit that failed midway is finished by running it again.`,
+		Example: `  mitmguard campaign submit --nats nats://127.0.0.1:4222 --db postgres://mitmguard@db/mitmguard \
+      --hosts hosts.txt --domains domains.txt --vantage almaty --vantage frankfurt --id kz-2026-11`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runSubmit(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.nats, "nats", "", "`URL` of the NATS server (JetStream enabled)")
+	fl.StringVar(&f.db, "db", "", "PostgreSQL `DSN` (postgres://...) the workers store records in")
+	fl.StringVar(&f.hosts, "hosts", "", "`FILE` of hosts: IP, IP:PORT or CIDR per line (port 443 by default)")
+	fl.StringVar(&f.domains, "domains", "", "`FILE` of test SNIs, one per line")
+	fl.StringArrayVar(&f.vantages, "vantage", nil, "vantage point `NAME` that measures every host (repeatable)")
+	fl.StringVar(&f.id, "id", "", "campaign `ID` (default: the time and a random suffix)")
+	fl.StringVar(&f.roots, "roots", "", "PEM `FILE` of roots to treat as public, in addition to the Mozilla set")
+	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "bound on one handshake")
+	fl.BoolVar(&f.json, "json", false, `print {"campaign": ID}`)
+	fl.StringVar(&f.controls, "control-domains", "", "`FILE` of control SNIs (default: two random names under control.mitmguard.invalid)")
+	fl.StringVar(&f.exclude, "exclude", "", "`FILE` of networks never to probe, in addition to the special-purpose ranges")
+	fl.IntVar(&f.batch, "batch", campaign.DefaultBatch, "hosts per job")
+	fl.IntVar(&f.perHost, "per-host", 2, "handshakes in flight to one host at most")
+	fl.Float64Var(&f.rate, "rate", 20, "handshakes started per second to one host at most")
+	fl.IntVar(&f.retries, "retries", 1, "how often a test that differs or fails is tried again")
+	return cmd
+}
+
+func runSubmit(cmd *cobra.Command, f submitFlags) error {
+	switch {
+	case f.nats == "":
+		return errors.New("campaign submit: --nats is required (a NATS server with JetStream; try: mitmguard nats --store DIR)")
+	case f.db == "":
+		return errors.New("campaign submit: --db is required (the PostgreSQL DSN workers store records in, postgres://...)")
+	case f.hosts == "":
+		return errors.New("campaign submit: --hosts is required (a file of IP[:PORT] or CIDR lines)")
+	case f.hosts == "-":
+		return errors.New("campaign submit: --hosts must be a file (it is read twice: to count and digest, then to publish)")
+	case f.domains == "":
+		return errors.New("campaign submit: --domains is required (a file of test SNIs)")
+	case len(f.vantages) == 0:
+		return errors.New("campaign submit: at least one --vantage is required (the vantage points that measure every host)")
+	case f.batch < 1 || f.batch > campaign.MaxBatch:
+		return fmt.Errorf("campaign submit: --batch must be 1 to %d", campaign.MaxBatch)
+	case f.perHost < 1 || f.rate <= 0 || f.timeout <= 0 || f.retries < 0:
+		return errors.New("campaign submit: --per-host, --rate and --timeout must be positive, --retries not negative")
+	}
+	for _, v := range f.vantages {
+		if err := campaign.CheckName("vantage", v); err != nil {
+			return fmt.Errorf("campaign submit: --vantage: %w", err)
+		}
+	}
+	if f.id != "" {
+		if err := campaign.CheckName("campaign", f.id); err != nil {
+			return fmt.Errorf("campaign submit: --id: %w", err)
+		}
+	}
+	req := campaign.Request{
+		ID: f.id, Vantages: f.vantages, Batch: f.batch,
+		Limits: campaign.Limits{TimeoutMS: f.timeout.Milliseconds(), PerHost: f.perHost, Rate: f.rate, Retries: f.retries},
+	}
+	if f.retries == 0 {
+		req.Limits.Retries = -1 // as probe: zero means the default in measure.Config
+	}
+	var err error
+	if req.Domains, err = readList(f.domains, measure.ReadDomains); err != nil {
+		return err
+	}
+	if f.controls != "" {
+		if req.ControlDomains, err = readList(f.controls, measure.ReadDomains); err != nil {
+			return err
+		}
+	}
+	exclude := slices.Clone(measure.DefaultExcluded)
+	if f.exclude != "" {
+		more, err := readList(f.exclude, measure.ReadExclusions)
+		if err != nil {
+			return err
+		}
+		exclude = append(exclude, more...)
+	}
+	if f.roots != "" {
+		if req.Roots, err = readRootsPEM(f.roots); err != nil {
+			return err
+		}
+	}
+	req.Hosts = fileHosts(f.hosts, exclude)
+
+	ctx := cmd.Context()
+	stderr := cmd.ErrOrStderr()
+	if err := checkPostgres(ctx, f.db); err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "note: the campaign is not recorded in PostgreSQL yet: that needs the store's PostgreSQL backend, which this build does not have; the jobs go on the queue")
+	q, closeQ, err := openCampaignQueue(ctx, f.nats, "mitmguard campaign submit")
+	if err != nil {
+		return err
+	}
+	defer closeQ()
+	res, err := q.Submit(ctx, req)
+	if err != nil {
+		return err
+	}
+	if res.AlreadySubmitted {
+		fmt.Fprintf(stderr, "campaign %s was already submitted: nothing added\n", res.ID)
+	} else {
+		fmt.Fprintf(stderr, "campaign %s: %d hosts in %d jobs for each of %d vantage points (%d jobs new on the queue)\n",
+			res.ID, res.Hosts, res.Jobs, len(f.vantages), res.Published)
+	}
+	if f.json {
+		return writeJSON(cmd.OutOrStdout(), map[string]string{"campaign": res.ID})
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), res.ID)
+	return nil
+}
+
+// fileHosts reads a hosts file as probe does, each time it is asked.
+func fileHosts(name string, exclude []netip.Prefix) campaign.HostSource {
+	return func(ctx context.Context, emit func(string) error) error {
+		fh, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		defer fh.Close()
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		ch := make(chan string, 256)
+		readErr := make(chan error, 1)
+		go func() {
+			_, err := measure.ReadHosts(ctx, fh, exclude, ch)
+			close(ch)
+			readErr <- err
+		}()
+		var emitErr error
+		for h := range ch {
+			if emitErr == nil {
+				emitErr = emit(h)
+				if emitErr != nil {
+					cancel() // stop the reader; drain what it sent
+				}
+			}
+		}
+		if err := <-readErr; emitErr == nil && err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return emitErr
+	}
+}
+
+// readRootsPEM reads a PEM file of root certificates for the workers,
+// checking that each block is a certificate.
+func readRootsPEM(name string) (string, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return "", err
+	}
+	if len(b) > campaign.MaxRootsPEM {
+		return "", fmt.Errorf("%s: %d bytes, more than the %d a campaign carries", name, len(b), campaign.MaxRootsPEM)
+	}
+	n := 0
+	for rest := b; ; n++ {
+		var blk *pem.Block
+		if blk, rest = pem.Decode(rest); blk == nil {
+			break
+		}
+		if _, err := x509.ParseCertificate(blk.Bytes); blk.Type != "CERTIFICATE" || err != nil {
+			return "", fmt.Errorf("%s: PEM block %d is not a certificate", name, n+1)
+		}
+	}
+	if n == 0 {
+		return "", fmt.Errorf("%s: no PEM certificate found", name)
+	}
+	return string(b), nil
+}
+
+// DBError says why the PostgreSQL DSN is unusable; it never shows the
+// password.
+type DBError struct {
+	Where  string // user@host:port/database, or the DSN's kind
+	Reason string
+}
+
+func (e *DBError) Error() string { return "PostgreSQL " + e.Where + ": " + e.Reason }
+
+// checkPostgres checks that dsn is a PostgreSQL DSN the server accepts:
+// parsed, connected and pinged within a few seconds.
+func checkPostgres(ctx context.Context, dsn string) error {
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return &DBError{"--db", "want a postgres:// DSN for a campaign (workers share the store); a file is for a single-machine probe"}
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return &DBError{"--db", "not a valid DSN: " + strings.ReplaceAll(err.Error(), dsn, "(the DSN)")}
+	}
+	where := fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cfg.ConnectTimeout = 5 * time.Second
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		var pe *pgconn.PgError
+		switch {
+		case errors.As(err, &pe) && pe.Code == "28P01":
+			return &DBError{where, "the server refused the password (SQLSTATE 28P01)"}
+		case errors.As(err, &pe) && (pe.Code == "28000" || pe.Code == "3D000"):
+			return &DBError{where, pe.Message + " (SQLSTATE " + pe.Code + ")"}
+		case errors.As(err, &pe):
+			return &DBError{where, pe.Message}
+		}
+		return &DBError{where, "cannot connect: " + redactPassword(err.Error(), cfg.Password)}
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if err := conn.Ping(ctx); err != nil {
+		return &DBError{where, "ping: " + err.Error()}
+	}
+	return nil
+}
+
+func redactPassword(s, password string) string {
+	if password == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, password, "xxxxx")
+}
+
+func newCampaignStatus() *cobra.Command {
+	var natsURL, db string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status ID --nats URL [--db DSN] [--json]",
+		Short: "Show a campaign's progress per vantage point",
+		Long: `status shows, per vantage point, the jobs done (acknowledged by a worker
+after its records were committed) and pending, from the NATS stream. Record
+counts, records/s and ETA come from the store and need its PostgreSQL
+backend, which this build does not have.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if natsURL == "" {
+				return errors.New("campaign status: --nats is required")
+			}
+			if db != "" {
+				if err := checkPostgres(cmd.Context(), db); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.ErrOrStderr(), "note: record counts need the store's PostgreSQL backend, which this build does not have; showing the queue only")
+			}
+			q, closeQ, err := openCampaignQueue(cmd.Context(), natsURL, "mitmguard campaign status")
+			if err != nil {
+				return err
+			}
+			defer closeQ()
+			st, err := q.Status(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), st)
+			}
+			printCampaignStatus(cmd.OutOrStdout(), st)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&natsURL, "nats", "", "`URL` of the NATS server")
+	cmd.Flags().StringVar(&db, "db", "", "PostgreSQL `DSN` of the store")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	return cmd
+}
+
+func printCampaignStatus(w io.Writer, st *campaign.Status) {
+	state := st.State
+	if st.Done {
+		state = "done"
+	}
+	fmt.Fprintf(w, "campaign %s: %s, %d hosts, %d jobs per vantage point, %d pending\n", st.Campaign, state, st.Hosts, st.JobsPerVantage, st.PendingJobs)
+	fmt.Fprintf(w, "  %-24s %9s %9s %5s   %s\n", "vantage", "jobs done", "pending", "done", "queue: waiting/in flight/redelivered")
+	for _, v := range st.Vantages {
+		fmt.Fprintf(w, "  %-24s %9d %9d %5t   %d/%d/%d\n", v.Vantage, v.JobsDone, v.PendingJobs, v.Done, v.QueueWaiting, v.QueueInFlight, v.QueueRedelivered)
+	}
+}
+
+func newCampaignCancel() *cobra.Command {
+	var natsURL string
+	cmd := &cobra.Command{
+		Use:   "cancel ID --nats URL",
+		Short: "Cancel a campaign: its remaining jobs are removed from the queue",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if natsURL == "" {
+				return errors.New("campaign cancel: --nats is required")
+			}
+			q, closeQ, err := openCampaignQueue(cmd.Context(), natsURL, "mitmguard campaign cancel")
+			if err != nil {
+				return err
+			}
+			defer closeQ()
+			n, err := q.Cancel(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "campaign %s cancelled: %d jobs removed from the queue\n", args[0], n)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&natsURL, "nats", "", "`URL` of the NATS server")
+	return cmd
+}
+
+func openCampaignQueue(ctx context.Context, natsURL, name string) (*campaign.Queue, func(), error) {
+	nc, err := campaign.Connect(natsURL, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	q, err := campaign.OpenQueue(ctx, nc, campaign.Options{})
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return q, nc.Close, nil
+}
