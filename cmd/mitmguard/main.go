@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -45,6 +46,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	var showVersion bool
 	root := &cobra.Command{
 		Use:   "mitmguard",
 		Short: "Detect and refuse HTTPS interception by governments and middleboxes",
@@ -53,9 +55,61 @@ intercepted and by which root, using a curated list of interception roots
 (Kazakhstan's, Superfish, eDellRoot, ...) and the public root program.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if showVersion {
+				return printVersion(cmd, false)
+			}
+			return cmd.Help()
+		},
 	}
+	root.Flags().BoolVar(&showVersion, "version", false, "print mitmguard's version and the active blocklist's, as mitmguard version does")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newCheck(), newProbe(), newReport(), newAudit(), newDistrust(), newDetect(), newServe(), newUpdate(), newRepo(), newLab(), newBlocklist())
+	root.AddCommand(newVersion())
+	// Cobra adds its completion command only inside Execute; add it now so
+	// that it too refuses an unknown subcommand.
+	root.InitDefaultCompletionCmd()
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// UnknownCommandError is a word given where a subcommand was expected.
+type UnknownCommandError struct {
+	Command     string   // the command path it was given to, as "mitmguard blocklist"
+	Word        string   // what was given
+	Suggestions []string // subcommands it is close to
+}
+
+func (e *UnknownCommandError) Error() string {
+	msg := fmt.Sprintf("unknown command %q for %q", e.Word, e.Command)
+	if len(e.Suggestions) > 0 {
+		msg += "; did you mean " + strings.Join(e.Suggestions, " or ") + "?"
+	}
+	return msg + fmt.Sprintf(" (see %s --help)", e.Command)
+}
+
+// refuseUnknownSubcommands makes every command that groups subcommands fail
+// on a word that names none of them. Left alone, cobra prints such a
+// command's help and exits 0 (so "mitmguard blocklist shw" looked like
+// success to a script); only the root's check suggests a name.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if !c.HasSubCommands() {
+		return
+	}
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2 // cobra's own default, applied only inside its root check
+	}
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		return &UnknownCommandError{Command: cmd.CommandPath(), Word: args[0], Suggestions: cmd.SuggestionsFor(args[0])}
+	}
+	if !c.Runnable() {
+		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	}
 }
