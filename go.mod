@@ -1,6 +1,6 @@
 module github.com/mitmguard/mitmguard
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/refraction-networking/utls v1.8.2
