@@ -67,6 +67,7 @@ intercepted and by which root, using a curated list of interception roots
 	root.SetErr(stderr)
 	root.AddCommand(newCheck(), newProbe(), newReport(), newAudit(), newDistrust(), newDetect(), newServe(), newUpdate(), newRepo(), newLab(), newBlocklist())
 	root.AddCommand(newVersion())
+	root.SetHelpCommand(newHelp())
 	// Cobra adds its completion command only inside Execute; add it now so
 	// that it too refuses an unknown subcommand.
 	root.InitDefaultCompletionCmd()
@@ -89,6 +90,16 @@ func (e *UnknownCommandError) Error() string {
 	return msg + fmt.Sprintf(" (see %s --help)", e.Command)
 }
 
+// unknownCommand is the error for word given to cmd, with the subcommands
+// close to it by cobra's measure (a prefix, or at most 2 edits: the default
+// cobra applies only in its own check of the root's arguments).
+func unknownCommand(cmd *cobra.Command, word string) error {
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	return &UnknownCommandError{Command: cmd.CommandPath(), Word: word, Suggestions: cmd.SuggestionsFor(word)}
+}
+
 // refuseUnknownSubcommands makes every command that groups subcommands fail
 // on a word that names none of them. Left alone, cobra prints such a
 // command's help and exits 0 (so "mitmguard blocklist shw" looked like
@@ -100,16 +111,32 @@ func refuseUnknownSubcommands(c *cobra.Command) {
 	if !c.HasSubCommands() {
 		return
 	}
-	if c.SuggestionsMinimumDistance <= 0 {
-		c.SuggestionsMinimumDistance = 2 // cobra's own default, applied only inside its root check
-	}
 	c.Args = func(cmd *cobra.Command, args []string) error {
 		if len(args) == 0 {
 			return nil
 		}
-		return &UnknownCommandError{Command: cmd.CommandPath(), Word: args[0], Suggestions: cmd.SuggestionsFor(args[0])}
+		return unknownCommand(cmd, args[0])
 	}
 	if !c.Runnable() {
 		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	}
+}
+
+// newHelp replaces cobra's help command, which shows the nearest command's
+// help and exits 0 for a topic that does not exist ("mitmguard help shw").
+func newHelp() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil {
+				return err
+			}
+			if len(rest) > 0 {
+				return unknownCommand(cmd, rest[0])
+			}
+			return cmd.Help()
+		},
 	}
 }
