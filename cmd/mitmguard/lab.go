@@ -85,7 +85,7 @@ commands to try. With --demo it checks a few names itself and exits.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", "", "write the lab's root certificates into `DIR` (default: a new temporary folder)")
+	cmd.Flags().StringVar(&dir, "dir", "", "write the lab's root certificates into `DIR` and keep them (default: a new temporary folder, removed when the lab stops)")
 	cmd.Flags().BoolVar(&demo, "demo", false, "check some names through the middlebox, print the verdicts, and exit")
 	cmd.Flags().IntVar(&network, "network", 0, "instead, run `N` hosts on 127.0.1.x, clean or interfering, for mitmguard probe (writes hosts.txt, domains.txt, truth.tsv)")
 	return cmd
