@@ -49,9 +49,10 @@ commands to try. With --demo it checks a few names itself and exits.`,
 					return errors.New("lab: --demo runs the one-host lab; leave out --network")
 				}
 			}
-			// Ctrl-C and SIGTERM end the lab through the context from here
-			// on, so the deferred removal of a temporary folder always runs.
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			// Ctrl-C, SIGTERM and a closed terminal (SIGHUP) end the lab
+			// through the context from here on, so the deferred removal of a
+			// temporary folder always runs.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 			temporary := dir == ""
 			if temporary {

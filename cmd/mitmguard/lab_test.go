@@ -12,8 +12,9 @@ import (
 	"time"
 )
 
-// A lab without --dir removes its temporary folder when Ctrl-C (SIGINT) or
-// SIGTERM stops it; it used to leave /tmp/mitmguard-lab-* behind.
+// A lab without --dir removes its temporary folder when Ctrl-C (SIGINT),
+// SIGTERM or a closed terminal (SIGHUP) stops it; it used to leave
+// /tmp/mitmguard-lab-* behind.
 func TestLabRemovesTemporaryFolderOnSignal(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -22,6 +23,7 @@ func TestLabRemovesTemporaryFolderOnSignal(t *testing.T) {
 	}{
 		{"lab SIGINT", []string{"lab"}, syscall.SIGINT},
 		{"lab SIGTERM", []string{"lab"}, syscall.SIGTERM},
+		{"lab SIGHUP", []string{"lab"}, syscall.SIGHUP},
 		{"network SIGTERM", []string{"lab", "--network", "1"}, syscall.SIGTERM},
 	} {
 		t.Run(c.name, func(t *testing.T) {
