@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mitmguard/mitmguard/internal/lab"
+	"github.com/mitmguard/mitmguard/internal/testtool"
 	"github.com/mitmguard/mitmguard/measure"
 	"github.com/mitmguard/mitmguard/store"
 	"github.com/mitmguard/mitmguard/verdict"
@@ -157,10 +158,7 @@ func sortedCopy(s []string) []string {
 // features off, and checks that its script drew every chart.
 func checkRendered(t *testing.T, html string, domains, networks, timeline int) {
 	t.Helper()
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium is required to check the HTML report (Debian: apt-get install chromium); .ci/run installs it")
-	}
+	bin := testtool.Need(t, "chromium", "chromium")
 	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
 		"--disable-component-update", "--no-first-run", "--disable-sync", "--user-data-dir="+t.TempDir(),
 		"--dump-dom", "file://"+html)

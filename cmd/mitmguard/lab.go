@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -44,49 +45,61 @@ commands to try. With --demo it checks a few names itself and exits.`,
 			if hops.hops > 0 {
 				return runLabHops(cmd, dir, hops)
 			}
+			if cmd.Flags().Changed("network") {
+				if network < 1 || network > lab.MaxHosts {
+					return fmt.Errorf("lab: --network wants a number of hosts from 1 to %d, not %d", lab.MaxHosts, network)
+				}
+				if demo {
+					return errors.New("lab: --demo runs the one-host lab; leave out --network")
+				}
+			}
+			// Ctrl-C, SIGTERM and a closed terminal (SIGHUP) end the lab
+			// through the context from here on, so the deferred removal of a
+			// temporary folder always runs.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			defer stop()
+			temporary := dir == ""
+			if temporary {
+				tmp, err := os.MkdirTemp("", "mitmguard-lab-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(tmp)
+				dir = tmp
+			} else if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
 			if network > 0 {
-				return runLabNetwork(cmd, dir, network)
+				return runLabNetwork(ctx, out, dir, temporary, network)
 			}
 			l, err := lab.Start(lab.Config{})
 			if err != nil {
 				return err
 			}
 			defer l.Close()
-			if dir == "" {
-				if dir, err = os.MkdirTemp("", "mitmguard-lab-"); err != nil {
-					return err
-				}
-				if demo {
-					defer os.RemoveAll(dir)
-				}
-			}
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return err
-			}
 			if err := l.WriteFiles(dir); err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
 			if demo {
-				return runDemo(cmd.Context(), out, l)
+				return runDemo(ctx, out, l)
 			}
-			describeLab(out, l, dir)
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
+			describeLab(out, l, dir, temporary)
 			<-ctx.Done()
 			fmt.Fprintln(out, "lab stopped")
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", "", "write the lab's root certificates into `DIR` (default: a new temporary folder)")
+	cmd.Flags().StringVar(&dir, "dir", "", "write the lab's root certificates into `DIR` and keep them (default: a new temporary folder, removed when the lab stops)")
 	cmd.Flags().BoolVar(&demo, "demo", false, "check some names through the middlebox, print the verdicts, and exit")
 	hops = addLabHops(cmd)
 	cmd.Flags().IntVar(&network, "network", 0, "instead, run `N` hosts on 127.0.1.x, clean or interfering, for mitmguard probe (writes hosts.txt, domains.txt, truth.tsv)")
 	return cmd
 }
 
-func describeLab(w io.Writer, l *lab.Lab, dir string) {
-	fmt.Fprintf(w, "mitmguard lab on loopback\n  origin     %s\n  middlebox  %s\n  roots in   %s\n\nmiddlebox targets:\n", l.OriginAddr, l.MiddleboxAddr, dir)
+func describeLab(w io.Writer, l *lab.Lab, dir string, temporary bool) {
+	fmt.Fprintf(w, "mitmguard lab on loopback\n  origin     %s\n  middlebox  %s\n  roots in   %s%s\n\nmiddlebox targets:\n",
+		l.OriginAddr, l.MiddleboxAddr, dir, removedNote(temporary))
 	for _, name := range slices.Sorted(maps.Keys(l.Targets)) {
 		fmt.Fprintf(w, "  %-18s %s\n", name, l.Targets[name])
 	}
@@ -100,6 +113,14 @@ try:
 Ctrl-C stops the lab.
 `, pub, nat, l.MiddleboxAddr)
 }
+
+// demoTimeout bounds each of the demo's checks; the stalled name takes all
+// of it. waitNotice is how long a check may run before the demo says what it
+// is waiting for, so that the stall is never a silent pause.
+const (
+	demoTimeout = 2 * time.Second
+	waitNotice  = 500 * time.Millisecond
+)
 
 // runDemo checks names through the middlebox, first with the embedded list
 // only and then with the lab's national root added to it, as a user would
@@ -118,12 +139,21 @@ func runDemo(ctx context.Context, w io.Writer, l *lab.Lab) error {
 	var got []outcome.Outcome
 	for _, p := range passes {
 		fmt.Fprintf(w, "\n== %s\n\n", p.title)
-		cl := verdict.New(verdict.Options{ExtraRoots: []*x509.Certificate{l.PublicRoot}, Blocklist: p.list})
+		opts := check.Options{
+			Classifier: verdict.New(verdict.Options{ExtraRoots: []*x509.Certificate{l.PublicRoot}, Blocklist: p.list}),
+			Connect:    l.MiddleboxAddr, Timeout: demoTimeout,
+		}
 		for _, n := range names {
-			r := check.Run(ctx, n, check.Options{Classifier: cl, Connect: l.MiddleboxAddr, Timeout: 2 * time.Second})
+			r := demoCheck(ctx, w, n, opts)
 			printReport(w, r)
+			if r.Outcome == outcome.OK {
+				printMatchedName(w, r)
+			}
 			got = append(got, r.Outcome)
 		}
+	}
+	if ctx.Err() != nil {
+		return errors.New("lab demo: interrupted")
 	}
 	want := []outcome.Outcome{outcome.OK, outcome.Suspected, outcome.BlockedReset, outcome.BlockedTimeout,
 		outcome.OK, outcome.Known(knownID), outcome.BlockedReset, outcome.BlockedTimeout}
@@ -132,6 +162,44 @@ func runDemo(ctx context.Context, w io.Writer, l *lab.Lab) error {
 	}
 	fmt.Fprintln(w, "demo complete: every verdict is the one the lab's truth calls for")
 	return nil
+}
+
+// demoCheck checks name and, if no verdict has come after waitNotice, says
+// what it is waiting for before it waits on.
+func demoCheck(ctx context.Context, w io.Writer, name string, opts check.Options) *check.Report {
+	done := make(chan *check.Report, 1)
+	go func() { done <- check.Run(ctx, name, opts) }()
+	select {
+	case r := <-done:
+		return r
+	case <-time.After(waitNotice):
+		fmt.Fprintf(w, "%s: the TLS handshake has no answer yet; waiting up to %s before calling it blocked.timeout (a stalling middlebox looks like this)\n",
+			name, opts.Timeout)
+		return <-done
+	}
+}
+
+// printMatchedName says which of the leaf's names (subject alternative
+// names, the only names a client checks) matched the name asked for: the
+// subject's common name, shown in the chain, may be another name entirely.
+func printMatchedName(w io.Writer, r *check.Report) {
+	if len(r.Chain) == 0 {
+		return
+	}
+	if san := matchedSAN(r.Chain[0].DNSNames, r.SNI); san != "" {
+		fmt.Fprintf(w, "  name %s matched the leaf's subject alternative name DNS:%s\n\n", r.SNI, san)
+	}
+}
+
+// matchedSAN returns the first of sans that name matches under the rules a
+// TLS client applies (case, one wildcard label), or "".
+func matchedSAN(sans []string, name string) string {
+	for _, san := range sans {
+		if (&x509.Certificate{DNSNames: []string{san}}).VerifyHostname(name) == nil {
+			return san
+		}
+	}
+	return ""
 }
 
 // networkActions is the mix of behaviours of a lab network's hosts, repeated:
@@ -145,10 +213,18 @@ var (
 	labUntargeted = []string{"en.wikipedia.org", "github.com", "www.bbc.co.uk"}
 )
 
-func runLabNetwork(cmd *cobra.Command, dir string, n int) error {
-	if n > lab.MaxHosts {
-		return fmt.Errorf("lab: --network at most %d", lab.MaxHosts)
+// removedNote tells the user that the lab's folder goes when the lab does.
+func removedNote(temporary bool) string {
+	if temporary {
+		return " (removed when the lab stops; --dir keeps it)"
 	}
+	return ""
+}
+
+// runLabNetwork runs n hosts until ctx ends. When dir is the lab's own
+// temporary folder, which goes with the lab, the printed commands keep the
+// campaign's results in the current folder instead.
+func runLabNetwork(ctx context.Context, out io.Writer, dir string, temporary bool, n int) error {
 	actions := make([]lab.Action, n)
 	for i := range actions {
 		actions[i] = networkActions[i%len(networkActions)]
@@ -158,14 +234,6 @@ func runLabNetwork(cmd *cobra.Command, dir string, n int) error {
 		return err
 	}
 	defer net.Close()
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "mitmguard-net-"); err != nil {
-			return err
-		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
 	var hosts, truth strings.Builder
 	truth.WriteString("host\taction_for_targeted_domains\n")
 	for _, h := range net.Hosts {
@@ -184,12 +252,14 @@ func runLabNetwork(cmd *cobra.Command, dir string, n int) error {
 			return err
 		}
 	}
-	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "mitmguard lab network: %d hosts on 127.0.1.x, files in %s (truth.tsv says what each host does)\n\ntry:\n", n, dir)
-	fmt.Fprintf(out, "  mitmguard probe --hosts %[1]s/hosts.txt --domains %[1]s/domains.txt --roots %[1]s/public-root.pem --db %[1]s/lab.db --timeout 3s\n", dir)
-	fmt.Fprintf(out, "  mitmguard report --db %[1]s/lab.db --html %[1]s/report.html\nCtrl-C stops the lab.\n", dir)
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	results := dir
+	if temporary {
+		results = "."
+	}
+	fmt.Fprintf(out, "mitmguard lab network: %d hosts on 127.0.1.x, files in %s%s (truth.tsv says what each host does)\n\ntry:\n", n, dir, removedNote(temporary))
+	fmt.Fprintf(out, "  mitmguard probe --hosts %[1]s/hosts.txt --domains %[1]s/domains.txt --roots %[1]s/public-root.pem --db %[2]s --timeout 3s\n", dir, filepath.Join(results, "lab.db"))
+	fmt.Fprintf(out, "  mitmguard report --db %s --html %s\nCtrl-C stops the lab.\n", filepath.Join(results, "lab.db"), filepath.Join(results, "report.html"))
 	<-ctx.Done()
+	fmt.Fprintln(out, "lab stopped")
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mitmguard/mitmguard/internal/lab"
 	"github.com/mitmguard/mitmguard/internal/storetest"
+	"github.com/mitmguard/mitmguard/internal/testtool"
 )
 
 // mainEnv makes the test binary run mitmguard's main, for tests that need
@@ -48,8 +49,13 @@ func TestScripts(t *testing.T) {
 			env.Setenv("BLOCKED", mustAbs("../../blocklist/testdata/chromium"))
 			if strings.HasPrefix(path.Base(env.T().(testing.TB).Name()), "store_") {
 				// Scripts about trust stores get a device built with the
-				// real tools under $WORK/device.
-				f := storetest.New(env.T().(testing.TB))
+				// real tools under $WORK/device: skipped without them,
+				// except under CI.
+				t := env.T().(testing.TB)
+				testtool.Need(t, "update-ca-certificates", "ca-certificates")
+				testtool.Need(t, "certutil", "libnss3-tools")
+				testtool.Need(t, "openssl", "openssl")
+				f := storetest.New(t)
 				env.Setenv("DEVICE", f.Root)
 				env.Setenv("JAVA", strconv.FormatBool(f.Java))
 			}

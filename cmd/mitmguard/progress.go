@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/mitmguard/mitmguard/measure"
 )
 
@@ -19,13 +21,12 @@ type progressPrinter struct {
 	last  time.Time
 }
 
+// newProgressPrinter draws the bar only when w is a terminal. A character
+// device is not enough: /dev/null is one, and a bar redrawn with \r into a
+// log would be noise, so it asks the terminal driver (isatty).
 func newProgressPrinter(w io.Writer, total int) *progressPrinter {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			tty = true
-		}
-	}
+	f, ok := w.(*os.File)
+	tty := ok && term.IsTerminal(int(f.Fd()))
 	return &progressPrinter{w: w, total: total, tty: tty}
 }
 

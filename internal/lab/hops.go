@@ -442,7 +442,7 @@ func ServeHopRole(ctx context.Context, args []string, stdin io.Reader, stdout io
 	var ready string
 	switch {
 	case args[0] == "origin" && len(args) == 2:
-		leaf, key, err := p.publicCA.issueLeaf(DefaultNames, "", now)
+		leaf, key, err := p.publicCA.issueLeaf(OriginCommonName, DefaultNames, "", now)
 		if err != nil {
 			return err
 		}

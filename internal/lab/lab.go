@@ -47,6 +47,12 @@ func DefaultTargets() map[string]Action {
 	}
 }
 
+// OriginCommonName is the common name of the origin's certificate. It names
+// none of the names the certificate serves, so that no one reading a chain
+// takes the subject's name for the one that matched (a client checks only the
+// subject alternative names).
+const OriginCommonName = "mitmguard lab origin"
+
 // IncompleteName is served by the origin that omits its intermediate.
 const IncompleteName = "incomplete-chain.mitmguard.dev"
 
@@ -114,7 +120,7 @@ func Start(cfg Config) (l *Lab, err error) {
 		w.Write(publicCA.cert.Raw)
 	})})
 
-	leaf, key, err := publicCA.issueLeaf(cfg.Names, l.AIAURL, now)
+	leaf, key, err := publicCA.issueLeaf(OriginCommonName, cfg.Names, l.AIAURL, now)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +128,7 @@ func Start(cfg Config) (l *Lab, err error) {
 		return nil, err
 	}
 
-	ileaf, ikey, err := publicCA.issueLeaf([]string{IncompleteName}, l.AIAURL, now)
+	ileaf, ikey, err := publicCA.issueLeaf(IncompleteName, []string{IncompleteName}, l.AIAURL, now)
 	if err != nil {
 		return nil, err
 	}

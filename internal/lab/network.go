@@ -64,7 +64,7 @@ func StartNetwork(cfg NetworkConfig) (n *Network, err error) {
 	for i, action := range cfg.Hosts {
 		ip := fmt.Sprintf("127.0.1.%d", i+1)
 		name := fmt.Sprintf("host%d.hosts.mitmguard-lab.net", i+1)
-		leaf, key, err := p.publicCA.issueLeaf([]string{name}, "", now)
+		leaf, key, err := p.publicCA.issueLeaf(name, []string{name}, "", now)
 		if err != nil {
 			return nil, err
 		}

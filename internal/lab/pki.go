@@ -58,12 +58,13 @@ func newCA(subject pkix.Name, parent *issuer, now time.Time) (*issuer, error) {
 	return &issuer{cert: c, key: key}, err
 }
 
-// issueLeaf makes a server certificate for names.
-func (ca *issuer) issueLeaf(names []string, aiaURL string, now time.Time) (*x509.Certificate, crypto.Signer, error) {
+// issueLeaf makes a server certificate for names (its subject alternative
+// names, the names clients check) with cn as its subject's common name.
+func (ca *issuer) issueLeaf(cn string, names []string, aiaURL string, now time.Time) (*x509.Certificate, crypto.Signer, error) {
 	key := newECKey()
 	tmpl := &x509.Certificate{
 		SerialNumber: newSerial(),
-		Subject:      pkix.Name{CommonName: names[0], Organization: []string{"mitmguard lab origin"}},
+		Subject:      pkix.Name{CommonName: cn, Organization: []string{"mitmguard lab"}},
 		DNSNames:     names,
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(90 * 24 * time.Hour),
