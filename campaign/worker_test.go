@@ -305,3 +305,40 @@ func TestFailedJobRetried(t *testing.T) {
 		t.Errorf("the failure is not logged:\n%s", logs.String())
 	}
 }
+
+// A consumer removed under a running worker (by an operator) is created
+// again, and the jobs still on the stream get done.
+func TestConsumerRemovedUnderWorker(t *testing.T) {
+	s, _ := startNATS(t)
+	q := openQueue(t, s.URL(), Options{})
+	ctx := testCtx(t)
+	rec := newRecorder()
+	var logs syncBuffer
+	runWorker(t, &Worker{URL: s.URL(), Vantage: "kz", Runner: rec, Logger: testLogger(&logs), PollWait: 100 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	waitFor(t, "the worker to start", func() bool { return strings.Contains(logs.String(), "worker started") })
+	if err := q.jobs.DeleteConsumer(ctx, ConsumerName("kz")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the worker to notice", func() bool { return strings.Contains(logs.String(), "consumer is gone") })
+	// A job put on the stream without Submit, which would create the
+	// consumer itself: only the worker can bring it back.
+	spec := validSpec()
+	spec.ID, spec.Vantages, spec.Hosts, spec.Batch, spec.Jobs = "gone", []string{"kz"}, 1, 1, 1
+	b, _ := spec.Marshal()
+	if _, err := q.specs.Put(ctx, spec.ID, b); err != nil {
+		t.Fatal(err)
+	}
+	j := &Job{Version: Version, Campaign: "gone", Vantage: "kz", Seq: 1, Hosts: []string{"127.0.0.9:443"}}
+	b, _ = j.Marshal()
+	if _, err := q.js.Publish(ctx, j.Subject(), b); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case w := <-rec.event:
+		if w.Campaign != "gone" {
+			t.Fatalf("ran a job of %s", w.Campaign)
+		}
+	case <-ctx.Done():
+		t.Fatal("the job on the stream was never run")
+	}
+}
