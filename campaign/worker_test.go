@@ -120,7 +120,7 @@ func TestStopReturnsJob(t *testing.T) {
 	w := &Worker{URL: s.URL(), Vantage: "kz", Runner: blocked, Options: opts, PollWait: 100 * time.Millisecond}
 	done := make(chan error, 1)
 	go func() { done <- w.Run(wctx) }()
-	<-started
+	receive(t, started)
 	stop()
 	if err := <-done; err != nil {
 		t.Fatalf("worker stopped with %v, want nil", err)
@@ -169,7 +169,7 @@ func TestMalformedJobTerminated(t *testing.T) {
 	if _, err := q.Submit(ctx, request("m2", 1, "kz")); err != nil {
 		t.Fatal(err)
 	}
-	if w := <-rec.event; w.Campaign != "m2" {
+	if w := receive(t, rec.event); w.Campaign != "m2" {
 		t.Fatalf("ran a job of %s", w.Campaign)
 	}
 	cons, _ := q.consumer(ctx, "kz")
@@ -221,7 +221,7 @@ func TestNATSRestartLosesNoJob(t *testing.T) {
 		runWorker(t, &Worker{URL: url, Vantage: v, Runner: rec, Options: opts, Logger: testLogger(&logs), PollWait: 200 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
 	}
 	for range 3 {
-		<-rec.event
+		receive(t, rec.event)
 	}
 	s.Close()
 	if s, err = natsd.Start(natsd.Config{Listen: addr, StoreDir: dir}); err != nil {
@@ -298,7 +298,7 @@ func TestFailedJobRetried(t *testing.T) {
 		st, err := q.Status(ctx, "f1")
 		return err == nil && st.Done
 	})
-	if first, second := <-deliveries, <-deliveries; first != 1 || second != 2 {
+	if first, second := receive(t, deliveries), receive(t, deliveries); first != 1 || second != 2 {
 		t.Fatalf("deliveries %d then %d, want the failed job delivered again", first, second)
 	}
 	if !strings.Contains(logs.String(), "store unreachable") {
