@@ -152,6 +152,18 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// receive waits for the next value on ch, failing the test after a minute.
+func receive[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(60 * time.Second):
+		t.Fatal("timed out waiting for an event")
+	}
+	panic("unreachable")
+}
+
 // syncBuffer is a log destination safe for concurrent writers.
 type syncBuffer struct {
 	mu sync.Mutex

@@ -178,6 +178,15 @@ func (w *Worker) loop(ctx context.Context, nc *nats.Conn, q *Queue, cons jetstre
 			// no job this time
 		case nc.IsClosed():
 			return fmt.Errorf("campaign worker: %w", nats.ErrConnectionClosed)
+		case errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound):
+			// Removed by an operator, or lost with the server's store:
+			// the jobs on the stream are still there, so make it again.
+			log.Warn("the vantage point's consumer is gone; creating it again", "err", err)
+			if c, err := q.consumer(ctx, w.Vantage); err == nil {
+				cons = c
+			} else {
+				sleep(ctx, bo.next())
+			}
 		default:
 			d := bo.next()
 			log.Warn("cannot pull a job; retrying", "err", err, "retry_in", d)

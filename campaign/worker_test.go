@@ -120,7 +120,7 @@ func TestStopReturnsJob(t *testing.T) {
 	w := &Worker{URL: s.URL(), Vantage: "kz", Runner: blocked, Options: opts, PollWait: 100 * time.Millisecond}
 	done := make(chan error, 1)
 	go func() { done <- w.Run(wctx) }()
-	<-started
+	receive(t, started)
 	stop()
 	if err := <-done; err != nil {
 		t.Fatalf("worker stopped with %v, want nil", err)
@@ -169,7 +169,7 @@ func TestMalformedJobTerminated(t *testing.T) {
 	if _, err := q.Submit(ctx, request("m2", 1, "kz")); err != nil {
 		t.Fatal(err)
 	}
-	if w := <-rec.event; w.Campaign != "m2" {
+	if w := receive(t, rec.event); w.Campaign != "m2" {
 		t.Fatalf("ran a job of %s", w.Campaign)
 	}
 	cons, _ := q.consumer(ctx, "kz")
@@ -221,7 +221,7 @@ func TestNATSRestartLosesNoJob(t *testing.T) {
 		runWorker(t, &Worker{URL: url, Vantage: v, Runner: rec, Options: opts, Logger: testLogger(&logs), PollWait: 200 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
 	}
 	for range 3 {
-		<-rec.event
+		receive(t, rec.event)
 	}
 	s.Close()
 	if s, err = natsd.Start(natsd.Config{Listen: addr, StoreDir: dir}); err != nil {
@@ -298,10 +298,47 @@ func TestFailedJobRetried(t *testing.T) {
 		st, err := q.Status(ctx, "f1")
 		return err == nil && st.Done
 	})
-	if first, second := <-deliveries, <-deliveries; first != 1 || second != 2 {
+	if first, second := receive(t, deliveries), receive(t, deliveries); first != 1 || second != 2 {
 		t.Fatalf("deliveries %d then %d, want the failed job delivered again", first, second)
 	}
 	if !strings.Contains(logs.String(), "store unreachable") {
 		t.Errorf("the failure is not logged:\n%s", logs.String())
+	}
+}
+
+// A consumer removed under a running worker (by an operator) is created
+// again, and the jobs still on the stream get done.
+func TestConsumerRemovedUnderWorker(t *testing.T) {
+	s, _ := startNATS(t)
+	q := openQueue(t, s.URL(), Options{})
+	ctx := testCtx(t)
+	rec := newRecorder()
+	var logs syncBuffer
+	runWorker(t, &Worker{URL: s.URL(), Vantage: "kz", Runner: rec, Logger: testLogger(&logs), PollWait: 100 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	waitFor(t, "the worker to start", func() bool { return strings.Contains(logs.String(), "worker started") })
+	if err := q.jobs.DeleteConsumer(ctx, ConsumerName("kz")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the worker to notice", func() bool { return strings.Contains(logs.String(), "consumer is gone") })
+	// A job put on the stream without Submit, which would create the
+	// consumer itself: only the worker can bring it back.
+	spec := validSpec()
+	spec.ID, spec.Vantages, spec.Hosts, spec.Batch, spec.Jobs = "gone", []string{"kz"}, 1, 1, 1
+	b, _ := spec.Marshal()
+	if _, err := q.specs.Put(ctx, spec.ID, b); err != nil {
+		t.Fatal(err)
+	}
+	j := &Job{Version: Version, Campaign: "gone", Vantage: "kz", Seq: 1, Hosts: []string{"127.0.0.9:443"}}
+	b, _ = j.Marshal()
+	if _, err := q.js.Publish(ctx, j.Subject(), b); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case w := <-rec.event:
+		if w.Campaign != "gone" {
+			t.Fatalf("ran a job of %s", w.Campaign)
+		}
+	case <-ctx.Done():
+		t.Fatal("the job on the stream was never run")
 	}
 }
