@@ -1,0 +1,148 @@
+package rootfs
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// hostile builds a root whose links all point out of it, at a folder
+// holding a secret file, in the three shapes an image can use.
+func hostile(t *testing.T) (root, outside string) {
+	t.Helper()
+	outside = t.TempDir()
+	root = t.TempDir()
+	must(t, os.WriteFile(filepath.Join(outside, "secret"), []byte("host secret"), 0o644))
+	relOut, err := filepath.Rel(filepath.Join(root, "etc"), outside)
+	must(t, err)
+	must(t, os.MkdirAll(filepath.Join(root, "etc"), 0o755))
+	// 1. a relative link with ".." past the root
+	must(t, os.Symlink(relOut, filepath.Join(root, "etc", "rel")))
+	// 2. an absolute link in an intermediate component
+	must(t, os.Symlink(outside, filepath.Join(root, "etc", "abs")))
+	// 3. a link to the host's root, then down
+	must(t, os.Symlink("/", filepath.Join(root, "etc", "slash")))
+	return root, outside
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReadsStayInRoot(t *testing.T) {
+	root, outside := hostile(t)
+	f, err := Open(root)
+	must(t, err)
+	defer f.Close()
+	for _, p := range []string{"/etc/rel/secret", "/etc/abs/secret", "/etc/slash" + outside + "/secret", "/../../../../" + outside + "/secret"} {
+		if data, err := f.ReadFile(p, 1<<20); err == nil || strings.Contains(string(data), "host secret") {
+			t.Errorf("%s: read %q, %v: escaped the root", p, data, err)
+		}
+		if files := f.WalkFiles(filepathDir(p), func(string) bool { return true }, func(string, error) {}); len(files) != 0 {
+			t.Errorf("walk %s found %v outside the root", filepathDir(p), files)
+		}
+	}
+	// The same links resolve to the image's own files, as a chroot would.
+	must(t, os.MkdirAll(filepath.Join(root, outside), 0o755))
+	must(t, os.WriteFile(filepath.Join(root, outside, "secret"), []byte("image file"), 0o644))
+	for _, p := range []string{"/etc/abs/secret", "/etc/slash" + outside + "/secret"} {
+		if data, err := f.ReadFile(p, 1<<20); err != nil || string(data) != "image file" {
+			t.Errorf("%s: %q, %v: want the image's own file", p, data, err)
+		}
+	}
+	if got, _ := f.Glob("/etc/*/secret"); strings.Join(got, ",") != "/etc/abs/secret" {
+		t.Errorf("glob: %v", got)
+	}
+}
+
+func filepathDir(p string) string { return filepath.Dir(p) }
+
+func TestWritesStayInRoot(t *testing.T) {
+	root, outside := hostile(t)
+	f, err := Open(root)
+	must(t, err)
+	defer f.Close()
+	for _, p := range []string{"/etc/rel/secret", "/etc/abs/secret", "/etc/slash" + outside + "/secret"} {
+		f.WriteFile(p, []byte("pwned"), 0o644)
+		f.Remove(p)
+		f.RemoveAll(p)
+		f.Chmod(p, 0o777)
+		f.MkdirAll(p+"/x", 0o755)
+	}
+	f.RemoveAll("/etc/abs/")
+	if data, err := os.ReadFile(filepath.Join(outside, "secret")); err != nil || string(data) != "host secret" {
+		t.Fatalf("the file outside the root was changed: %q, %v", data, err)
+	}
+	if fi, _ := os.Stat(filepath.Join(outside, "secret")); fi.Mode().Perm() != 0o644 {
+		t.Fatalf("mode outside changed: %v", fi.Mode())
+	}
+	ents, _ := os.ReadDir(outside)
+	if len(ents) != 1 {
+		t.Fatalf("entries outside the root: %v", ents)
+	}
+	// Removing a link removes the link.
+	must(t, f.Remove("/etc/abs"))
+	if _, err := os.Lstat(filepath.Join(root, "etc", "abs")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("link not removed: %v", err)
+	}
+	if err := f.RemoveAll("/"); err == nil {
+		t.Error("removing the root was accepted")
+	}
+}
+
+// Two links to ".." in a folder multiply the paths exponentially; each
+// folder is walked once.
+func TestWalkLinkLoops(t *testing.T) {
+	root := t.TempDir()
+	d := filepath.Join(root, "certs")
+	must(t, os.MkdirAll(filepath.Join(d, "sub"), 0o755))
+	must(t, os.WriteFile(filepath.Join(d, "sub", "a.crt"), nil, 0o644))
+	for _, n := range []string{"x", "y", "sub/z"} {
+		must(t, os.Symlink("..", filepath.Join(d, n)))
+	}
+	must(t, os.Symlink("/certs", filepath.Join(d, "sub", "w")))
+	must(t, os.Symlink("loop", filepath.Join(d, "loop")))
+	f, err := Open(root)
+	must(t, err)
+	defer f.Close()
+	var problems []string
+	files := f.WalkFiles("/certs", func(string) bool { return true }, func(p string, err error) {
+		problems = append(problems, p+": "+err.Error())
+	})
+	if strings.Join(files, ",") != "/certs/sub/a.crt" {
+		t.Errorf("files %v", files)
+	}
+	if len(problems) != 1 || !strings.Contains(problems[0], "too many levels") {
+		t.Errorf("problems %v", problems)
+	}
+}
+
+func TestWalkBudget(t *testing.T) {
+	root := t.TempDir()
+	d := filepath.Join(root, "d")
+	must(t, os.MkdirAll(d, 0o755))
+	for i := range 3 {
+		must(t, os.Mkdir(filepath.Join(d, string(rune('a'+i))), 0o755))
+	}
+	f, err := Open(root)
+	must(t, err)
+	defer f.Close()
+	work := 0
+	f.walkBudget = 2
+	var got error
+	f.WalkFiles("/d", func(string) bool { work++; return true }, func(_ string, err error) { got = err })
+	if !errors.Is(got, ErrTooMuchWork) {
+		t.Errorf("budget not enforced: %v", got)
+	}
+}
+
+func TestOpenMissingRoot(t *testing.T) {
+	if _, err := Open(filepath.Join(t.TempDir(), "nonexistent")); err == nil {
+		t.Fatal("a missing root opened")
+	}
+}
