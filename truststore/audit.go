@@ -1,6 +1,7 @@
 package truststore
 
 import (
+	"crypto/x509"
 	"fmt"
 	"time"
 
@@ -95,6 +96,8 @@ func Audit(stores []*Store, list *blocklist.List) *Report {
 				status = KnownInterception
 			case e.Trust != Trusted:
 				continue // untrusted and not blocklisted: nothing to say
+			case !canIssue(e.Cert):
+				continue // a server's own certificate (ssl-cert's snakeoil), not a root
 			case roots.IsMozilla(e.Cert.SPKI), packaged[e.Cert.SPKI]:
 				status = Public
 			default:
@@ -115,6 +118,23 @@ func Audit(stores []*Store, list *blocklist.List) *Report {
 		rep.Stores = append(rep.Stores, sum)
 	}
 	return rep
+}
+
+// canIssue reports whether a trusted certificate can issue others, as
+// OpenSSL and browsers decide: a v3 certificate must say CA in its basic
+// constraints and, when it has a key usage, allow certificate signing. A v1
+// certificate has no extensions and is taken as a CA, as OpenSSL does for a
+// self-signed one (an interception root could be v1). One that crypto/x509
+// cannot parse is kept, to be looked at.
+func canIssue(c *chain.Cert) bool {
+	x := c.X509
+	if x == nil || x.Version < 3 {
+		return true
+	}
+	if !x.BasicConstraintsValid || !x.IsCA {
+		return false
+	}
+	return x.KeyUsage == 0 || x.KeyUsage&x509.KeyUsageCertSign != 0
 }
 
 // Flagged returns the findings that are not public roots.

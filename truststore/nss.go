@@ -50,13 +50,13 @@ func readNSS(r rootFS) []*Store {
 	}
 	for _, d := range dirs {
 		db := d.dir + "/cert9.db"
-		if !r.exists(db) {
+		if !r.Exists(db) {
 			continue
 		}
 		s := &Store{Kind: NSS, Path: d.dir, Owner: d.owner}
-		real, err := r.resolve(db)
+		real, err := r.Resolve(db)
 		if err == nil {
-			err = readCert9(real, db, s)
+			err = readCert9(r.Real(real), db, s)
 		}
 		if err != nil {
 			s.problem(db, err)

@@ -27,7 +27,7 @@ func TestP11KitPackagedBundle(t *testing.T) {
 		obj("Qaznet Trust Network", "trusted: true", storetest.PEMOf(t, "kz-2019-qaznet"))
 	storetest.Write(t, filepath.Join(root, "usr/share/pki/ca-trust-source/ca-bundle.trust.p11-kit"), bundle)
 
-	rep := Audit(Read(Options{Root: root}), nil)
+	rep := audit(t, root)
 	var known, notPublic []string
 	for _, f := range rep.Findings {
 		if f.Store != P11KitSource {
@@ -43,17 +43,17 @@ func TestP11KitPackagedBundle(t *testing.T) {
 	if strings.Join(known, ",") != "Qaznet Trust Network" || len(notPublic) != 0 {
 		t.Fatalf("known %v, not public %v", known, notPublic)
 	}
-	plan := MakePlan(rep, root, false)
+	plan := mustPlan(t, rep, root, false)
 	if len(plan.Steps) != 1 || !strings.HasPrefix(plan.Steps[0].Changes[0], "/etc/pki/ca-trust/source/blocklist") {
 		t.Fatalf("plan %+v", plan.Steps)
 	}
 	if _, err := Apply(context.Background(), plan, ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if Audit(Read(Options{Root: root}), nil).TrustsKnownInterception() {
+	if audit(t, root).TrustsKnownInterception() {
 		t.Error("the Kazakh root is still trusted after the distrust")
 	}
-	if _, err := Undo(root); err != nil {
+	if err := undo(root); err != nil {
 		t.Fatal(err)
 	}
 }

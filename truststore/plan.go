@@ -3,15 +3,17 @@ package truststore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	iofs "io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"path"
 	"slices"
 	"strings"
 
 	"github.com/mitmguard/mitmguard/chain"
-	"github.com/mitmguard/mitmguard/internal/atomicfile"
+	"github.com/mitmguard/mitmguard/internal/rootfs"
 )
 
 // Step is one store's part of a distrust: what it changes and how.
@@ -28,7 +30,12 @@ type Step struct {
 	Manual bool   `json:"manual,omitempty"`
 	Reason string `json:"reason,omitempty"`
 
-	run func(ctx context.Context, r rootFS, x runner) error
+	// removes are device paths the step removes beyond Changes; they are
+	// backed up too.
+	removes []string
+	// reads are device paths its tool reads beyond Changes.
+	reads []string
+	run   func(ctx context.Context, r rootFS, x runner) error
 }
 
 // Plan is the distrust of every root an audit flagged.
@@ -41,8 +48,12 @@ type Plan struct {
 // only), but the CLI and tests share one implementation.
 type runner func(ctx context.Context, name string, args ...string) error
 
+// runCommand runs a tool in the C locale, so that its messages do not
+// depend on the user's language.
 func runCommand(ctx context.Context, name string, args ...string) error {
-	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C", "LANG=C", "LANGUAGE=")
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, bytes.TrimSpace(out))
 	}
@@ -52,11 +63,16 @@ func runCommand(ctx context.Context, name string, args ...string) error {
 // MakePlan turns an audit into a plan: the known-interception roots that a
 // store trusts, and with includeNotPublic the not-public ones too. Nothing
 // is changed.
-func MakePlan(rep *Report, root string, includeNotPublic bool) *Plan {
+func MakePlan(rep *Report, root string, includeNotPublic bool) (*Plan, error) {
 	if root == "" {
 		root = "/"
 	}
-	r := rootFS{root: root}
+	fsys, err := rootfs.Open(root)
+	if err != nil {
+		return nil, &RootError{Root: root, Err: err}
+	}
+	defer fsys.Close()
+	r := rootFS{fsys}
 	p := &Plan{Root: root, Steps: []Step{}}
 	pick := func(f Finding) bool {
 		return f.Trust == Trusted && (f.Status == KnownInterception || includeNotPublic && f.Status == NotPublic)
@@ -96,7 +112,7 @@ func MakePlan(rep *Report, root string, includeNotPublic bool) *Plan {
 				Reason: "mitmguard does not know how this store is used; remove the certificates by hand", Changes: []string{}})
 		}
 	}
-	return p
+	return p, nil
 }
 
 func subjects(fs []Finding) []string {
@@ -113,28 +129,34 @@ func subjects(fs []Finding) []string {
 // /etc/ca-certificates.conf, removes certificates copied by hand into
 // /etc/ssl/certs, and rebuilds with update-ca-certificates (the bundle and
 // hashed folder are generated, and so lose every copy without a source).
+// A file that a package installed (ssl-cert's snakeoil certificate, any
+// file dpkg lists) is never removed.
 func debianStep(r rootFS, fs []Finding) Step {
 	st := Step{Store: DebianLocal, StorePath: "/etc/ssl/certs", Owner: "system", Certs: subjects(fs),
 		Changes: []string{debianConf, debianLocal, debianCerts}}
-	var remove, deselect []string
+	var remove, deselect, kept []string
 	for _, f := range fs {
+		var cand string
 		switch f.Store {
 		case DebianLocal:
-			remove = appendNew(remove, f.File)
+			cand = f.File
 		case DebianShare:
 			deselect = appendNew(deselect, relShare(f.File))
-		case DebianHashedDir, DebianBundle:
+		case DebianHashedDir:
 			// A hashed name links to its source; a source outside the two
 			// source folders was copied in by hand and is removed.
-			if f.Store == DebianHashedDir {
-				if real, err := r.resolve(f.File); err == nil {
-					dev := r.device(real)
-					if !strings.HasPrefix(dev, debianLocal+"/") && !strings.HasPrefix(dev, debianShare+"/") {
-						remove = appendNew(remove, dev)
-					}
-				}
+			if dev, err := r.Resolve(f.File); err == nil && !strings.HasPrefix(dev, debianLocal+"/") && !strings.HasPrefix(dev, debianShare+"/") {
+				cand = dev
 			}
 		}
+		if cand == "" {
+			continue
+		}
+		if pkg, owned := packageOwned(r, cand); owned {
+			kept = appendNew(kept, cand+" (installed by "+pkg+")")
+			continue
+		}
+		remove = appendNew(remove, cand)
 	}
 	var parts []string
 	if len(remove) > 0 {
@@ -143,49 +165,82 @@ func debianStep(r rootFS, fs []Finding) Step {
 	if len(deselect) > 0 {
 		parts = append(parts, "deselect "+strings.Join(deselect, ", ")+" in "+debianConf)
 	}
+	if len(kept) > 0 {
+		parts = append(parts, "keep "+strings.Join(kept, ", "))
+	}
 	parts = append(parts, "rebuild /etc/ssl/certs with update-ca-certificates")
 	st.Description = strings.Join(parts, "; ")
-	args := updateCAArgs(r.root)
-	st.Commands = [][]string{append([]string{"update-ca-certificates"}, args...)}
+	st.Commands = [][]string{append([]string{"update-ca-certificates"}, updateCAArgs(r)...)}
 	if _, err := exec.LookPath("update-ca-certificates"); err != nil {
 		st.Manual, st.Reason = true, "update-ca-certificates is not installed here (Debian: apt-get install ca-certificates)"
 	}
+	st.removes = remove
+	st.reads = []string{debianShare}
 	st.run = func(ctx context.Context, r rootFS, x runner) error {
 		for _, f := range remove {
-			if err := os.Remove(r.real(f)); err != nil && !os.IsNotExist(err) {
+			if err := r.Remove(f); err != nil && !errors.Is(err, iofs.ErrNotExist) {
 				return err
 			}
 		}
 		if len(deselect) > 0 {
-			if err := deselectInConf(r.real(debianConf), deselect); err != nil {
+			if err := deselectInConf(r, debianConf, deselect); err != nil {
 				return err
 			}
 		}
-		return x(ctx, "update-ca-certificates", args...)
+		return x(ctx, "update-ca-certificates", updateCAArgs(r)...)
 	}
 	return st
 }
 
+// packageOwned reports a file that a package of the system put there: the
+// snakeoil certificate that ssl-cert generates (Postfix, Apache and Dovecot
+// serve it), or a file dpkg lists as installed.
+func packageOwned(r rootFS, dev string) (string, bool) {
+	if path.Base(dev) == "ssl-cert-snakeoil.pem" {
+		return "ssl-cert", true
+	}
+	for _, list := range r.glob("/var/lib/dpkg/info/*.list") {
+		data, err := r.readFile(list)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if line == dev {
+				pkg, _, _ := strings.Cut(path.Base(list), ".list")
+				pkg, _, _ = strings.Cut(pkg, ":")
+				return pkg, true
+			}
+		}
+	}
+	return "", false
+}
+
 // updateCAArgs are the arguments that point update-ca-certificates at the
-// folders of the system under root. (Newer versions also have --sysroot;
-// these options work on every version.) Hooks of another system are never
-// run from here.
-func updateCAArgs(root string) []string {
-	r := rootFS{root: root}
-	if r.root == "" || r.root == "/" {
+// folders of the system under root, resolved inside it. (Newer versions
+// also have --sysroot; these options work on every version.) Hooks of
+// another system are never run from here.
+func updateCAArgs(r rootFS) []string {
+	if r.IsSystem() {
 		return []string{"--fresh"}
 	}
+	real := func(dev string) string {
+		p, err := r.ResolveMissing(dev)
+		if err != nil {
+			p = dev
+		}
+		return r.Real(p)
+	}
 	return []string{"--fresh",
-		"--certsconf", r.real(debianConf), "--certsdir", r.real(debianShare),
-		"--localcertsdir", r.real(debianLocal), "--etccertsdir", r.real(debianCerts),
-		"--hooksdir", r.real("/nonexistent-mitmguard-hooks")}
+		"--certsconf", real(debianConf), "--certsdir", real(debianShare),
+		"--localcertsdir", real(debianLocal), "--etccertsdir", real(debianCerts),
+		"--hooksdir", r.Real("/nonexistent-mitmguard-hooks")}
 }
 
 // deselectInConf marks files with '!' in ca-certificates.conf, adding the
 // line when the file was not listed.
-func deselectInConf(path string, files []string) error {
-	data, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
+func deselectInConf(r rootFS, conf string, files []string) error {
+	data, err := r.readFile(conf)
+	if err != nil && !errors.Is(err, iofs.ErrNotExist) {
 		return err
 	}
 	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
@@ -205,7 +260,11 @@ func deselectInConf(path string, files []string) error {
 			lines = append(lines, "!"+f)
 		}
 	}
-	return atomicfile.Write(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644, nil)
+	p, err := r.ResolveMissing(conf)
+	if err != nil {
+		return err
+	}
+	return r.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
 }
 
 func relShare(file string) string { return strings.TrimPrefix(file, debianShare+"/") }
@@ -221,14 +280,14 @@ func appendNew(list []string, s string) []string {
 // p11-kit distrusts a blocklisted certificate whatever the anchors say, and
 // the anchor file itself is left alone.
 func p11kitStep(r rootFS, s *Store, fs []Finding) Step {
-	blockDir := filepath.Join(adminBase(filepath.Dir(s.Path)), "blocklist")
+	blockDir := path.Join(adminBase(path.Dir(s.Path)), "blocklist")
 	st := Step{Store: s.Kind, StorePath: s.Path, Owner: s.Owner, Certs: subjects(fs),
 		Description: "add the roots to " + blockDir, Changes: []string{blockDir}}
 	var cmd []string
-	if r.root == "/" || r.root == "" {
+	if r.IsSystem() {
 		if _, err := exec.LookPath("update-ca-trust"); err == nil {
 			cmd = []string{"update-ca-trust", "extract"}
-			st.Changes = append(st.Changes, filepath.Join(filepath.Dir(filepath.Dir(blockDir)), "extracted"))
+			st.Changes = append(st.Changes, path.Join(path.Dir(path.Dir(blockDir)), "extracted"))
 		} else if _, err := exec.LookPath("trust"); err == nil {
 			cmd = []string{"trust", "extract-compat"}
 		}
@@ -244,11 +303,12 @@ func p11kitStep(r rootFS, s *Store, fs []Finding) Step {
 		certs["mitmguard-"+f.SPKISHA256[:16]+".pem"] = f.cert.Cert
 	}
 	st.run = func(ctx context.Context, r rootFS, x runner) error {
-		if err := os.MkdirAll(r.real(blockDir), 0o755); err != nil {
+		dir, err := r.MkdirAll(blockDir, 0o755)
+		if err != nil {
 			return err
 		}
 		for name, c := range certs {
-			if err := atomicfile.Write(r.real(filepath.Join(blockDir, name)), []byte(c.PEM()), 0o644, nil); err != nil {
+			if err := r.WriteFile(path.Join(dir, name), []byte(c.PEM()), 0o644); err != nil {
 				return err
 			}
 		}
@@ -281,10 +341,18 @@ func nssStep(r rootFS, s *Store, fs []Finding) Step {
 	for _, f := range fs {
 		nicks = appendNew(nicks, f.Label)
 	}
-	db := "sql:" + r.real(s.Path)
-	for _, n := range nicks {
-		st.Commands = append(st.Commands, []string{"certutil", "-M", "-d", db, "-n", n, "-t", "p,p,p"})
+	commands := func(r rootFS) ([][]string, error) {
+		dir, err := r.Resolve(s.Path)
+		if err != nil {
+			return nil, err
+		}
+		var out [][]string
+		for _, n := range nicks {
+			out = append(out, []string{"certutil", "-M", "-d", "sql:" + r.Real(dir), "-n", n, "-t", "p,p,p"})
+		}
+		return out, nil
 	}
+	st.Commands, _ = commands(r)
 	st.Description = fmt.Sprintf("mark %s distrusted (p,p,p) in the NSS database %s", strings.Join(quoteAll(nicks), ", "), s.Path)
 	if _, err := exec.LookPath("certutil"); err != nil {
 		st.Manual, st.Reason = true, errNoCertutil.Error()
@@ -292,7 +360,11 @@ func nssStep(r rootFS, s *Store, fs []Finding) Step {
 		st.Manual, st.Reason = true, fmt.Sprintf("Firefox (pid %d) has this profile open; close it and run mitmguard distrust again", pid)
 	}
 	st.run = func(ctx context.Context, r rootFS, x runner) error {
-		for _, c := range st.Commands {
+		cmds, err := commands(r)
+		if err != nil {
+			return err
+		}
+		for _, c := range cmds {
 			if err := x(ctx, c[0], c[1:]...); err != nil {
 				return err
 			}
@@ -305,7 +377,7 @@ func nssStep(r rootFS, s *Store, fs []Finding) Step {
 // firefoxRunning reports a live Firefox holding the profile: on Linux it
 // keeps a symlink "lock" whose target ends in "+PID".
 func firefoxRunning(r rootFS, profile string) (int, bool) {
-	t, err := os.Readlink(r.real(profile + "/lock"))
+	t, err := r.Readlink(profile + "/lock")
 	if err != nil {
 		return 0, false
 	}
@@ -313,7 +385,7 @@ func firefoxRunning(r rootFS, profile string) (int, bool) {
 	if _, err := fmt.Sscanf(t[strings.LastIndex(t, "+")+1:], "%d", &pid); err != nil || pid <= 0 {
 		return 0, false
 	}
-	if r.root != "/" && r.root != "" {
+	if !r.IsSystem() {
 		return pid, true // an image's lock is stale or foreign; do not guess
 	}
 	_, err = os.Stat(fmt.Sprintf("/proc/%d", pid))
@@ -328,33 +400,53 @@ func quoteAll(ss []string) []string {
 	return out
 }
 
-// javaStep deletes each alias with keytool.
+// javaStep deletes each alias with keytool. The keystore is read with this
+// package's own parser first, and only the aliases it still holds are
+// deleted (on a running Debian system update-ca-certificates' Java hook may
+// have removed them already), so no tool message is ever interpreted.
 func javaStep(r rootFS, s *Store, fs []Finding) Step {
-	st := Step{Store: s.Kind, StorePath: s.Path, Owner: s.Owner, Certs: subjects(fs), Changes: []string{}}
-	real, err := r.resolve(s.Path)
+	st := Step{Store: s.Kind, StorePath: s.Path, Owner: s.Owner, Certs: subjects(fs)}
+	dev, err := r.Resolve(s.Path)
 	if err != nil {
-		real = r.real(s.Path)
+		dev = s.Path
 	}
-	st.Changes = append(st.Changes, r.device(real))
+	st.Changes = []string{dev}
 	var aliases []string
 	for _, f := range fs {
 		aliases = appendNew(aliases, f.Label)
 	}
+	keytool := func(ks, alias string) []string {
+		return []string{"keytool", "-J-Duser.language=en", "-J-Duser.country=US", "-delete", "-noprompt", "-alias", alias, "-keystore", ks, "-storepass", DefaultJavaPassword}
+	}
 	for _, a := range aliases {
-		st.Commands = append(st.Commands, []string{"keytool", "-delete", "-noprompt", "-alias", a, "-keystore", real, "-storepass", DefaultJavaPassword})
+		st.Commands = append(st.Commands, keytool(r.Real(dev), a))
 	}
 	st.Description = fmt.Sprintf("delete %s from the Java keystore %s", strings.Join(quoteAll(aliases), ", "), s.Path)
 	if _, err := exec.LookPath("keytool"); err != nil {
 		st.Manual, st.Reason = true, "keytool is not installed here (it comes with a JDK or JRE)"
 	}
-	if data, err := os.ReadFile(real); err == nil && (len(data) < 4 || string(data[:4]) != "\xfe\xed\xfe\xed") {
+	if data, err := r.readFile(dev); err == nil && (len(data) < 4 || string(data[:4]) != "\xfe\xed\xfe\xed") {
 		st.Manual, st.Reason = true, "a PKCS#12 keystore: find the aliases with keytool -list and delete them by hand"
 	}
 	st.run = func(ctx context.Context, r rootFS, x runner) error {
-		for _, c := range st.Commands {
-			// On a running Debian system update-ca-certificates' Java hook
-			// may already have removed the alias.
-			if err := x(ctx, c[0], c[1:]...); err != nil && !strings.Contains(err.Error(), "does not exist") {
+		dev, err := r.Resolve(s.Path)
+		if err != nil {
+			return err
+		}
+		data, err := r.readFile(dev)
+		if err != nil {
+			return err
+		}
+		entries, err := ParseKeystore(data, DefaultJavaPassword)
+		if err != nil {
+			return err
+		}
+		for _, a := range aliases {
+			if !slices.ContainsFunc(entries, func(e KeystoreEntry) bool { return strings.EqualFold(e.Alias, a) }) {
+				continue // already gone
+			}
+			c := keytool(r.Real(dev), a)
+			if err := x(ctx, c[0], c[1:]...); err != nil {
 				return err
 			}
 		}

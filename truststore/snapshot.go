@@ -1,78 +1,112 @@
 package truststore
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
+	"path"
 	"sort"
+	"strings"
+	"syscall"
 
-	"github.com/mitmguard/mitmguard/internal/atomicfile"
+	"github.com/mitmguard/mitmguard/internal/rootfs"
 )
 
-// snapItem is one path as it was before a step ran.
-type snapItem struct {
-	Path   string      `json:"path"` // real path
-	Type   string      `json:"type"` // file, symlink, dir, absent
-	Mode   fs.FileMode `json:"mode,omitempty"`
-	Target string      `json:"target,omitempty"` // symlink target
-	Blob   string      `json:"blob,omitempty"`   // content file in the snapshot folder, named by SHA-256
+// fileState is one path as it was at a moment: before a step ran (with its
+// content kept in the journal's blobs) or as the step left it (its hash
+// only, to find what changed since).
+type fileState struct {
+	Path   string `json:"path"` // relative to the root: "etc/ca-certificates.conf"
+	Type   string `json:"type"` // file, symlink, dir, absent
+	Mode   uint32 `json:"mode,omitempty"`
+	UID    int    `json:"uid"`
+	GID    int    `json:"gid"`
+	Target string `json:"target,omitempty"` // symlink target
+	SHA256 string `json:"sha256,omitempty"` // file content; the blob's name
 }
 
-// snapshot records paths (files, symlinks, or whole folders, recursively)
-// into dir, content-addressed, and returns the manifest. Symlinks are
-// recorded as links, never followed, so restoring them is exact.
-func snapshot(paths []string, dir string) ([]snapItem, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+// modeBits are the mode bits a snapshot keeps and restores.
+const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+
+// maxBlobSize bounds one file kept by a snapshot (an NSS database is a few
+// MB at most).
+const maxBlobSize = 256 << 20
+
+// same reports whether two states of one path are equal.
+func (a fileState) same(b fileState) bool { return a == b }
+
+func (a fileState) String() string {
+	switch a.Type {
+	case "absent":
+		return "absent"
+	case "symlink":
+		return "link to " + a.Target
+	case "dir":
+		return fmt.Sprintf("folder %04o %d:%d", a.Mode&0o7777, a.UID, a.GID)
 	}
-	var items []snapItem
+	return fmt.Sprintf("file %04o %d:%d sha256 %.12s", a.Mode&0o7777, a.UID, a.GID, a.SHA256)
+}
+
+func devPath(rel string) string { return "/" + rel }
+
+func relPath(dev string) string { return strings.TrimPrefix(rootfs.Clean(dev), "/") }
+
+// capture records paths (resolved device paths: files, links, or whole
+// folders, recursively, never through a link) in order, a folder before its
+// entries. With keep set, each file's content is kept as a blob.
+func capture(r rootFS, paths []string, keep func(sum string, data []byte) error) ([]fileState, error) {
+	var out []fileState
 	var add func(p string) error
 	add = func(p string) error {
-		fi, err := os.Lstat(p)
+		fi, err := r.Lstat(p)
 		if errors.Is(err, fs.ErrNotExist) {
-			items = append(items, snapItem{Path: p, Type: "absent"})
+			out = append(out, fileState{Path: relPath(p), Type: "absent"})
 			return nil
 		}
 		if err != nil {
 			return err
 		}
+		st := fileState{Path: relPath(p), Mode: uint32(fi.Mode() & modeBits)}
+		if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+			st.UID, st.GID = int(sys.Uid), int(sys.Gid)
+		}
 		switch {
 		case fi.Mode()&fs.ModeSymlink != 0:
-			t, err := os.Readlink(p)
-			if err != nil {
+			st.Type, st.Mode = "symlink", 0
+			if st.Target, err = r.Readlink(p); err != nil {
 				return err
 			}
-			items = append(items, snapItem{Path: p, Type: "symlink", Target: t})
+			out = append(out, st)
 		case fi.IsDir():
-			items = append(items, snapItem{Path: p, Type: "dir", Mode: fi.Mode().Perm()})
-			ents, err := os.ReadDir(p)
+			st.Type = "dir"
+			out = append(out, st)
+			ents, err := r.ListDir(p)
 			if err != nil {
 				return err
 			}
 			for _, e := range ents {
-				if err := add(filepath.Join(p, e.Name())); err != nil {
+				if err := add(path.Join(p, e.Name())); err != nil {
 					return err
 				}
 			}
 		case fi.Mode().IsRegular():
-			data, err := os.ReadFile(p)
+			data, err := r.ReadFile(p, maxBlobSize)
 			if err != nil {
 				return err
 			}
 			sum := sha256.Sum256(data)
-			blob := hex.EncodeToString(sum[:])
-			if _, err := os.Stat(filepath.Join(dir, blob)); err != nil {
-				if err := atomicfile.Write(filepath.Join(dir, blob), data, 0o600, nil); err != nil {
+			st.Type, st.SHA256 = "file", hex.EncodeToString(sum[:])
+			if keep != nil {
+				if err := keep(st.SHA256, data); err != nil {
 					return err
 				}
 			}
-			items = append(items, snapItem{Path: p, Type: "file", Mode: fi.Mode().Perm(), Blob: blob})
+			out = append(out, st)
 		default:
-			return fmt.Errorf("%s: not a file, link or folder; refusing to snapshot it", p)
+			return fmt.Errorf("%s: not a file, link or folder; refusing to back it up", p)
 		}
 		return nil
 	}
@@ -81,13 +115,14 @@ func snapshot(paths []string, dir string) ([]snapItem, error) {
 			return nil, err
 		}
 	}
-	return items, nil
+	return out, nil
 }
 
-// restore puts every path of a manifest back as it was: files byte for byte
-// with their mode, links with their target, folders with exactly their old
-// entries (what a step added is removed).
-func restore(items []snapItem, dir string) error {
+// restore puts every path of a snapshot back as it was: files byte for byte
+// with their mode, owner and group, links with their target, folders with
+// exactly their old entries (what a step added is removed). blob returns a
+// file's verified content.
+func restore(r rootFS, items []fileState, blob func(sum string) ([]byte, error)) error {
 	want := map[string]bool{}
 	for _, it := range items {
 		if it.Type != "absent" {
@@ -98,69 +133,116 @@ func restore(items []snapItem, dir string) error {
 	for _, it := range items {
 		switch it.Type {
 		case "absent":
-			if err := os.RemoveAll(it.Path); err != nil {
+			if err := r.RemoveAll(devPath(it.Path)); err != nil {
 				return err
 			}
 		case "dir":
-			var extra []string
-			filepath.WalkDir(it.Path, func(p string, d fs.DirEntry, err error) error {
-				if err == nil && p != it.Path && !want[p] {
-					extra = append(extra, p)
-					if d.IsDir() {
-						return filepath.SkipDir
-					}
-				}
-				return nil
-			})
-			sort.Sort(sort.Reverse(sort.StringSlice(extra)))
+			extra, err := extraEntries(r, it.Path, want)
+			if err != nil {
+				return err
+			}
 			for _, p := range extra {
-				if err := os.RemoveAll(p); err != nil {
+				if err := r.RemoveAll(devPath(p)); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	// Recreate, parents first (the manifest lists a folder before its entries).
+	// Recreate, parents first (a snapshot lists a folder before its entries).
 	for _, it := range items {
+		p := devPath(it.Path)
+		cur, err := r.Lstat(p)
 		switch it.Type {
+		case "absent":
+			continue
 		case "dir":
-			if fi, err := os.Lstat(it.Path); err != nil || !fi.IsDir() {
-				os.RemoveAll(it.Path)
-				if err := os.MkdirAll(it.Path, it.Mode); err != nil {
+			if err != nil || !cur.IsDir() {
+				if err := r.RemoveAll(p); err != nil {
+					return err
+				}
+				if err := mkdir(r, p); err != nil {
 					return err
 				}
 			}
-			if err := os.Chmod(it.Path, it.Mode); err != nil {
+			if err := r.Chmod(p, fs.FileMode(it.Mode)); err != nil {
 				return err
 			}
 		case "symlink":
-			if t, err := os.Readlink(it.Path); err == nil && t == it.Target {
-				continue
-			}
-			os.RemoveAll(it.Path)
-			if err := os.Symlink(it.Target, it.Path); err != nil {
-				return err
-			}
-		case "file":
-			data, err := os.ReadFile(filepath.Join(dir, it.Blob))
-			if err != nil {
-				return fmt.Errorf("snapshot of %s is missing: %w", it.Path, err)
-			}
-			if cur, err := os.ReadFile(it.Path); err == nil && string(cur) == string(data) {
-				if fi, err := os.Lstat(it.Path); err == nil && fi.Mode().IsRegular() {
-					if err := os.Chmod(it.Path, it.Mode); err != nil {
-						return err
-					}
-					continue
+			if t, err := r.Readlink(p); err != nil || t != it.Target {
+				if err := r.RemoveAll(p); err != nil {
+					return err
+				}
+				if err := r.Symlink(it.Target, p); err != nil {
+					return err
 				}
 			}
-			if fi, err := os.Lstat(it.Path); err == nil && !fi.Mode().IsRegular() {
-				os.RemoveAll(it.Path)
+		case "file":
+			data, err := blob(it.SHA256)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
 			}
-			if err := atomicfile.Write(it.Path, data, it.Mode, nil); err != nil {
+			if cur == nil || !cur.Mode().IsRegular() {
+				if err := r.RemoveAll(p); err != nil {
+					return err
+				}
+			}
+			if old, err := r.ReadFile(p, maxBlobSize); err != nil || !bytes.Equal(old, data) {
+				if err := r.WriteFile(p, data, fs.FileMode(it.Mode)&fs.ModePerm); err != nil {
+					return err
+				}
+			}
+			if err := r.Chmod(p, fs.FileMode(it.Mode)); err != nil {
+				return err
+			}
+		}
+		// The owner last: chown clears setuid and setgid bits.
+		if err := r.Lchown(p, it.UID, it.GID); err != nil {
+			return err
+		}
+		if it.Type != "symlink" && it.Mode&uint32(fs.ModeSetuid|fs.ModeSetgid) != 0 {
+			if err := r.Chmod(p, fs.FileMode(it.Mode)); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+func mkdir(r rootFS, p string) error {
+	_, err := r.MkdirAll(p, 0o700)
+	return err
+}
+
+// extraEntries lists what is under a folder now and was not in the
+// snapshot, deepest first, without following links.
+func extraEntries(r rootFS, dir string, want map[string]bool) ([]string, error) {
+	var extra []string
+	var walk func(d string) error
+	walk = func(d string) error {
+		ents, err := r.ListDir(devPath(d))
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil // recreated below
+		}
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			p := path.Join(d, e.Name())
+			if !want[p] {
+				extra = append(extra, p)
+				continue
+			}
+			if e.IsDir() {
+				if err := walk(p); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(dir); err != nil {
+		return nil, err
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(extra)))
+	return extra, nil
 }

@@ -24,7 +24,7 @@ func TestAuditDistrustUndo(t *testing.T) {
 	f := storetest.New(t)
 	before := storetest.Tree(t, f.Root)
 
-	rep := Audit(Read(Options{Root: f.Root}), nil)
+	rep := audit(t, f.Root)
 	if !rep.TrustsKnownInterception() {
 		t.Fatal("audit missed the injected roots")
 	}
@@ -54,7 +54,7 @@ func TestAuditDistrustUndo(t *testing.T) {
 		}
 	}
 
-	plan := MakePlan(rep, f.Root, false)
+	plan := mustPlan(t, rep, f.Root, false)
 	if n := len(plan.Steps); n != 4+btoi(f.Java) { // debian, p11kit, nss x2, java
 		t.Fatalf("%d steps: %+v", n, plan.Steps)
 	}
@@ -69,7 +69,7 @@ func TestAuditDistrustUndo(t *testing.T) {
 		t.Fatalf("second apply: %v", err)
 	}
 
-	after := Audit(Read(Options{Root: f.Root}), nil)
+	after := audit(t, f.Root)
 	if after.TrustsKnownInterception() {
 		for _, fd := range after.Findings {
 			if fd.Status == KnownInterception && fd.Trust == Trusted {
@@ -89,13 +89,13 @@ func TestAuditDistrustUndo(t *testing.T) {
 		t.Error("packaged Kazakh root not deselected")
 	}
 
-	if _, err := Undo(f.Root); err != nil {
+	if err := undo(f.Root); err != nil {
 		t.Fatal(err)
 	}
 	if d := storetest.Diff(before, storetest.Tree(t, f.Root)); len(d) != 0 {
 		t.Fatalf("undo did not restore byte for byte: %v", d)
 	}
-	if _, err := Undo(f.Root); err != ErrNoJournal {
+	if err := undo(f.Root); err != ErrNoJournal {
 		t.Errorf("second undo: %v", err)
 	}
 }
@@ -134,7 +134,7 @@ func TestFirefoxInUse(t *testing.T) {
 	if err := os.Symlink(fmt.Sprintf("127.0.0.1:+%d", os.Getpid()), profile+"/lock"); err != nil {
 		t.Fatal(err)
 	}
-	plan := MakePlan(Audit(Read(Options{Root: f.Root}), nil), f.Root, false)
+	plan := mustPlan(t, audit(t, f.Root), f.Root, false)
 	var manual *Step
 	for i, s := range plan.Steps {
 		if s.Manual {
@@ -151,7 +151,7 @@ func TestFirefoxInUse(t *testing.T) {
 	if d := storetest.Diff(before, storetest.Tree(t, profile)); len(d) != 0 {
 		t.Errorf("an open profile was changed: %v", d)
 	}
-	if !Audit(Read(Options{Root: f.Root}), nil).TrustsKnownInterception() {
+	if !audit(t, f.Root).TrustsKnownInterception() {
 		t.Error("the open profile's root should still be trusted")
 	}
 }

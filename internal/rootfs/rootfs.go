@@ -107,13 +107,17 @@ func rel(dev string) string {
 
 // Resolve follows every link of a device path inside the root and returns
 // the device path of its target, free of links.
-func (f *FS) Resolve(dev string) (string, error) { return f.resolve(dev, true) }
+func (f *FS) Resolve(dev string) (string, error) { return f.resolve(dev, true, false) }
 
 // ResolveParent resolves every component but the last, for operations on a
 // link itself (remove, readlink, lstat).
-func (f *FS) ResolveParent(dev string) (string, error) { return f.resolve(dev, false) }
+func (f *FS) ResolveParent(dev string) (string, error) { return f.resolve(dev, false, false) }
 
-func (f *FS) resolve(dev string, followLast bool) (string, error) {
+// ResolveMissing resolves the components that exist and appends the rest
+// as they are: the path a tool will create, free of links.
+func (f *FS) ResolveMissing(dev string) (string, error) { return f.resolve(dev, true, true) }
+
+func (f *FS) resolve(dev string, followLast, missingOK bool) (string, error) {
 	queue := split(dev)
 	var done []string
 	hops := 0
@@ -135,6 +139,10 @@ func (f *FS) resolve(dev string, followLast bool) (string, error) {
 			break
 		}
 		fi, err := f.r.Lstat(strings.Join(cand, "/"))
+		if err != nil && missingOK && errors.Is(err, fs.ErrNotExist) {
+			rest := strings.TrimPrefix(path.Clean("/"+strings.Join(queue, "/")), "/")
+			return path.Join("/"+strings.Join(cand, "/"), rest), nil
+		}
 		if err != nil {
 			return "", &PathError{"resolve", Clean(dev), err}
 		}
@@ -149,6 +157,13 @@ func (f *FS) resolve(dev string, followLast bool) (string, error) {
 			}
 			if strings.HasPrefix(t, "/") {
 				done = nil
+				// A link written by a tool given root-prefixed paths
+				// (update-ca-certificates --etccertsdir DIR/etc/ssl/certs)
+				// names the root folder itself: it still means a path
+				// inside the root.
+				if f.root != "/" && strings.HasPrefix(t, f.root+"/") {
+					t = strings.TrimPrefix(t, f.root)
+				}
 			}
 			queue = append(split(t), queue...)
 			continue
@@ -368,4 +383,66 @@ func (f *FS) WalkFiles(dir string, match func(name string) bool, problem func(st
 	walk(Clean(dir), fi)
 	sort.Strings(out)
 	return out
+}
+
+// HostEscapes lists the links under the given device paths (recursively,
+// through folder links that stay inside) that the machine's kernel would
+// follow out of the root. Every read and write of this package stays in the
+// root, but an external tool given a real path (update-ca-certificates,
+// certutil) resolves links as the host does: a tree with such links must not
+// be handed to one.
+func (f *FS) HostEscapes(devs []string) ([]string, error) {
+	if f.IsSystem() {
+		return nil, nil
+	}
+	under := func(p string) bool { return p == f.root || strings.HasPrefix(p, f.root+"/") }
+	var out []string
+	seen := map[string]bool{}
+	var queue []string
+	for _, d := range devs {
+		if p, err := f.ResolveMissing(d); err == nil {
+			queue = append(queue, f.Real(p))
+		}
+	}
+	for work := 0; len(queue) > 0; work++ {
+		if work > f.walkBudget {
+			return out, ErrTooMuchWork
+		}
+		p := queue[0]
+		queue = queue[1:]
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		fi, err := os.Lstat(p)
+		if err != nil {
+			continue
+		}
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			ev, err := filepath.EvalSymlinks(p)
+			if err != nil {
+				t, _ := os.Readlink(p)
+				if !filepath.IsAbs(t) {
+					t = filepath.Join(filepath.Dir(p), t)
+				}
+				ev = filepath.Clean(t)
+			}
+			if !under(ev) {
+				out = append(out, "/"+strings.TrimPrefix(strings.TrimPrefix(p, f.root), "/"))
+			} else if err == nil {
+				queue = append(queue, ev)
+			}
+		case fi.IsDir():
+			ents, err := os.ReadDir(p)
+			if err != nil {
+				continue
+			}
+			for _, e := range ents {
+				queue = append(queue, filepath.Join(p, e.Name()))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }

@@ -7,11 +7,13 @@ package storetest
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/mitmguard/mitmguard/blocklist"
@@ -152,8 +154,10 @@ func New(t testing.TB) *Fixture {
 	return f
 }
 
-// Tree records every file and symlink under root: content hash or target,
-// and mode.
+// Tree records every file, symlink and folder under root: content hash or
+// target, mode, owner and group. The folders that lead to the distrust
+// journal (var/lib/mitmguard) are left out: an apply makes them and an undo
+// leaves them, empty, as a package manager would.
 func Tree(t testing.TB, root string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
@@ -166,17 +170,23 @@ func Tree(t testing.TB, root string) map[string]string {
 		if err != nil {
 			return err
 		}
+		owner := ""
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			owner = fmt.Sprintf(" %d:%d", st.Uid, st.Gid)
+		}
 		switch {
 		case fi.Mode()&fs.ModeSymlink != 0:
 			tgt, _ := os.Readlink(p)
-			out[rel] = "link:" + tgt
+			out[rel] = "link:" + tgt + owner
+		case fi.IsDir() && rel != "var" && rel != "var/lib" && rel != "var/lib/mitmguard":
+			out[rel+"/"] = fi.Mode().String() + owner
 		case fi.Mode().IsRegular():
 			b, err := os.ReadFile(p)
 			if err != nil {
 				return err
 			}
 			sum := sha256.Sum256(b)
-			out[rel] = fi.Mode().String() + ":" + hex.EncodeToString(sum[:])
+			out[rel] = fi.Mode().String() + owner + ":" + hex.EncodeToString(sum[:])
 		}
 		return nil
 	})
