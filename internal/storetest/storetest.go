@@ -19,6 +19,7 @@ import (
 	"github.com/mitmguard/mitmguard/blocklist"
 	"github.com/mitmguard/mitmguard/chain"
 	"github.com/mitmguard/mitmguard/internal/lab"
+	"github.com/mitmguard/mitmguard/internal/testtool"
 	"github.com/mitmguard/mitmguard/roots"
 )
 
@@ -77,13 +78,16 @@ func labRoot(t testing.TB) string {
 	return string(lab.PEM(l.NationalRoot))
 }
 
-// New builds the fixture; it fails the test when a required tool is missing.
+// New builds the fixture. A missing tool skips the test, naming its Debian
+// package, except under CI where it fails (testtool.Need); keytool is
+// optional outside CI (the Java keystore is then left out).
 func New(t testing.TB) *Fixture {
 	t.Helper()
-	for _, tool := range []string{"update-ca-certificates", "certutil", "openssl"} { // openssl: update-ca-certificates runs openssl rehash
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is required (Debian: apt-get install ca-certificates libnss3-tools openssl); .ci/run installs it", tool)
-		}
+	testtool.Need(t, "update-ca-certificates", "ca-certificates")
+	testtool.Need(t, "certutil", "libnss3-tools")
+	testtool.Need(t, "openssl", "openssl") // update-ca-certificates runs openssl rehash
+	if testtool.InCI() {
+		testtool.Need(t, "keytool", "default-jre-headless")
 	}
 	f := &Fixture{Root: t.TempDir()}
 	R := func(p string) string { return filepath.Join(f.Root, p) }
