@@ -19,14 +19,14 @@ func TestBadStores(t *testing.T) {
 	superfish := blocklist.Embedded().ByID("superfish").Certificate
 
 	// A bundle with garbage between certificates and a damaged block.
-	storetest.Write(t, R(debianBundle), qaznet+"this line is not PEM\n"+superfish+
+	storetest.Write(t, R(DebianBundleFile), qaznet+"this line is not PEM\n"+superfish+
 		"-----BEGIN CERTIFICATE-----\nnot base64 at all!!\n-----END CERTIFICATE-----\n"+storetest.Mozilla(0))
 	// A corrupt cert9.db.
 	storetest.Write(t, R("/root/.pki/nssdb/cert9.db"), "SQLite format 3\x00 but then garbage")
 	// A truncated JKS keystore.
 	storetest.Write(t, R("/etc/ssl/certs/java/cacerts"), "\xfe\xed\xfe\xed\x00\x00\x00\x02\x00\x00\x00\x05\x00\x00\x00\x02\x00")
 	// A symlink loop and a dangling link among local certificates.
-	local := R(debianLocal)
+	local := R(DebianLocalDir)
 	if err := os.MkdirAll(local, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -138,5 +137,3 @@ func ulong(b []byte) uint32 {
 	}
 	return binary.BigEndian.Uint32(b)
 }
-
-var errNoCertutil = errors.New("certutil is not installed: NSS protects its trust rows with a MAC in key4.db, so a distrust must be written by certutil (Debian: apt-get install libnss3-tools)")

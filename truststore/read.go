@@ -93,51 +93,53 @@ func addFile(r rootFS, s *Store, path string, trust Trust) {
 	}
 }
 
-// Debian's layout.
+// Debian's layout: the bundle and the hashed folder that
+// update-ca-certificates generates, the administrator's and the packaged
+// certificates, and the selection of packaged ones.
 const (
-	debianBundle = "/etc/ssl/certs/ca-certificates.crt"
-	debianCerts  = "/etc/ssl/certs"
-	debianLocal  = "/usr/local/share/ca-certificates"
-	debianShare  = "/usr/share/ca-certificates"
-	debianConf   = "/etc/ca-certificates.conf"
+	DebianBundleFile = "/etc/ssl/certs/ca-certificates.crt"
+	DebianCertsDir   = "/etc/ssl/certs"
+	DebianLocalDir   = "/usr/local/share/ca-certificates"
+	DebianShareDir   = "/usr/share/ca-certificates"
+	DebianConf       = "/etc/ca-certificates.conf"
 )
 
 func readDebian(r rootFS) []*Store {
 	var stores []*Store
-	if r.Exists(debianBundle) {
-		s := &Store{Kind: DebianBundle, Path: debianBundle, Owner: "system"}
-		addFile(r, s, debianBundle, Trusted)
+	if r.Exists(DebianBundleFile) {
+		s := &Store{Kind: DebianBundle, Path: DebianBundleFile, Owner: "system"}
+		addFile(r, s, DebianBundleFile, Trusted)
 		stores = append(stores, s)
 	}
-	if r.IsDir(debianCerts) {
+	if r.IsDir(DebianCertsDir) {
 		// OpenSSL looks roots up by subject-hash names (e.g. 5ad8a5d6.0);
 		// the *.pem links and the bundle in the same folder are not read by
 		// that lookup, so only the hash names count here.
-		s := &Store{Kind: DebianHashedDir, Path: debianCerts, Owner: "system"}
-		for _, p := range r.glob(debianCerts + "/*") {
+		s := &Store{Kind: DebianHashedDir, Path: DebianCertsDir, Owner: "system"}
+		for _, p := range r.glob(DebianCertsDir + "/*") {
 			if isHashName(filepath.Base(p)) {
 				addFile(r, s, p, Trusted)
 			}
 		}
 		stores = append(stores, s)
 	}
-	if r.IsDir(debianLocal) {
-		s := &Store{Kind: DebianLocal, Path: debianLocal, Owner: "system"}
-		for _, p := range r.WalkFiles(debianLocal, hasSuffix(".crt"), s.problem) {
+	if r.IsDir(DebianLocalDir) {
+		s := &Store{Kind: DebianLocal, Path: DebianLocalDir, Owner: "system"}
+		for _, p := range r.WalkFiles(DebianLocalDir, hasSuffix(".crt"), s.problem) {
 			addFile(r, s, p, Trusted)
 		}
 		stores = append(stores, s)
 	}
-	if r.IsDir(debianShare) {
-		s := &Store{Kind: DebianShare, Path: debianShare, Owner: "system"}
+	if r.IsDir(DebianShareDir) {
+		s := &Store{Kind: DebianShare, Path: DebianShareDir, Owner: "system"}
 		sel := map[string]Trust{}
-		if data, err := r.readFile(debianConf); err == nil {
+		if data, err := r.readFile(DebianConf); err == nil {
 			sel = parseCAConf(data)
-		} else if r.Exists(debianConf) {
-			s.problem(debianConf, err)
+		} else if r.Exists(DebianConf) {
+			s.problem(DebianConf, err)
 		}
-		for _, p := range r.WalkFiles(debianShare, hasSuffix(".crt"), s.problem) {
-			rel := strings.TrimPrefix(p, debianShare+"/")
+		for _, p := range r.WalkFiles(DebianShareDir, hasSuffix(".crt"), s.problem) {
+			rel := strings.TrimPrefix(p, DebianShareDir+"/")
 			trust, ok := sel[rel]
 			if !ok {
 				trust = NoTrust // not selected: update-ca-certificates leaves it out

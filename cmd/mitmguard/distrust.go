@@ -8,21 +8,21 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mitmguard/mitmguard/truststore"
+	"github.com/mitmguard/mitmguard/distrust"
 )
 
 // distrustJSON is the --json form of distrust.
 type distrustJSON struct {
-	Root    string            `json:"root"`
-	Mode    string            `json:"mode"` // plan, apply, undo
-	Steps   []truststore.Step `json:"steps"`
-	Done    []truststore.Step `json:"done,omitempty"`
-	Summary map[string]int    `json:"summary_after,omitempty"`
+	Root    string          `json:"root"`
+	Mode    string          `json:"mode"` // plan, apply, undo
+	Steps   []distrust.Step `json:"steps"`
+	Done    []distrust.Step `json:"done,omitempty"`
+	Summary map[string]int  `json:"summary_after,omitempty"`
 	// Undo: the root folder the journal was made under when it differs
 	// (the image moved), and the changes made since the apply that --force
 	// overwrote.
-	MovedFrom string                `json:"moved_from,omitempty"`
-	Forced    []truststore.Conflict `json:"forced,omitempty"`
+	MovedFrom string              `json:"moved_from,omitempty"`
+	Forced    []distrust.Conflict `json:"forced,omitempty"`
 }
 
 func newDistrust() *cobra.Command {
@@ -62,7 +62,7 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 				return errors.New("distrust: --force goes with --undo")
 			}
 			if undo {
-				res, err := truststore.Undo(f.root, truststore.UndoOptions{Force: force})
+				res, err := distrust.Undo(f.root, distrust.UndoOptions{Force: force})
 				if err != nil {
 					return err
 				}
@@ -85,7 +85,7 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 			if err != nil {
 				return err
 			}
-			plan, err := truststore.MakePlan(rep, f.root, includeNotPublic)
+			plan, err := distrust.MakePlan(rep, f.root, includeNotPublic)
 			if err != nil {
 				return err
 			}
@@ -100,7 +100,7 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 				fmt.Fprintln(out, "\ndry run: nothing was changed; run again with --apply to do it")
 				return nil
 			}
-			done, err := truststore.Apply(cmd.Context(), plan, truststore.ApplyOptions{})
+			done, err := distrust.Apply(cmd.Context(), plan, distrust.ApplyOptions{})
 			if err != nil {
 				return err
 			}
@@ -142,7 +142,7 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 	return cmd
 }
 
-func printPlan(w io.Writer, p *truststore.Plan) {
+func printPlan(w io.Writer, p *distrust.Plan) {
 	if len(p.Steps) == 0 {
 		fmt.Fprintf(w, "nothing to distrust under %s\n", p.Root)
 		return

@@ -215,3 +215,41 @@ func Diff(a, b map[string]string) []string {
 	}
 	return d
 }
+
+// Host is a folder outside the root under test, standing for the machine
+// an audit or distrust runs on: it holds a Kazakh root (also as a p11-kit
+// anchor) and a victim file, and Unchanged checks nothing there changed.
+type Host struct {
+	Dir    string
+	before map[string]string
+}
+
+// NewHost makes the folder.
+func NewHost(t testing.TB) *Host {
+	t.Helper()
+	h := &Host{Dir: t.TempDir()}
+	Write(t, filepath.Join(h.Dir, "qaznet.crt"), PEMOf(t, "kz-2019-qaznet"))
+	Write(t, filepath.Join(h.Dir, "ca-trust/source/anchors/qaznet.pem"), PEMOf(t, "kz-2019-qaznet"))
+	Write(t, filepath.Join(h.Dir, "victim"), "host file")
+	h.before = Tree(t, h.Dir)
+	return h
+}
+
+// Unchanged fails the test when a file of the host folder changed.
+func (h *Host) Unchanged(t testing.TB) {
+	t.Helper()
+	if d := Diff(h.before, Tree(t, h.Dir)); len(d) != 0 {
+		t.Fatalf("files outside the root changed: %v", d)
+	}
+}
+
+// Symlink makes a link, with its folders.
+func Symlink(t testing.TB, target, link string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,6 +1,8 @@
-package truststore
+package distrust
 
 import (
+	"github.com/mitmguard/mitmguard/truststore"
+
 	"context"
 	"errors"
 	"os"
@@ -42,14 +44,14 @@ func TestUndoRestoresOwner(t *testing.T) {
 	}
 }
 
-// Issue 12: the Java alias may already be gone (Debian's hook removes it);
+// Issue 12: the truststore.Java alias may already be gone (Debian's hook removes it);
 // apply does not depend on keytool's message, which is localised.
 func TestJavaAliasGoneInAnyLocale(t *testing.T) {
 	testtool.Need(t, "keytool", "default-jre-headless")
 	f := storetest.New(t)
 	plan := mustPlan(t, audit(t, f.Root), f.Root, false)
 	ks := filepath.Join(f.Root, "etc/ssl/certs/java/cacerts")
-	storetest.Run(t, "keytool", "-delete", "-noprompt", "-alias", "iscaroot", "-keystore", ks, "-storepass", DefaultJavaPassword)
+	storetest.Run(t, "keytool", "-delete", "-noprompt", "-alias", "iscaroot", "-keystore", ks, "-storepass", truststore.DefaultJavaPassword)
 	t.Setenv("JAVA_TOOL_OPTIONS", "-Duser.language=de -Duser.country=DE")
 	t.Setenv("LANG", "de_DE.UTF-8")
 	if _, err := Apply(context.Background(), plan, ApplyOptions{}); err != nil {
@@ -139,8 +141,8 @@ subjectAltName = DNS:mailhost.example
 // Issue 9 item 10: a root that does not exist is an error, never an empty
 // (clean) audit.
 func TestReadMissingRoot(t *testing.T) {
-	_, err := Read(Options{Root: filepath.Join(t.TempDir(), "nonexistent")})
-	var re *RootError
+	_, err := truststore.Read(truststore.Options{Root: filepath.Join(t.TempDir(), "nonexistent")})
+	var re *truststore.RootError
 	if !errors.As(err, &re) {
 		t.Fatalf("Read of a missing root: %v", err)
 	}

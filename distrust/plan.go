@@ -1,4 +1,4 @@
-package truststore
+package distrust
 
 import (
 	"bytes"
@@ -14,17 +14,18 @@ import (
 
 	"github.com/mitmguard/mitmguard/chain"
 	"github.com/mitmguard/mitmguard/internal/rootfs"
+	"github.com/mitmguard/mitmguard/truststore"
 )
 
 // Step is one store's part of a distrust: what it changes and how.
 type Step struct {
-	Store       Kind       `json:"store"`
-	StorePath   string     `json:"store_path"`
-	Owner       string     `json:"owner"`
-	Description string     `json:"description"`
-	Certs       []string   `json:"certificates"`       // subjects of the roots it distrusts
-	Commands    [][]string `json:"commands,omitempty"` // commands it runs
-	Changes     []string   `json:"changes"`            // device paths it may change (backed up first)
+	Store       truststore.Kind `json:"store"`
+	StorePath   string          `json:"store_path"`
+	Owner       string          `json:"owner"`
+	Description string          `json:"description"`
+	Certs       []string        `json:"certificates"`       // subjects of the roots it distrusts
+	Commands    [][]string      `json:"commands,omitempty"` // commands it runs
+	Changes     []string        `json:"changes"`            // device paths it may change (backed up first)
 	// Manual is set when the step cannot be applied here; Reason says why
 	// and what to do by hand.
 	Manual bool   `json:"manual,omitempty"`
@@ -36,6 +37,12 @@ type Step struct {
 	// reads are device paths its tool reads beyond Changes.
 	reads []string
 	run   func(ctx context.Context, r rootFS, x runner) error
+}
+
+// storeRef names one store of an audit.
+type storeRef struct {
+	Kind        truststore.Kind
+	Path, Owner string
 }
 
 // Plan is the distrust of every root an audit flagged.
@@ -63,35 +70,37 @@ func runCommand(ctx context.Context, name string, args ...string) error {
 // MakePlan turns an audit into a plan: the known-interception roots that a
 // store trusts, and with includeNotPublic the not-public ones too. Nothing
 // is changed.
-func MakePlan(rep *Report, root string, includeNotPublic bool) (*Plan, error) {
+func MakePlan(rep *truststore.Report, root string, includeNotPublic bool) (*Plan, error) {
 	if root == "" {
 		root = "/"
 	}
 	fsys, err := rootfs.Open(root)
 	if err != nil {
-		return nil, &RootError{Root: root, Err: err}
+		return nil, &truststore.RootError{Root: root, Err: err}
 	}
 	defer fsys.Close()
 	r := rootFS{fsys}
 	p := &Plan{Root: root, Steps: []Step{}}
-	pick := func(f Finding) bool {
-		return f.Trust == Trusted && (f.Status == KnownInterception || includeNotPublic && f.Status == NotPublic)
+	pick := func(f truststore.Finding) bool {
+		return f.Trust == truststore.Trusted && (f.Status == truststore.KnownInterception || includeNotPublic && f.Status == truststore.NotPublic)
 	}
-	var debian []Finding
-	byStore := map[*Store][]Finding{}
-	var order []*Store
+	var debian []truststore.Finding
+	// A store is named by its kind, path and owner.
+	byStore := map[storeRef][]truststore.Finding{}
+	var order []storeRef
 	for _, f := range rep.Findings {
 		if !pick(f) {
 			continue
 		}
 		switch f.Store {
-		case DebianBundle, DebianHashedDir, DebianLocal, DebianShare:
+		case truststore.DebianBundle, truststore.DebianHashedDir, truststore.DebianLocal, truststore.DebianShare:
 			debian = append(debian, f)
 		default:
-			if _, ok := byStore[f.store]; !ok {
-				order = append(order, f.store)
+			s := storeRef{Kind: f.Store, Path: f.StorePath, Owner: f.Owner}
+			if _, ok := byStore[s]; !ok {
+				order = append(order, s)
 			}
-			byStore[f.store] = append(byStore[f.store], f)
+			byStore[s] = append(byStore[s], f)
 		}
 	}
 	if len(debian) > 0 {
@@ -100,11 +109,11 @@ func MakePlan(rep *Report, root string, includeNotPublic bool) (*Plan, error) {
 	for _, s := range order {
 		fs := byStore[s]
 		switch s.Kind {
-		case P11KitAnchors, P11KitSource:
+		case truststore.P11KitAnchors, truststore.P11KitSource:
 			p.Steps = append(p.Steps, p11kitStep(r, s, fs))
-		case NSS:
+		case truststore.NSS:
 			p.Steps = append(p.Steps, nssStep(r, s, fs))
-		case Java:
+		case truststore.Java:
 			p.Steps = append(p.Steps, javaStep(r, s, fs))
 		default:
 			p.Steps = append(p.Steps, Step{Store: s.Kind, StorePath: s.Path, Owner: s.Owner, Certs: subjects(fs),
@@ -115,7 +124,7 @@ func MakePlan(rep *Report, root string, includeNotPublic bool) (*Plan, error) {
 	return p, nil
 }
 
-func subjects(fs []Finding) []string {
+func subjects(fs []truststore.Finding) []string {
 	var out []string
 	for _, f := range fs {
 		if !slices.Contains(out, f.Subject) {
@@ -131,18 +140,18 @@ func subjects(fs []Finding) []string {
 // hashed folder are generated, and so lose every copy without a source).
 // A file that a package installed (ssl-cert's snakeoil certificate, any
 // file dpkg lists) is never removed.
-func debianStep(r rootFS, fs []Finding) Step {
-	st := Step{Store: DebianLocal, StorePath: "/etc/ssl/certs", Owner: "system", Certs: subjects(fs),
+func debianStep(r rootFS, fs []truststore.Finding) Step {
+	st := Step{Store: truststore.DebianLocal, StorePath: "/etc/ssl/certs", Owner: "system", Certs: subjects(fs),
 		Changes: []string{debianConf, debianLocal, debianCerts}}
 	var remove, deselect, kept []string
 	for _, f := range fs {
 		var cand string
 		switch f.Store {
-		case DebianLocal:
+		case truststore.DebianLocal:
 			cand = f.File
-		case DebianShare:
+		case truststore.DebianShare:
 			deselect = appendNew(deselect, relShare(f.File))
-		case DebianHashedDir:
+		case truststore.DebianHashedDir:
 			// A hashed name links to its source; a source outside the two
 			// source folders was copied in by hand and is removed.
 			if dev, err := r.Resolve(f.File); err == nil && !strings.HasPrefix(dev, debianLocal+"/") && !strings.HasPrefix(dev, debianShare+"/") {
@@ -279,7 +288,7 @@ func appendNew(list []string, s string) []string {
 // p11kitStep puts each root into the blocklist folder beside the anchors:
 // p11-kit distrusts a blocklisted certificate whatever the anchors say, and
 // the anchor file itself is left alone.
-func p11kitStep(r rootFS, s *Store, fs []Finding) Step {
+func p11kitStep(r rootFS, s storeRef, fs []truststore.Finding) Step {
 	blockDir := path.Join(adminBase(path.Dir(s.Path)), "blocklist")
 	st := Step{Store: s.Kind, StorePath: s.Path, Owner: s.Owner, Certs: subjects(fs),
 		Description: "add the roots to " + blockDir, Changes: []string{blockDir}}
@@ -300,7 +309,7 @@ func p11kitStep(r rootFS, s *Store, fs []Finding) Step {
 	}
 	certs := map[string]*chain.Cert{}
 	for _, f := range fs {
-		certs["mitmguard-"+f.SPKISHA256[:16]+".pem"] = f.cert.Cert
+		certs["mitmguard-"+f.SPKISHA256[:16]+".pem"] = f.Certificate()
 	}
 	st.run = func(ctx context.Context, r rootFS, x runner) error {
 		dir, err := r.MkdirAll(blockDir, 0o755)
@@ -332,9 +341,9 @@ func adminBase(base string) string {
 	return base
 }
 
-// nssStep distrusts each nickname with certutil: NSS protects its trust rows
-// with a MAC in key4.db, so only NSS itself can write them.
-func nssStep(r rootFS, s *Store, fs []Finding) Step {
+// nssStep distrusts each nickname with certutil: truststore.NSS protects its trust rows
+// with a MAC in key4.db, so only truststore.NSS itself can write them.
+func nssStep(r rootFS, s storeRef, fs []truststore.Finding) Step {
 	st := Step{Store: s.Kind, StorePath: s.Path, Owner: s.Owner, Certs: subjects(fs),
 		Changes: []string{s.Path + "/cert9.db", s.Path + "/key4.db", s.Path + "/pkcs11.txt"}}
 	var nicks []string
@@ -353,7 +362,7 @@ func nssStep(r rootFS, s *Store, fs []Finding) Step {
 		return out, nil
 	}
 	st.Commands, _ = commands(r)
-	st.Description = fmt.Sprintf("mark %s distrusted (p,p,p) in the NSS database %s", strings.Join(quoteAll(nicks), ", "), s.Path)
+	st.Description = fmt.Sprintf("mark %s distrusted (p,p,p) in the truststore.NSS database %s", strings.Join(quoteAll(nicks), ", "), s.Path)
 	if _, err := exec.LookPath("certutil"); err != nil {
 		st.Manual, st.Reason = true, errNoCertutil.Error()
 	} else if pid, inUse := firefoxRunning(r, s.Path); inUse {
@@ -402,9 +411,9 @@ func quoteAll(ss []string) []string {
 
 // javaStep deletes each alias with keytool. The keystore is read with this
 // package's own parser first, and only the aliases it still holds are
-// deleted (on a running Debian system update-ca-certificates' Java hook may
+// deleted (on a running Debian system update-ca-certificates' truststore.Java hook may
 // have removed them already), so no tool message is ever interpreted.
-func javaStep(r rootFS, s *Store, fs []Finding) Step {
+func javaStep(r rootFS, s storeRef, fs []truststore.Finding) Step {
 	st := Step{Store: s.Kind, StorePath: s.Path, Owner: s.Owner, Certs: subjects(fs)}
 	dev, err := r.Resolve(s.Path)
 	if err != nil {
@@ -416,12 +425,12 @@ func javaStep(r rootFS, s *Store, fs []Finding) Step {
 		aliases = appendNew(aliases, f.Label)
 	}
 	keytool := func(ks, alias string) []string {
-		return []string{"keytool", "-J-Duser.language=en", "-J-Duser.country=US", "-delete", "-noprompt", "-alias", alias, "-keystore", ks, "-storepass", DefaultJavaPassword}
+		return []string{"keytool", "-J-Duser.language=en", "-J-Duser.country=US", "-delete", "-noprompt", "-alias", alias, "-keystore", ks, "-storepass", truststore.DefaultJavaPassword}
 	}
 	for _, a := range aliases {
 		st.Commands = append(st.Commands, keytool(r.Real(dev), a))
 	}
-	st.Description = fmt.Sprintf("delete %s from the Java keystore %s", strings.Join(quoteAll(aliases), ", "), s.Path)
+	st.Description = fmt.Sprintf("delete %s from the truststore.Java keystore %s", strings.Join(quoteAll(aliases), ", "), s.Path)
 	if _, err := exec.LookPath("keytool"); err != nil {
 		st.Manual, st.Reason = true, "keytool is not installed here (it comes with a JDK or JRE)"
 	}
@@ -437,12 +446,12 @@ func javaStep(r rootFS, s *Store, fs []Finding) Step {
 		if err != nil {
 			return err
 		}
-		entries, err := ParseKeystore(data, DefaultJavaPassword)
+		entries, err := truststore.ParseKeystore(data, truststore.DefaultJavaPassword)
 		if err != nil {
 			return err
 		}
 		for _, a := range aliases {
-			if !slices.ContainsFunc(entries, func(e KeystoreEntry) bool { return strings.EqualFold(e.Alias, a) }) {
+			if !slices.ContainsFunc(entries, func(e truststore.KeystoreEntry) bool { return strings.EqualFold(e.Alias, a) }) {
 				continue // already gone
 			}
 			c := keytool(r.Real(dev), a)
@@ -454,3 +463,5 @@ func javaStep(r rootFS, s *Store, fs []Finding) Step {
 	}
 	return st
 }
+
+var errNoCertutil = errors.New("certutil is not installed: NSS protects its trust rows with a MAC in key4.db, so a distrust must be written by certutil (Debian: apt-get install libnss3-tools)")

@@ -1,6 +1,8 @@
-package truststore
+package distrust
 
 import (
+	"github.com/mitmguard/mitmguard/truststore"
+
 	"context"
 	"fmt"
 	"path/filepath"
@@ -24,23 +26,23 @@ func TestP11KitPackagedBundle(t *testing.T) {
 		obj("Root B", "trusted: true\nnss-mozilla-ca-policy: true", storetest.Mozilla(1)) +
 		obj("Old distrusted", "x-distrusted: true", storetest.Mozilla(2)) +
 		"[p11-kit-object-v1]\nclass: x-certificate-extension\nlabel: \"Root A\"\nobject-id: 2.5.29.37\nvalue: \"%30%0a\"\n\n" +
-		obj("Qaznet Trust Network", "trusted: true", storetest.PEMOf(t, "kz-2019-qaznet"))
+		obj("Qaznet truststore.Trust Network", "trusted: true", storetest.PEMOf(t, "kz-2019-qaznet"))
 	storetest.Write(t, filepath.Join(root, "usr/share/pki/ca-trust-source/ca-bundle.trust.p11-kit"), bundle)
 
 	rep := audit(t, root)
 	var known, notPublic []string
 	for _, f := range rep.Findings {
-		if f.Store != P11KitSource {
+		if f.Store != truststore.P11KitSource {
 			continue
 		}
 		switch {
-		case f.Status == KnownInterception && f.Trust == Trusted:
+		case f.Status == truststore.KnownInterception && f.Trust == truststore.Trusted:
 			known = append(known, f.Label)
-		case f.Status == NotPublic:
+		case f.Status == truststore.NotPublic:
 			notPublic = append(notPublic, f.Label)
 		}
 	}
-	if strings.Join(known, ",") != "Qaznet Trust Network" || len(notPublic) != 0 {
+	if strings.Join(known, ",") != "Qaznet truststore.Trust Network" || len(notPublic) != 0 {
 		t.Fatalf("known %v, not public %v", known, notPublic)
 	}
 	plan := mustPlan(t, rep, root, false)

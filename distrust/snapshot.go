@@ -1,4 +1,4 @@
-package truststore
+package distrust
 
 import (
 	"bytes"

@@ -1,6 +1,8 @@
-package truststore
+package distrust
 
 import (
+	"github.com/mitmguard/mitmguard/truststore"
+
 	"context"
 	"errors"
 	"fmt"
@@ -28,11 +30,11 @@ func TestMain(m *testing.M) {
 		os.Exit(4)
 	}
 	if root := os.Getenv(helperEnv); root != "" {
-		stores, err := Read(Options{Root: root})
+		stores, err := truststore.Read(truststore.Options{Root: root})
 		if err != nil {
 			panic(err)
 		}
-		plan, err := MakePlan(Audit(stores, nil), root, true)
+		plan, err := MakePlan(truststore.Audit(stores, nil), root, true)
 		if err != nil {
 			panic(err)
 		}
