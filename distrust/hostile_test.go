@@ -53,6 +53,41 @@ func TestApplyRefusesHostLinksForTools(t *testing.T) {
 	}
 }
 
+// certutil is given the profile folder and follows its links as this
+// machine does: a cert9.db that links out of the image refuses the step,
+// and the host's database is not touched.
+func TestApplyRefusesNSSLinkOut(t *testing.T) {
+	f := storetest.New(t)
+	h := storetest.NewHost(t)
+	profile := filepath.Join(f.Root, "home/alice/.mozilla/firefox/abcd1234.default-release")
+	hostDB := filepath.Join(h.Dir, "cert9.db")
+	// The host's database, and the image's own copy at the same path (what
+	// the audit reads, inside the root).
+	if err := os.MkdirAll(filepath.Join(f.Root, h.Dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, dst := range []string{hostDB, filepath.Join(f.Root, hostDB)} {
+		if out, err := exec.Command("cp", "-a", filepath.Join(profile, "cert9.db"), dst).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v %s", err, out)
+		}
+	}
+	h = storetest.NewHostAt(t, h.Dir)
+	if err := os.Remove(filepath.Join(profile, "cert9.db")); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Symlink(t, hostDB, filepath.Join(profile, "cert9.db"))
+	before := storetest.Tree(t, f.Root)
+	_, err := Apply(context.Background(), mustPlan(t, audit(t, f.Root), f.Root, false), ApplyOptions{})
+	var hl *HostLinksError
+	if !errors.As(err, &hl) || !strings.Contains(strings.Join(hl.Links, ","), "abcd1234.default-release/cert9.db") {
+		t.Fatalf("apply: %v, want a refusal naming the profile's cert9.db", err)
+	}
+	h.Unchanged(t)
+	if d := storetest.Diff(before, storetest.Tree(t, f.Root)); len(d) != 0 {
+		t.Fatalf("a refused apply changed the image: %v", d)
+	}
+}
+
 // Issue 9 item 3, the write side: the p11-kit blocklist folder of the image
 // is a link to a host folder; the distrust writes into the image's own
 // folder of that name, and undo restores the image exactly.

@@ -346,6 +346,9 @@ func adminBase(base string) string {
 func nssStep(r rootFS, s storeRef, fs []truststore.Finding) Step {
 	st := Step{Store: s.Kind, StorePath: s.Path, Owner: s.Owner, Certs: subjects(fs),
 		Changes: []string{s.Path + "/cert9.db", s.Path + "/key4.db", s.Path + "/pkcs11.txt"}}
+	// certutil opens the files of the folder itself, following its links as
+	// this machine does: the whole folder is checked for links out.
+	st.reads = []string{s.Path}
 	var nicks []string
 	for _, f := range fs {
 		nicks = appendNew(nicks, f.Label)

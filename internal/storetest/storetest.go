@@ -235,6 +235,12 @@ func NewHost(t testing.TB) *Host {
 	return h
 }
 
+// NewHostAt records an existing folder as the host, as it is now.
+func NewHostAt(t testing.TB, dir string) *Host {
+	t.Helper()
+	return &Host{Dir: dir, before: Tree(t, dir)}
+}
+
 // Unchanged fails the test when a file of the host folder changed.
 func (h *Host) Unchanged(t testing.TB) {
 	t.Helper()
