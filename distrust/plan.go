@@ -115,6 +115,10 @@ func MakePlan(rep *truststore.Report, root string, includeNotPublic bool) (*Plan
 			p.Steps = append(p.Steps, nssStep(r, s, fs))
 		case truststore.Java:
 			p.Steps = append(p.Steps, javaStep(r, s, fs))
+		case truststore.AndroidAdded, truststore.AndroidSystem:
+			p.Steps = append(p.Steps, Step{Store: s.Kind, StorePath: s.Path, Owner: s.Owner, Certs: subjects(fs),
+				Description: "remove the user-added roots, or turn off the system ones, on the phone", Manual: true,
+				Reason: "done on the phone: Settings > Security > Encryption & credentials > Trusted credentials (User: Remove; System: Turn off)", Changes: []string{}})
 		default:
 			p.Steps = append(p.Steps, Step{Store: s.Kind, StorePath: s.Path, Owner: s.Owner, Certs: subjects(fs),
 				Description: "remove the certificates from " + s.Path, Manual: true,

@@ -200,6 +200,10 @@ func advice(f Finding) (why, action string) {
 		action = fmt.Sprintf("copy %s into the blocklist folder beside %s and run update-ca-trust (or trust extract-compat)", f.File, f.StorePath)
 	case NSS:
 		action = fmt.Sprintf("certutil -M -d sql:%s -n %q -t p,p,p (with the browser closed)", f.StorePath, f.Label)
+	case AndroidAdded:
+		action = "on the phone: Settings > Security > Encryption & credentials > Trusted credentials > User: tap it and Remove (or delete " + f.File + " from the image)"
+	case AndroidSystem:
+		action = "a system root of the firmware: on the phone, Settings > Security > Encryption & credentials > Trusted credentials > System: tap it and Turn off"
 	case Java:
 		action = fmt.Sprintf("keytool -delete -alias %q -keystore %s -storepass %s", f.Label, f.File, DefaultJavaPassword)
 	default:

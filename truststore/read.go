@@ -55,6 +55,7 @@ func Read(opts Options) ([]*Store, error) {
 	applyP11KitBlocklist(stores)
 	stores = append(stores, readNSS(r)...)
 	stores = append(stores, readJava(r)...)
+	stores = append(stores, readAndroid(r)...)
 	for _, p := range opts.Extra {
 		stores = append(stores, readExtra(p))
 	}

@@ -73,7 +73,8 @@ func newAudit() *cobra.Command {
 		Long: `audit reads every trust store it finds (the Debian bundle and hashed folder,
 the administrator's and the packaged certificates, p11-kit anchors and
 blocklists, the NSS databases of Chrome and of every Firefox profile, Java
-keystores) and flags each trusted root:
+keystores; in an Android image or pulled folder, the system roots and each
+user's added and removed ones) and flags each trusted root:
 
   known-interception   its key is on the blocklist (exit 2)
   not-public           trusted as a root but not in the Mozilla set: a company
