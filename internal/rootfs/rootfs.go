@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -59,6 +60,89 @@ type FS struct {
 	// walkBudget is the number of entries a walk or glob may look at
 	// (MaxWalkEntries; tests lower it).
 	walkBudget int
+
+	// known caches what resolution found for link-free paths: a folder
+	// (""), or a link and its target. An audit resolves the same folders
+	// thousands of times; every write clears it. A stale entry could only
+	// name another path inside the root: os.Root still refuses a way out.
+	mu    sync.Mutex
+	known map[string]string
+	// dirs are open folders (link-free names relative to the root), so
+	// that a name in one costs one system call, not one per folder above.
+	dirs map[string]*os.Root
+}
+
+// in returns the open folder holding a link-free relative name, and the
+// name's last component. The folder is opened through the root, so it is
+// inside it.
+func (f *FS) in(name string) (*os.Root, string, error) {
+	dir, base := path.Split(name)
+	dir = strings.TrimSuffix(dir, "/")
+	if dir == "" || dir == "." {
+		return f.r, base, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r, ok := f.dirs[dir]; ok {
+		return r, base, nil
+	}
+	r, err := f.r.OpenRoot(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	if f.dirs == nil {
+		f.dirs = map[string]*os.Root{}
+	}
+	f.dirs[dir] = r
+	return r, base, nil
+}
+
+func (f *FS) lstatName(name string) (fs.FileInfo, error) {
+	if name == "." {
+		return f.r.Lstat(name)
+	}
+	r, base, err := f.in(name)
+	if err != nil {
+		return nil, err
+	}
+	return r.Lstat(base)
+}
+
+func (f *FS) readlinkName(name string) (string, error) {
+	r, base, err := f.in(name)
+	if err != nil {
+		return "", err
+	}
+	return r.Readlink(base)
+}
+
+const knownDir = "\x00dir"
+
+func (f *FS) lookup(p string) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.known[p]
+	return v, ok
+}
+
+func (f *FS) remember(p, v string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.known == nil {
+		f.known = map[string]string{}
+	}
+	f.known[p] = v
+}
+
+// forget clears the cache after a change to the tree.
+func (f *FS) forget() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.known = nil
+	for _, r := range f.dirs {
+		r.Close()
+	}
+	f.dirs = nil
 }
 
 // Open opens the tree under root ("" or "/" for the running system).
@@ -78,7 +162,10 @@ func Open(root string) (*FS, error) {
 }
 
 // Close releases the root folder.
-func (f *FS) Close() error { return f.r.Close() }
+func (f *FS) Close() error {
+	f.forget()
+	return f.r.Close()
+}
 
 // Root is the root folder on this machine.
 func (f *FS) Root() string { return f.root }
@@ -107,19 +194,32 @@ func rel(dev string) string {
 
 // Resolve follows every link of a device path inside the root and returns
 // the device path of its target, free of links.
-func (f *FS) Resolve(dev string) (string, error) { return f.resolve(dev, true, false) }
+func (f *FS) Resolve(dev string) (string, error) {
+	p, _, err := f.resolve(dev, true, false)
+	return p, err
+}
 
 // ResolveParent resolves every component but the last, for operations on a
 // link itself (remove, readlink, lstat).
-func (f *FS) ResolveParent(dev string) (string, error) { return f.resolve(dev, false, false) }
+func (f *FS) ResolveParent(dev string) (string, error) {
+	p, _, err := f.resolve(dev, false, false)
+	return p, err
+}
 
 // ResolveMissing resolves the components that exist and appends the rest
 // as they are: the path a tool will create, free of links.
-func (f *FS) ResolveMissing(dev string) (string, error) { return f.resolve(dev, true, true) }
+func (f *FS) ResolveMissing(dev string) (string, error) {
+	p, _, err := f.resolve(dev, true, true)
+	return p, err
+}
 
-func (f *FS) resolve(dev string, followLast, missingOK bool) (string, error) {
+// resolve does the work of Resolve, ResolveParent and ResolveMissing; it
+// also returns the file info of the last component when it looked at it
+// (nil for the root, a cached folder, or an unfollowed last component).
+func (f *FS) resolve(dev string, followLast, missingOK bool) (string, fs.FileInfo, error) {
 	queue := split(dev)
 	var done []string
+	var last fs.FileInfo
 	hops := 0
 	for len(queue) > 0 {
 		c := queue[0]
@@ -131,29 +231,45 @@ func (f *FS) resolve(dev string, followLast, missingOK bool) (string, error) {
 			if len(done) > 0 {
 				done = done[:len(done)-1]
 			}
+			last = nil
 			continue
 		}
 		cand := append(done[:len(done):len(done)], c)
 		if len(queue) == 0 && !followLast {
-			done = cand
+			done, last = cand, nil
 			break
 		}
-		fi, err := f.r.Lstat(strings.Join(cand, "/"))
+		name := strings.Join(cand, "/")
+		if v, ok := f.lookup(name); ok {
+			if v == knownDir {
+				done, last = cand, nil
+				continue
+			}
+			if hops++; hops > MaxLinkHops {
+				return "", nil, &PathError{"resolve", Clean(dev), ErrSymlinkLoop}
+			}
+			if strings.HasPrefix(v, "/") {
+				done = nil
+			}
+			queue = append(split(v), queue...)
+			continue
+		}
+		fi, err := f.lstatName(name)
 		if err != nil && missingOK && errors.Is(err, fs.ErrNotExist) {
 			rest := strings.TrimPrefix(path.Clean("/"+strings.Join(queue, "/")), "/")
-			return path.Join("/"+strings.Join(cand, "/"), rest), nil
+			return path.Join("/"+strings.Join(cand, "/"), rest), nil, nil
 		}
 		if err != nil {
-			return "", &PathError{"resolve", Clean(dev), err}
+			return "", nil, &PathError{"resolve", Clean(dev), err}
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
 			hops++
 			if hops > MaxLinkHops {
-				return "", &PathError{"resolve", Clean(dev), ErrSymlinkLoop}
+				return "", nil, &PathError{"resolve", Clean(dev), ErrSymlinkLoop}
 			}
-			t, err := f.r.Readlink(strings.Join(cand, "/"))
+			t, err := f.readlinkName(name)
 			if err != nil {
-				return "", &PathError{"resolve", Clean(dev), err}
+				return "", nil, &PathError{"resolve", Clean(dev), err}
 			}
 			if strings.HasPrefix(t, "/") {
 				done = nil
@@ -165,26 +281,32 @@ func (f *FS) resolve(dev string, followLast, missingOK bool) (string, error) {
 					t = strings.TrimPrefix(t, f.root)
 				}
 			}
+			if t != "" && t != knownDir {
+				f.remember(name, t)
+			}
 			queue = append(split(t), queue...)
 			continue
 		}
 		if len(queue) > 0 && !fi.IsDir() {
-			return "", &PathError{"resolve", Clean(dev), syscall.ENOTDIR}
+			return "", nil, &PathError{"resolve", Clean(dev), syscall.ENOTDIR}
 		}
-		done = cand
+		if fi.IsDir() {
+			f.remember(name, knownDir)
+		}
+		done, last = cand, fi
 	}
-	return "/" + strings.Join(done, "/"), nil
+	return "/" + strings.Join(done, "/"), last, nil
 }
 
 func split(p string) []string { return strings.Split(p, "/") }
 
 // Stat returns the file info of a device path after links.
 func (f *FS) Stat(dev string) (fs.FileInfo, error) {
-	p, err := f.Resolve(dev)
-	if err != nil {
-		return nil, err
+	p, fi, err := f.resolve(dev, true, false)
+	if err != nil || fi != nil {
+		return fi, err
 	}
-	return f.r.Lstat(rel(p))
+	return f.lstatName(rel(p))
 }
 
 // Lstat returns the file info of a device path itself (a link is not
@@ -194,7 +316,7 @@ func (f *FS) Lstat(dev string) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f.r.Lstat(rel(p))
+	return f.lstatName(rel(p))
 }
 
 // Readlink returns the target of a link, as written.
@@ -203,7 +325,7 @@ func (f *FS) Readlink(dev string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return f.r.Readlink(rel(p))
+	return f.readlinkName(rel(p))
 }
 
 // Exists reports whether a device path exists after links.
@@ -235,7 +357,11 @@ func (f *FS) ReadFile(dev string, max int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	fh, err := f.r.OpenFile(rel(p), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	dir, base, err := f.in(rel(p))
+	if err != nil {
+		return nil, err
+	}
+	fh, err := dir.OpenFile(base, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -282,11 +408,13 @@ func (f *FS) ReadDir(dev string) ([]fs.DirEntry, error) {
 func (f *FS) Glob(pattern string) ([]string, error) {
 	matches := []string{"/"}
 	work := 0
+	listed := false // the last component was matched in a folder listing
 	for _, c := range split(Clean(pattern)) {
 		if c == "" {
 			continue
 		}
 		var next []string
+		listed = hasMeta(c)
 		for _, m := range matches {
 			if !hasMeta(c) {
 				next = append(next, path.Join(m, c))
@@ -309,8 +437,10 @@ func (f *FS) Glob(pattern string) ([]string, error) {
 	}
 	out := matches[:0]
 	for _, m := range matches {
-		if f.Exists(m) {
+		if listed {
 			out = append(out, m)
+		} else if _, err := f.Lstat(m); err == nil {
+			out = append(out, m) // as filepath.Glob: a link counts, even dangling
 		}
 	}
 	sort.Strings(out)

@@ -17,6 +17,7 @@ import (
 // folder, written, synced, renamed over the old one. A link in the file's
 // place is replaced, not followed.
 func (f *FS) WriteFile(dev string, data []byte, perm fs.FileMode) error {
+	defer f.forget()
 	p, err := f.ResolveParent(dev)
 	if err != nil {
 		return err
@@ -56,6 +57,7 @@ func (f *FS) WriteFile(dev string, data []byte, perm fs.FileMode) error {
 
 // Remove removes a file, an empty folder, or a link itself.
 func (f *FS) Remove(dev string) error {
+	defer f.forget()
 	p, err := f.ResolveParent(dev)
 	if err != nil {
 		return err
@@ -66,6 +68,7 @@ func (f *FS) Remove(dev string) error {
 // RemoveAll removes a path and what it holds, never following a link; a
 // path that does not exist is not an error.
 func (f *FS) RemoveAll(dev string) error {
+	defer f.forget()
 	p, err := f.ResolveParent(dev)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -82,6 +85,7 @@ func (f *FS) RemoveAll(dev string) error {
 // MkdirAll makes a folder and its missing parents, following existing
 // links inside the root, and returns its resolved device path.
 func (f *FS) MkdirAll(dev string, perm fs.FileMode) (string, error) {
+	defer f.forget()
 	cur := "/"
 	for _, c := range split(Clean(dev)) {
 		if c == "" {
@@ -114,6 +118,7 @@ func (f *FS) MkdirAll(dev string, perm fs.FileMode) (string, error) {
 
 // Symlink makes a link at dev pointing to target (written as given).
 func (f *FS) Symlink(target, dev string) error {
+	defer f.forget()
 	p, err := f.ResolveParent(dev)
 	if err != nil {
 		return err
