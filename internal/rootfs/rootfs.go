@@ -56,7 +56,10 @@ func (e *PathError) Unwrap() error { return e.Err }
 // FS is a device tree under a root folder.
 type FS struct {
 	root string // the root folder on this machine, absolute and clean
-	r    *os.Root
+	// hostRoot is root with this machine's links resolved, to compare
+	// with what the kernel resolves (HostEscapes).
+	hostRoot string
+	r        *os.Root
 	// walkBudget is the number of entries a walk or glob may look at
 	// (MaxWalkEntries; tests lower it).
 	walkBudget int
@@ -158,7 +161,11 @@ func Open(root string) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &FS{root: abs, r: r, walkBudget: MaxWalkEntries}, nil
+	host, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		host = abs
+	}
+	return &FS{root: abs, hostRoot: host, r: r, walkBudget: MaxWalkEntries}, nil
 }
 
 // Close releases the root folder.
@@ -525,7 +532,9 @@ func (f *FS) HostEscapes(devs []string) ([]string, error) {
 	if f.IsSystem() {
 		return nil, nil
 	}
-	under := func(p string) bool { return p == f.root || strings.HasPrefix(p, f.root+"/") }
+	under := func(p string) bool {
+		return p == f.root || strings.HasPrefix(p, f.root+"/") || p == f.hostRoot || strings.HasPrefix(p, f.hostRoot+"/")
+	}
 	var out []string
 	seen := map[string]bool{}
 	var queue []string

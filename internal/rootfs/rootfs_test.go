@@ -146,3 +146,24 @@ func TestOpenMissingRoot(t *testing.T) {
 		t.Fatal("a missing root opened")
 	}
 }
+
+// A root given through a link of this machine (/tmp -> /private/tmp) is
+// the same root for HostEscapes: links inside it are not escapes.
+func TestHostEscapesRootThroughLink(t *testing.T) {
+	real := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(real, "certs"), 0o755))
+	must(t, os.WriteFile(filepath.Join(real, "certs", "a.pem"), nil, 0o644))
+	must(t, os.Symlink(filepath.Join(real, "certs", "a.pem"), filepath.Join(real, "certs", "b.pem")))
+	out := t.TempDir()
+	must(t, os.Symlink(out, filepath.Join(real, "certs", "out")))
+	via := filepath.Join(t.TempDir(), "via")
+	must(t, os.Symlink(real, via))
+	f, err := Open(via)
+	must(t, err)
+	defer f.Close()
+	got, err := f.HostEscapes([]string{"/certs"})
+	must(t, err)
+	if strings.Join(got, ",") != "/certs/out" {
+		t.Errorf("escapes %v, want only /certs/out", got)
+	}
+}
