@@ -167,3 +167,36 @@ func TestHostEscapesRootThroughLink(t *testing.T) {
 		t.Errorf("escapes %v, want only /certs/out", got)
 	}
 }
+
+// FuzzResolve: link targets in an image are outside bytes. Whatever links
+// a tree holds, a path resolves inside the root and a read never returns a
+// file outside it.
+func FuzzResolve(f *testing.F) {
+	f.Add("../../../../secret", "/etc/x", "x/secret")
+	f.Add("/", "..", "a/../../b/secret")
+	f.Add("a", "a", "a/secret")
+	f.Fuzz(func(t *testing.T, target1, target2, p string) {
+		if strings.ContainsRune(target1+target2+p, 0) || target1 == "" || target2 == "" || len(target1+target2+p) > 512 {
+			return
+		}
+		outside := t.TempDir()
+		must(t, os.WriteFile(filepath.Join(outside, "secret"), []byte("host secret"), 0o644))
+		root := t.TempDir()
+		must(t, os.MkdirAll(filepath.Join(root, "etc"), 0o755))
+		os.Symlink(strings.ReplaceAll(target1, "OUT", outside), filepath.Join(root, "etc", "x"))
+		os.Symlink(strings.ReplaceAll(target2, "OUT", outside), filepath.Join(root, "a"))
+		fsys, err := Open(root)
+		must(t, err)
+		defer fsys.Close()
+		for _, q := range []string{p, "/etc/" + p, strings.ReplaceAll(p, "OUT", outside)} {
+			if r, err := fsys.Resolve(q); err == nil {
+				if r != Clean(r) || !strings.HasPrefix(fsys.Real(r)+"/", root+"/") {
+					t.Fatalf("%q resolved to %q, outside the root", q, r)
+				}
+			}
+			if data, err := fsys.ReadFile(q, 1<<10); err == nil && string(data) == "host secret" {
+				t.Fatalf("%q read the host's file", q)
+			}
+		}
+	})
+}
