@@ -56,7 +56,7 @@ type journalEntry struct {
 type JournalExistsError struct{ Path string }
 
 func (e *JournalExistsError) Error() string {
-	return fmt.Sprintf("truststore: an earlier distrust was applied and not undone (journal %s): run mitmguard distrust --undo first", e.Path)
+	return fmt.Sprintf("distrust: an earlier distrust was applied and not undone (journal %s): run mitmguard distrust --undo first", e.Path)
 }
 
 // NotPermittedError refuses an apply that could not write the stores.
@@ -66,7 +66,7 @@ type NotPermittedError struct {
 }
 
 func (e *NotPermittedError) Error() string {
-	return fmt.Sprintf("truststore: not permitted to change %s: %s", e.Path, e.Reason)
+	return fmt.Sprintf("distrust: not permitted to change %s: %s", e.Path, e.Reason)
 }
 
 // JournalError refuses a journal that is damaged or does not fit the root
@@ -77,7 +77,7 @@ type JournalError struct {
 }
 
 func (e *JournalError) Error() string {
-	return fmt.Sprintf("truststore: refusing the distrust journal %s: %s", e.Path, e.Reason)
+	return fmt.Sprintf("distrust: refusing the distrust journal %s: %s", e.Path, e.Reason)
 }
 
 // Conflict is a path changed since the apply left it.
@@ -93,7 +93,7 @@ type ConflictError struct{ Conflicts []Conflict }
 
 func (e *ConflictError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "truststore: %d path(s) changed since the distrust was applied; undo would overwrite them (--force to undo anyway):", len(e.Conflicts))
+	fmt.Fprintf(&b, "distrust: %d path(s) changed since the distrust was applied; undo would overwrite them (--force to undo anyway):", len(e.Conflicts))
 	for _, c := range e.Conflicts {
 		fmt.Fprintf(&b, "\n  %s: left as %s, now %s", c.Path, c.Left, c.Now)
 	}
@@ -101,7 +101,7 @@ func (e *ConflictError) Error() string {
 }
 
 // ErrNoJournal is returned by Undo when there is nothing to undo.
-var ErrNoJournal = errors.New("truststore: no distrust journal found: nothing to undo")
+var ErrNoJournal = errors.New("distrust: no distrust journal found: nothing to undo")
 
 // ApplyOptions configure Apply.
 type ApplyOptions struct {
@@ -121,6 +121,9 @@ func Apply(ctx context.Context, p *Plan, opts ApplyOptions) ([]Step, error) {
 	r := rootFS{fsys}
 	if _, err := r.Lstat(journalFile); err == nil {
 		return nil, &JournalExistsError{Path: r.Real(journalFile)}
+	}
+	if !slices.ContainsFunc(p.Steps, func(st Step) bool { return !st.Manual && st.run != nil }) {
+		return nil, nil // nothing to change, nothing to journal
 	}
 	if err := checkPermitted(r, p); err != nil {
 		return nil, err
@@ -253,7 +256,7 @@ type HostLinksError struct {
 }
 
 func (e *HostLinksError) Error() string {
-	return fmt.Sprintf("truststore: %s: refusing to run its tool: these links point out of the root as this machine resolves them, and the tool would follow them: %s (remove them, or run the distrust on that system itself)",
+	return fmt.Sprintf("distrust: %s: refusing to run its tool: these links point out of the root as this machine resolves them, and the tool would follow them: %s (remove them, or run the distrust on that system itself)",
 		e.Store, strings.Join(e.Links, ", "))
 }
 
@@ -385,7 +388,7 @@ func changedSince(r rootFS, j *journal) ([]Conflict, error) {
 	}
 	now, err := capture(r, tops, nil)
 	if err != nil {
-		return nil, fmt.Errorf("truststore: reading the stores to compare with the journal: %w", err)
+		return nil, fmt.Errorf("distrust: reading the stores to compare with the journal: %w", err)
 	}
 	got := map[string]fileState{}
 	for _, it := range now {

@@ -46,7 +46,7 @@ func incomplete(rep *truststore.Report) string {
 		n += len(s.Problems)
 	}
 	if n > 0 {
-		return fmt.Sprintf("PARTIAL AUDIT: %d problem(s) above; what could not be read may hold an interception root (run as root, or repair the stores)", n)
+		return fmt.Sprintf("PARTIAL AUDIT: %d file(s) or folder(s) could not be read (listed as problems); they may hold an interception root (run as root, or repair the stores)", n)
 	}
 	return ""
 }

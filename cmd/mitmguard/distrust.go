@@ -69,8 +69,11 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 				if f.json {
 					return writeJSON(out, distrustJSON{Root: f.root, Mode: "undo", Steps: res.Steps, MovedFrom: res.Moved, Forced: res.Forced})
 				}
-				if res.Moved != "" {
+				switch {
+				case res.Moved != "" && len(res.Forced) == 0:
 					fmt.Fprintf(out, "the journal was made under %s; every path was as the apply left it under %s\n", res.Moved, f.root)
+				case res.Moved != "":
+					fmt.Fprintf(out, "the journal was made under %s; undone under %s\n", res.Moved, f.root)
 				}
 				for _, c := range res.Forced {
 					fmt.Fprintf(out, "overwritten (--force): %s was %s\n", c.Path, c.Now)
