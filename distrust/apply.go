@@ -122,11 +122,11 @@ func Apply(ctx context.Context, p *Plan, opts ApplyOptions) ([]Step, error) {
 	if _, err := r.Lstat(journalFile); err == nil {
 		return nil, &JournalExistsError{Path: r.Real(journalFile)}
 	}
-	if !slices.ContainsFunc(p.Steps, func(st Step) bool { return !st.Manual && st.run != nil }) {
-		return nil, nil // nothing to change, nothing to journal
-	}
 	if err := checkPermitted(r, p); err != nil {
 		return nil, err
+	}
+	if !slices.ContainsFunc(p.Steps, func(st Step) bool { return !st.Manual && st.run != nil }) {
+		return nil, nil // nothing to change, nothing to journal
 	}
 	// Every step's paths are resolved, and its tool checked, before
 	// anything changes.
