@@ -204,8 +204,12 @@ func Apply(ctx context.Context, p *Plan, opts ApplyOptions) ([]Step, error) {
 // removes all that the step created. Nested paths are kept once.
 func changePaths(r rootFS, st Step) ([]string, error) {
 	var out []string
-	for _, c := range append(slices.Clone(st.Changes), st.removes...) {
+	for i, c := range append(slices.Clone(st.Changes), st.removes...) {
 		p, err := resolveForChange(r, c)
+		if i >= len(st.Changes) {
+			// A removal removes the path itself, a link as a link.
+			p, err = r.ResolveParent(c)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -237,3 +237,29 @@ func TestUndoDetectsChanges(t *testing.T) {
 		t.Errorf("undo of the moved image touched the old location: %v", d)
 	}
 }
+
+// Issue 9 item 3: the snapshot covers exactly what apply changes. A
+// certificate reached through a folder link, itself a link, is removed as a
+// link; undo brings that link back.
+func TestUndoRestoresRemovedLinkThroughFolderLink(t *testing.T) {
+	testtool.Need(t, "update-ca-certificates", "ca-certificates")
+	testtool.Need(t, "openssl", "openssl")
+	root := t.TempDir()
+	storetest.Write(t, filepath.Join(root, "srv/certs/qaznet.crt"), storetest.PEMOf(t, "kz-2019-qaznet"))
+	storetest.Symlink(t, "../../srv/certs/qaznet.crt", filepath.Join(root, "opt/kz/qaznet.crt"))
+	storetest.Symlink(t, "../../../../opt/kz", filepath.Join(root, debianLocal, "kz"))
+	if err := os.MkdirAll(filepath.Join(root, debianCerts), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	before := storetest.Tree(t, root)
+	applyAll(t, root)
+	if _, err := os.Lstat(filepath.Join(root, "opt/kz/qaznet.crt")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the link was not removed: %v", err)
+	}
+	if err := undo(root); err != nil {
+		t.Fatal(err)
+	}
+	if d := storetest.Diff(before, storetest.Tree(t, root)); len(d) != 0 {
+		t.Fatalf("undo: %v", d)
+	}
+}
