@@ -35,6 +35,9 @@ const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 // MB at most).
 const maxBlobSize = 256 << 20
 
+// maxSnapshotSize bounds what one step backs up.
+const maxSnapshotSize = 1 << 30
+
 // same reports whether two states of one path are equal.
 func (a fileState) same(b fileState) bool { return a == b }
 
@@ -59,8 +62,12 @@ func relPath(dev string) string { return strings.TrimPrefix(rootfs.Clean(dev), "
 // entries. With keep set, each file's content is kept as a blob.
 func capture(r rootFS, paths []string, keep func(sum string, data []byte) error) ([]fileState, error) {
 	var out []fileState
+	var total int64
 	var add func(p string) error
 	add = func(p string) error {
+		if len(out) >= rootfs.MaxWalkEntries {
+			return fmt.Errorf("more than %d paths to back up; refusing at %s (a hostile or runaway tree)", rootfs.MaxWalkEntries, p)
+		}
 		fi, err := r.Lstat(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			out = append(out, fileState{Path: relPath(p), Type: "absent"})
@@ -96,6 +103,9 @@ func capture(r rootFS, paths []string, keep func(sum string, data []byte) error)
 			data, err := r.ReadFile(p, maxBlobSize)
 			if err != nil {
 				return err
+			}
+			if total += int64(len(data)); total > maxSnapshotSize {
+				return fmt.Errorf("more than %d bytes to back up; refusing (a hostile or runaway tree)", maxSnapshotSize)
 			}
 			sum := sha256.Sum256(data)
 			st.Type, st.SHA256 = "file", hex.EncodeToString(sum[:])
