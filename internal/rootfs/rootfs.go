@@ -53,7 +53,8 @@ type PathError struct {
 func (e *PathError) Error() string { return e.Op + " " + e.Path + ": " + e.Err.Error() }
 func (e *PathError) Unwrap() error { return e.Err }
 
-// FS is a device tree under a root folder.
+// FS is a device tree under a root folder. It serves one goroutine at a
+// time.
 type FS struct {
 	root string // the root folder on this machine, absolute and clean
 	// hostRoot is root with this machine's links resolved, to compare
@@ -93,7 +94,13 @@ func (f *FS) in(name string) (*os.Root, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	if f.dirs == nil {
+	if f.dirs == nil || len(f.dirs) >= maxOpenDirs {
+		// A large tree: start again rather than hold a descriptor per
+		// folder (an FS serves one goroutine at a time, so no folder
+		// closed here is in use).
+		for _, d := range f.dirs {
+			d.Close()
+		}
 		f.dirs = map[string]*os.Root{}
 	}
 	f.dirs[dir] = r
@@ -120,6 +127,10 @@ func (f *FS) readlinkName(name string) (string, error) {
 }
 
 const knownDir = "\x00dir"
+
+// maxOpenDirs bounds the folders kept open, so a hostile tree of many
+// folders cannot exhaust the file descriptors.
+const maxOpenDirs = 64
 
 func (f *FS) lookup(p string) (string, bool) {
 	f.mu.Lock()

@@ -200,3 +200,26 @@ func FuzzResolve(f *testing.F) {
 		}
 	})
 }
+
+// More folders than are kept open: every file is still read, and the open
+// folders stay bounded.
+func TestManyFolders(t *testing.T) {
+	root := t.TempDir()
+	for i := range 3 * maxOpenDirs {
+		d := filepath.Join(root, "d", strings.Repeat("x", 1+i%7)+string(rune('a'+i%26))+filepath.Base(t.TempDir()))
+		must(t, os.MkdirAll(d, 0o755))
+		must(t, os.WriteFile(filepath.Join(d, "f"), []byte("x"), 0o644))
+	}
+	f, err := Open(root)
+	must(t, err)
+	defer f.Close()
+	files := f.WalkFiles("/d", func(string) bool { return true }, func(p string, err error) { t.Errorf("%s: %v", p, err) })
+	for _, p := range files {
+		if data, err := f.ReadFile(p, 10); err != nil || string(data) != "x" {
+			t.Fatalf("%s: %q %v", p, data, err)
+		}
+	}
+	if len(files) != 3*maxOpenDirs || len(f.dirs) > maxOpenDirs {
+		t.Errorf("%d files, %d folders open", len(files), len(f.dirs))
+	}
+}
