@@ -7,7 +7,8 @@ import "testing"
 func BenchmarkAuditThisMachine(b *testing.B) {
 	n := 0
 	for b.Loop() {
-		rep := Audit(Read(Options{}), nil)
+		stores, _ := Read(Options{})
+		rep := Audit(stores, nil)
 		n = len(rep.Findings)
 	}
 	b.ReportMetric(float64(n), "findings")

@@ -1,6 +1,7 @@
-// Package truststore reads the trust stores a Linux device has, audits them
-// against the blocklist and the public root program, and plans, applies and
-// undoes a distrust of the roots that should not be trusted.
+// Package truststore reads the trust stores a Linux device has and audits
+// them against the blocklist and the public root program. It only reads:
+// the root-privileged distrust, with its journal, is package distrust,
+// which depends on this one and never the other way.
 //
 // Kazakh users were told to install the government root "on every device and
 // in every browser": in the system bundle, in Chrome's and Firefox's NSS
@@ -23,12 +24,9 @@
 //   - any PEM or DER file or folder the user names.
 //
 // Every path is taken under a root folder, "/" for the running system, so the
-// same code audits a disk image or a test fixture. A store that cannot be
-// read yields a Problem and the audit goes on with the others.
-//
-// Distrust is done the way each store expects (update-ca-certificates,
-// a p11-kit blocklist file, certutil, keytool), never by editing a format
-// behind its owner's back, and is reversible: every file a step may change
-// is snapshotted into a journal before the step runs, so Undo restores
-// each one byte for byte even after an interrupted apply.
+// same code audits a disk image or a test fixture; every path and link is
+// resolved inside that folder as a chroot would (internal/rootfs), so a
+// hostile image cannot make the audit read the machine's own files. A store
+// that cannot be read yields a Problem and the audit goes on with the others;
+// a root that cannot be opened is an error, never an empty audit.
 package truststore

@@ -30,7 +30,7 @@ func readJava(r rootFS) []*Store {
 	seen := map[string]bool{}
 	for _, pattern := range javaLocations {
 		for _, p := range r.glob(pattern) {
-			real, err := r.resolve(p)
+			real, err := r.Resolve(p)
 			if err == nil && seen[real] {
 				continue // the JDK's cacerts is usually a link to the system one
 			}

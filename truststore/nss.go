@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -50,13 +49,13 @@ func readNSS(r rootFS) []*Store {
 	}
 	for _, d := range dirs {
 		db := d.dir + "/cert9.db"
-		if !r.exists(db) {
+		if !r.Exists(db) {
 			continue
 		}
 		s := &Store{Kind: NSS, Path: d.dir, Owner: d.owner}
-		real, err := r.resolve(db)
+		real, err := r.Resolve(db)
 		if err == nil {
-			err = readCert9(real, db, s)
+			err = readCert9(r.Real(real), db, s)
 		}
 		if err != nil {
 			s.problem(db, err)
@@ -138,5 +137,3 @@ func ulong(b []byte) uint32 {
 	}
 	return binary.BigEndian.Uint32(b)
 }
-
-var errNoCertutil = errors.New("certutil is not installed: NSS protects its trust rows with a MAC in key4.db, so a distrust must be written by certutil (Debian: apt-get install libnss3-tools)")

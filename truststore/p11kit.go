@@ -88,7 +88,7 @@ func readP11KitSources(r rootFS) []*Store {
 func packagedBySystem(kind Kind, file string) bool {
 	switch kind {
 	case DebianShare:
-		return strings.HasPrefix(file, debianShare+"/mozilla/")
+		return strings.HasPrefix(file, DebianShareDir+"/mozilla/")
 	case P11KitSource:
 		return strings.HasPrefix(file, "/usr/share/") && filepath.Ext(file) == ".p11-kit"
 	}

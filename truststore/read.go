@@ -3,10 +3,12 @@ package truststore
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"path/filepath"
 	"strings"
 
 	"github.com/mitmguard/mitmguard/chain"
+	"github.com/mitmguard/mitmguard/internal/rootfs"
 )
 
 // Options say what to read. The zero value reads the running system.
@@ -19,10 +21,33 @@ type Options struct {
 	Extra []string
 }
 
-// Read finds and reads every store under the root. It never fails: what
-// cannot be read is a Problem of its store.
-func Read(opts Options) []*Store {
-	r := rootFS{root: opts.Root}
+// RootError is returned when the root folder itself cannot be opened: there
+// is nothing to audit, which must never read as a clean result.
+type RootError struct {
+	Root string
+	Err  error
+}
+
+func (e *RootError) Error() string {
+	return fmt.Sprintf("truststore: cannot read the root %s: %v", e.Root, e.Err)
+}
+
+func (e *RootError) Unwrap() error { return e.Err }
+
+// Read finds and reads every store under the root. It fails only when the
+// root cannot be opened: what cannot be read inside is a Problem of its
+// store.
+func Read(opts Options) ([]*Store, error) {
+	root := opts.Root
+	if root == "" {
+		root = "/"
+	}
+	fsys, err := rootfs.Open(root)
+	if err != nil {
+		return nil, &RootError{Root: root, Err: err}
+	}
+	defer fsys.Close()
+	r := rootFS{fsys}
 	var stores []*Store
 	stores = append(stores, readDebian(r)...)
 	stores = append(stores, readP11Kit(r)...)
@@ -30,20 +55,21 @@ func Read(opts Options) []*Store {
 	applyP11KitBlocklist(stores)
 	stores = append(stores, readNSS(r)...)
 	stores = append(stores, readJava(r)...)
+	stores = append(stores, readAndroid(r)...)
 	for _, p := range opts.Extra {
 		stores = append(stores, readExtra(p))
 	}
-	return stores
+	return stores, nil
 }
 
 // homes are the home folders whose user stores are read.
 func homes(r rootFS) []string {
 	out := []string{}
-	if r.isDir("/root") {
+	if r.IsDir("/root") {
 		out = append(out, "/root")
 	}
 	for _, h := range r.glob("/home/*") {
-		if r.isDir(h) {
+		if r.IsDir(h) {
 			out = append(out, h)
 		}
 	}
@@ -68,51 +94,53 @@ func addFile(r rootFS, s *Store, path string, trust Trust) {
 	}
 }
 
-// Debian's layout.
+// Debian's layout: the bundle and the hashed folder that
+// update-ca-certificates generates, the administrator's and the packaged
+// certificates, and the selection of packaged ones.
 const (
-	debianBundle = "/etc/ssl/certs/ca-certificates.crt"
-	debianCerts  = "/etc/ssl/certs"
-	debianLocal  = "/usr/local/share/ca-certificates"
-	debianShare  = "/usr/share/ca-certificates"
-	debianConf   = "/etc/ca-certificates.conf"
+	DebianBundleFile = "/etc/ssl/certs/ca-certificates.crt"
+	DebianCertsDir   = "/etc/ssl/certs"
+	DebianLocalDir   = "/usr/local/share/ca-certificates"
+	DebianShareDir   = "/usr/share/ca-certificates"
+	DebianConf       = "/etc/ca-certificates.conf"
 )
 
 func readDebian(r rootFS) []*Store {
 	var stores []*Store
-	if r.exists(debianBundle) {
-		s := &Store{Kind: DebianBundle, Path: debianBundle, Owner: "system"}
-		addFile(r, s, debianBundle, Trusted)
+	if r.Exists(DebianBundleFile) {
+		s := &Store{Kind: DebianBundle, Path: DebianBundleFile, Owner: "system"}
+		addFile(r, s, DebianBundleFile, Trusted)
 		stores = append(stores, s)
 	}
-	if r.isDir(debianCerts) {
+	if r.IsDir(DebianCertsDir) {
 		// OpenSSL looks roots up by subject-hash names (e.g. 5ad8a5d6.0);
 		// the *.pem links and the bundle in the same folder are not read by
 		// that lookup, so only the hash names count here.
-		s := &Store{Kind: DebianHashedDir, Path: debianCerts, Owner: "system"}
-		for _, p := range r.glob(debianCerts + "/*") {
+		s := &Store{Kind: DebianHashedDir, Path: DebianCertsDir, Owner: "system"}
+		for _, p := range r.glob(DebianCertsDir + "/*") {
 			if isHashName(filepath.Base(p)) {
 				addFile(r, s, p, Trusted)
 			}
 		}
 		stores = append(stores, s)
 	}
-	if r.isDir(debianLocal) {
-		s := &Store{Kind: DebianLocal, Path: debianLocal, Owner: "system"}
-		for _, p := range r.walkFiles(debianLocal, hasSuffix(".crt"), s.problem) {
+	if r.IsDir(DebianLocalDir) {
+		s := &Store{Kind: DebianLocal, Path: DebianLocalDir, Owner: "system"}
+		for _, p := range r.WalkFiles(DebianLocalDir, hasSuffix(".crt"), s.problem) {
 			addFile(r, s, p, Trusted)
 		}
 		stores = append(stores, s)
 	}
-	if r.isDir(debianShare) {
-		s := &Store{Kind: DebianShare, Path: debianShare, Owner: "system"}
+	if r.IsDir(DebianShareDir) {
+		s := &Store{Kind: DebianShare, Path: DebianShareDir, Owner: "system"}
 		sel := map[string]Trust{}
-		if data, err := r.readFile(debianConf); err == nil {
+		if data, err := r.readFile(DebianConf); err == nil {
 			sel = parseCAConf(data)
-		} else if r.exists(debianConf) {
-			s.problem(debianConf, err)
+		} else if r.Exists(DebianConf) {
+			s.problem(DebianConf, err)
 		}
-		for _, p := range r.walkFiles(debianShare, hasSuffix(".crt"), s.problem) {
-			rel := strings.TrimPrefix(p, debianShare+"/")
+		for _, p := range r.WalkFiles(DebianShareDir, hasSuffix(".crt"), s.problem) {
+			rel := strings.TrimPrefix(p, DebianShareDir+"/")
 			trust, ok := sel[rel]
 			if !ok {
 				trust = NoTrust // not selected: update-ca-certificates leaves it out
@@ -194,11 +222,11 @@ func readP11Kit(r rootFS) []*Store {
 			{"blacklist", P11KitBlocklist, Distrusted},
 		} {
 			dir := base + "/" + sub.dir
-			if !r.isDir(dir) {
+			if !r.IsDir(dir) {
 				continue
 			}
 			s := &Store{Kind: sub.kind, Path: dir, Owner: "system"}
-			for _, p := range r.walkFiles(dir, certFiles, s.problem) {
+			for _, p := range r.WalkFiles(dir, certFiles, s.problem) {
 				addFile(r, s, p, sub.trust)
 			}
 			stores = append(stores, s)
@@ -230,11 +258,24 @@ func applyP11KitBlocklist(stores []*Store) {
 	}
 }
 
+// readExtra reads a file or folder of this machine named with --store.
 func readExtra(path string) *Store {
-	r := rootFS{}
 	s := &Store{Kind: Extra, Path: path, Owner: "given with --store"}
-	if r.isDir(path) {
-		for _, p := range r.walkFiles(path, func(string) bool { return true }, s.problem) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		s.problem(path, err)
+		return s
+	}
+	fsys, err := rootfs.Open("/")
+	if err != nil {
+		s.problem(path, err)
+		return s
+	}
+	defer fsys.Close()
+	r := rootFS{fsys}
+	path = abs
+	if r.IsDir(path) {
+		for _, p := range r.WalkFiles(path, func(string) bool { return true }, s.problem) {
 			addFile(r, s, p, Trusted)
 		}
 		return s

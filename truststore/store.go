@@ -1,9 +1,11 @@
 package truststore
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/mitmguard/mitmguard/chain"
+	"github.com/mitmguard/mitmguard/internal/rootfs"
 )
 
 // Kind names a kind of store.
@@ -64,5 +66,9 @@ type Problem struct {
 func (p Problem) Error() string { return fmt.Sprintf("%s: %v", p.Path, p.Err) }
 
 func (s *Store) problem(path string, err error) {
+	var pe *rootfs.PathError
+	if errors.As(err, &pe) && pe.Path == path {
+		err = pe.Err // the path is said once
+	}
 	s.Problems = append(s.Problems, Problem{Path: path, Err: err})
 }

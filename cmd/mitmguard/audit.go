@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mitmguard/mitmguard/truststore"
-	"github.com/mitmguard/mitmguard/update"
 )
 
 type storeFlags struct {
@@ -23,12 +22,33 @@ func (f *storeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON")
 }
 
-func (f *storeFlags) audit() *truststore.Report {
+// audit reads and judges the stores with the active list (warning, as
+// check does, when the installed list is damaged).
+func (f *storeFlags) audit(cmd *cobra.Command) (*truststore.Report, error) {
 	start := time.Now()
-	list, _, _ := update.Active(cacheDir())
-	rep := truststore.Audit(truststore.Read(truststore.Options{Root: f.root, Extra: f.stores}), list)
+	stores, err := truststore.Read(truststore.Options{Root: f.root, Extra: f.stores})
+	if err != nil {
+		return nil, err
+	}
+	rep := truststore.Audit(stores, activeList(cmd))
 	rep.Root, rep.Elapsed = f.root, time.Since(start)
-	return rep
+	return rep, nil
+}
+
+// incomplete says why an audit cannot be called clean: no store was found,
+// or a file could not be read. Empty when the audit is complete.
+func incomplete(rep *truststore.Report) string {
+	if len(rep.Stores) == 0 {
+		return fmt.Sprintf("no trust store found under %s: is it the root of a Linux system? nothing was audited", rep.Root)
+	}
+	n := 0
+	for _, s := range rep.Stores {
+		n += len(s.Problems)
+	}
+	if n > 0 {
+		return fmt.Sprintf("PARTIAL AUDIT: %d file(s) or folder(s) could not be read (listed as problems); they may hold an interception root (run as root, or repair the stores)", n)
+	}
+	return ""
 }
 
 // auditJSON is the --json form of an audit.
@@ -38,6 +58,10 @@ type auditJSON struct {
 	Stores    []truststore.StoreSummary `json:"stores"`
 	Findings  []truststore.Finding      `json:"findings"`
 	Summary   map[string]int            `json:"summary"`
+	// Complete is false when no store was found or a file could not be
+	// read; Incomplete says why.
+	Complete   bool   `json:"complete"`
+	Incomplete string `json:"incomplete,omitempty"`
 }
 
 func newAudit() *cobra.Command {
@@ -49,7 +73,8 @@ func newAudit() *cobra.Command {
 		Long: `audit reads every trust store it finds (the Debian bundle and hashed folder,
 the administrator's and the packaged certificates, p11-kit anchors and
 blocklists, the NSS databases of Chrome and of every Firefox profile, Java
-keystores) and flags each trusted root:
+keystores; in an Android image or pulled folder, the system roots and each
+user's added and removed ones) and flags each trusted root:
 
   known-interception   its key is on the blocklist (exit 2)
   not-public           trusted as a root but not in the Mozilla set: a company
@@ -57,14 +82,22 @@ keystores) and flags each trusted root:
                        not yet listed (reported, not failed)
   public               a root of the Mozilla program (shown with --all)
 
-Each finding says where it is and what to do; mitmguard distrust does it.`,
+Each finding says where it is and what to do; mitmguard distrust does it.
+An audit that found no store, or could not read a file, is never reported as
+clean: it exits 1 and says what it could not read (exit 2 still wins).
+Under --root every path, and every link, is resolved inside DIR as a chroot
+would: nothing outside DIR is read.`,
 		Example: `  mitmguard audit
   mitmguard audit --all --json
   mitmguard audit --root /mnt/disk-image
   mitmguard audit --store ~/Downloads/certificate.crt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rep := f.audit()
+			rep, err := f.audit(cmd)
+			if err != nil {
+				return err
+			}
+			why := incomplete(rep)
 			out := cmd.OutOrStdout()
 			if f.json {
 				findings := rep.Findings
@@ -74,14 +107,19 @@ Each finding says where it is and what to do; mitmguard distrust does it.`,
 				if findings == nil {
 					findings = []truststore.Finding{}
 				}
-				if err := writeJSON(out, auditJSON{Root: rep.Root, ElapsedMS: ms(rep.Elapsed), Stores: rep.Stores, Findings: findings, Summary: summary(rep)}); err != nil {
+				if err := writeJSON(out, auditJSON{Root: rep.Root, ElapsedMS: ms(rep.Elapsed), Stores: rep.Stores, Findings: findings, Summary: summary(rep),
+					Complete: why == "", Incomplete: why}); err != nil {
 					return err
 				}
 			} else {
-				printAudit(out, rep, all)
+				printAudit(out, rep, all, why)
 			}
-			if rep.TrustsKnownInterception() {
+			switch {
+			case rep.TrustsKnownInterception():
 				return &exitError{exitIntercepted}
+			case why != "":
+				fmt.Fprintln(cmd.ErrOrStderr(), "mitmguard audit:", why)
+				return &exitError{exitFailed}
 			}
 			return nil
 		},
@@ -109,7 +147,7 @@ func summary(rep *truststore.Report) map[string]int {
 	return s
 }
 
-func printAudit(w io.Writer, rep *truststore.Report, all bool) {
+func printAudit(w io.Writer, rep *truststore.Report, all bool, incomplete string) {
 	fmt.Fprintf(w, "mitmguard audit of %s (%d stores, %.0f ms)\n\nstores:\n", rep.Root, len(rep.Stores), ms(rep.Elapsed))
 	for _, s := range rep.Stores {
 		fmt.Fprintf(w, "  %-18s %s  (%s): %d certificates, %d trusted\n", s.Kind, s.Path, s.Owner, s.Certificates, s.Trusted)
@@ -121,7 +159,10 @@ func printAudit(w io.Writer, rep *truststore.Report, all bool) {
 	if all {
 		findings = rep.Findings
 	}
-	if len(findings) == 0 {
+	switch {
+	case len(findings) == 0 && incomplete != "":
+		fmt.Fprintln(w, "\nno flagged root in what could be read; the audit is not complete")
+	case len(findings) == 0:
 		fmt.Fprintln(w, "\nno trusted root is known to intercept or outside the public root program")
 	}
 	// One certificate is usually in several stores (the source file, the
@@ -161,4 +202,7 @@ func printAudit(w io.Writer, rep *truststore.Report, all bool) {
 	}
 	s := summary(rep)
 	fmt.Fprintf(w, "\ntrusted: %d known-interception, %d not-public, %d public\n", s["known_interception_trusted"], s["not_public_trusted"], s["public_trusted"])
+	if incomplete != "" {
+		fmt.Fprintln(w, incomplete)
+	}
 }

@@ -8,21 +8,26 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mitmguard/mitmguard/truststore"
+	"github.com/mitmguard/mitmguard/distrust"
 )
 
 // distrustJSON is the --json form of distrust.
 type distrustJSON struct {
-	Root    string            `json:"root"`
-	Mode    string            `json:"mode"` // plan, apply, undo
-	Steps   []truststore.Step `json:"steps"`
-	Done    []truststore.Step `json:"done,omitempty"`
-	Summary map[string]int    `json:"summary_after,omitempty"`
+	Root    string          `json:"root"`
+	Mode    string          `json:"mode"` // plan, apply, undo
+	Steps   []distrust.Step `json:"steps"`
+	Done    []distrust.Step `json:"done,omitempty"`
+	Summary map[string]int  `json:"summary_after,omitempty"`
+	// Undo: the root folder the journal was made under when it differs
+	// (the image moved), and the changes made since the apply that --force
+	// overwrote.
+	MovedFrom string              `json:"moved_from,omitempty"`
+	Forced    []distrust.Conflict `json:"forced,omitempty"`
 }
 
 func newDistrust() *cobra.Command {
 	var f storeFlags
-	var apply, undo, includeNotPublic bool
+	var apply, undo, includeNotPublic, force bool
 	cmd := &cobra.Command{
 		Use:   "distrust",
 		Short: "Remove the trust of interception roots from every store, reversibly",
@@ -35,7 +40,14 @@ p,p,p; Java with keytool -delete.
 Without --apply it prints the plan and changes nothing. With --apply every
 file a step may change is backed up into a journal under
 /var/lib/mitmguard/distrust first, so --undo restores each one byte for byte,
-even after an interrupted apply. A second --apply is refused until --undo.`,
+with its owner, group and mode, even after an interrupted apply. A second
+--apply is refused until --undo.
+
+--undo first compares every path with how the apply left it: when a file was
+changed or added since, it lists the conflicts and changes nothing, unless
+--force. Under --root, the journal's paths are relative to DIR, every path
+and link is resolved inside DIR as a chroot would, every backup is checked
+against its SHA-256, and a journal that names a path out of DIR is refused.`,
 		Example: `  mitmguard distrust                       # the plan, nothing changed
   sudo mitmguard distrust --apply
   sudo mitmguard distrust --undo
@@ -46,21 +58,43 @@ even after an interrupted apply. A second --apply is refused until --undo.`,
 			if apply && undo {
 				return errors.New("distrust: --apply and --undo exclude each other")
 			}
+			if force && !undo {
+				return errors.New("distrust: --force goes with --undo")
+			}
 			if undo {
-				steps, err := truststore.Undo(f.root)
+				res, err := distrust.Undo(f.root, distrust.UndoOptions{Force: force})
 				if err != nil {
 					return err
 				}
 				if f.json {
-					return writeJSON(out, distrustJSON{Root: f.root, Mode: "undo", Steps: steps})
+					return writeJSON(out, distrustJSON{Root: f.root, Mode: "undo", Steps: res.Steps, MovedFrom: res.Moved, Forced: res.Forced})
 				}
-				for _, s := range steps {
+				switch {
+				case res.Moved != "" && len(res.Forced) == 0:
+					fmt.Fprintf(out, "the journal was made under %s; every path was as the apply left it under %s\n", res.Moved, f.root)
+				case res.Moved != "":
+					fmt.Fprintf(out, "the journal was made under %s; undone under %s\n", res.Moved, f.root)
+				}
+				for _, c := range res.Forced {
+					fmt.Fprintf(out, "overwritten (--force): %s was %s\n", c.Path, c.Now)
+				}
+				for _, s := range res.Steps {
 					fmt.Fprintf(out, "restored %s %s\n", s.Store, s.StorePath)
 				}
-				fmt.Fprintf(out, "undo complete: %d step(s) restored byte for byte\n", len(steps))
+				fmt.Fprintf(out, "undo complete: %d step(s) restored byte for byte\n", len(res.Steps))
 				return nil
 			}
-			plan := truststore.MakePlan(f.audit(), f.root, includeNotPublic)
+			rep, err := f.audit(cmd)
+			if err != nil {
+				return err
+			}
+			plan, err := distrust.MakePlan(rep, f.root, includeNotPublic)
+			if err != nil {
+				return err
+			}
+			if why := incomplete(rep); why != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "mitmguard distrust: warning:", why)
+			}
 			if !apply {
 				if f.json {
 					return writeJSON(out, distrustJSON{Root: plan.Root, Mode: "plan", Steps: plan.Steps})
@@ -69,11 +103,14 @@ even after an interrupted apply. A second --apply is refused until --undo.`,
 				fmt.Fprintln(out, "\ndry run: nothing was changed; run again with --apply to do it")
 				return nil
 			}
-			done, err := truststore.Apply(cmd.Context(), plan, truststore.ApplyOptions{})
+			done, err := distrust.Apply(cmd.Context(), plan, distrust.ApplyOptions{})
 			if err != nil {
 				return err
 			}
-			after := f.audit()
+			after, err := f.audit(cmd)
+			if err != nil {
+				return err
+			}
 			if f.json {
 				if err := writeJSON(out, distrustJSON{Root: plan.Root, Mode: "apply", Steps: plan.Steps, Done: done, Summary: summary(after)}); err != nil {
 					return err
@@ -103,11 +140,12 @@ even after an interrupted apply. A second --apply is refused until --undo.`,
 	f.register(cmd)
 	cmd.Flags().BoolVar(&apply, "apply", false, "carry out the plan (backing up every file first)")
 	cmd.Flags().BoolVar(&undo, "undo", false, "restore every file the last --apply changed")
+	cmd.Flags().BoolVar(&force, "force", false, "with --undo: restore even the paths changed since the apply (listed)")
 	cmd.Flags().BoolVar(&includeNotPublic, "include-not-public", false, "also distrust trusted roots outside the public root program")
 	return cmd
 }
 
-func printPlan(w io.Writer, p *truststore.Plan) {
+func printPlan(w io.Writer, p *distrust.Plan) {
 	if len(p.Steps) == 0 {
 		fmt.Fprintf(w, "nothing to distrust under %s\n", p.Root)
 		return

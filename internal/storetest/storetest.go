@@ -7,16 +7,19 @@ package storetest
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/mitmguard/mitmguard/blocklist"
 	"github.com/mitmguard/mitmguard/chain"
 	"github.com/mitmguard/mitmguard/internal/lab"
+	"github.com/mitmguard/mitmguard/internal/testtool"
 	"github.com/mitmguard/mitmguard/roots"
 )
 
@@ -75,13 +78,16 @@ func labRoot(t testing.TB) string {
 	return string(lab.PEM(l.NationalRoot))
 }
 
-// New builds the fixture; it fails the test when a required tool is missing.
+// New builds the fixture. A missing tool skips the test, naming its Debian
+// package, except under CI where it fails (testtool.Need); keytool is
+// optional outside CI (the Java keystore is then left out).
 func New(t testing.TB) *Fixture {
 	t.Helper()
-	for _, tool := range []string{"update-ca-certificates", "certutil", "openssl"} { // openssl: update-ca-certificates runs openssl rehash
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is required (Debian: apt-get install ca-certificates libnss3-tools openssl); .ci/run installs it", tool)
-		}
+	testtool.Need(t, "update-ca-certificates", "ca-certificates")
+	testtool.Need(t, "certutil", "libnss3-tools")
+	testtool.Need(t, "openssl", "openssl") // update-ca-certificates runs openssl rehash
+	if testtool.InCI() {
+		testtool.Need(t, "keytool", "default-jre-headless")
 	}
 	f := &Fixture{Root: t.TempDir()}
 	R := func(p string) string { return filepath.Join(f.Root, p) }
@@ -152,8 +158,10 @@ func New(t testing.TB) *Fixture {
 	return f
 }
 
-// Tree records every file and symlink under root: content hash or target,
-// and mode.
+// Tree records every file, symlink and folder under root: content hash or
+// target, mode, owner and group. The folders that lead to the distrust
+// journal (var/lib/mitmguard) are left out: an apply makes them and an undo
+// leaves them, empty, as a package manager would.
 func Tree(t testing.TB, root string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
@@ -166,17 +174,23 @@ func Tree(t testing.TB, root string) map[string]string {
 		if err != nil {
 			return err
 		}
+		owner := ""
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			owner = fmt.Sprintf(" %d:%d", st.Uid, st.Gid)
+		}
 		switch {
 		case fi.Mode()&fs.ModeSymlink != 0:
 			tgt, _ := os.Readlink(p)
-			out[rel] = "link:" + tgt
+			out[rel] = "link:" + tgt + owner
+		case fi.IsDir() && rel != "var" && rel != "var/lib" && rel != "var/lib/mitmguard":
+			out[rel+"/"] = fi.Mode().String() + owner
 		case fi.Mode().IsRegular():
 			b, err := os.ReadFile(p)
 			if err != nil {
 				return err
 			}
 			sum := sha256.Sum256(b)
-			out[rel] = fi.Mode().String() + ":" + hex.EncodeToString(sum[:])
+			out[rel] = fi.Mode().String() + owner + ":" + hex.EncodeToString(sum[:])
 		}
 		return nil
 	})
@@ -200,4 +214,48 @@ func Diff(a, b map[string]string) []string {
 		}
 	}
 	return d
+}
+
+// Host is a folder outside the root under test, standing for the machine
+// an audit or distrust runs on: it holds a Kazakh root (also as a p11-kit
+// anchor) and a victim file, and Unchanged checks nothing there changed.
+type Host struct {
+	Dir    string
+	before map[string]string
+}
+
+// NewHost makes the folder.
+func NewHost(t testing.TB) *Host {
+	t.Helper()
+	h := &Host{Dir: t.TempDir()}
+	Write(t, filepath.Join(h.Dir, "qaznet.crt"), PEMOf(t, "kz-2019-qaznet"))
+	Write(t, filepath.Join(h.Dir, "ca-trust/source/anchors/qaznet.pem"), PEMOf(t, "kz-2019-qaznet"))
+	Write(t, filepath.Join(h.Dir, "victim"), "host file")
+	h.before = Tree(t, h.Dir)
+	return h
+}
+
+// NewHostAt records an existing folder as the host, as it is now.
+func NewHostAt(t testing.TB, dir string) *Host {
+	t.Helper()
+	return &Host{Dir: dir, before: Tree(t, dir)}
+}
+
+// Unchanged fails the test when a file of the host folder changed.
+func (h *Host) Unchanged(t testing.TB) {
+	t.Helper()
+	if d := Diff(h.before, Tree(t, h.Dir)); len(d) != 0 {
+		t.Fatalf("files outside the root changed: %v", d)
+	}
+}
+
+// Symlink makes a link, with its folders.
+func Symlink(t testing.TB, target, link string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -1,6 +1,8 @@
-package truststore
+package distrust
 
 import (
+	"github.com/mitmguard/mitmguard/truststore"
+
 	"context"
 	"fmt"
 	"path/filepath"
@@ -24,36 +26,36 @@ func TestP11KitPackagedBundle(t *testing.T) {
 		obj("Root B", "trusted: true\nnss-mozilla-ca-policy: true", storetest.Mozilla(1)) +
 		obj("Old distrusted", "x-distrusted: true", storetest.Mozilla(2)) +
 		"[p11-kit-object-v1]\nclass: x-certificate-extension\nlabel: \"Root A\"\nobject-id: 2.5.29.37\nvalue: \"%30%0a\"\n\n" +
-		obj("Qaznet Trust Network", "trusted: true", storetest.PEMOf(t, "kz-2019-qaznet"))
+		obj("Qaznet truststore.Trust Network", "trusted: true", storetest.PEMOf(t, "kz-2019-qaznet"))
 	storetest.Write(t, filepath.Join(root, "usr/share/pki/ca-trust-source/ca-bundle.trust.p11-kit"), bundle)
 
-	rep := Audit(Read(Options{Root: root}), nil)
+	rep := audit(t, root)
 	var known, notPublic []string
 	for _, f := range rep.Findings {
-		if f.Store != P11KitSource {
+		if f.Store != truststore.P11KitSource {
 			continue
 		}
 		switch {
-		case f.Status == KnownInterception && f.Trust == Trusted:
+		case f.Status == truststore.KnownInterception && f.Trust == truststore.Trusted:
 			known = append(known, f.Label)
-		case f.Status == NotPublic:
+		case f.Status == truststore.NotPublic:
 			notPublic = append(notPublic, f.Label)
 		}
 	}
-	if strings.Join(known, ",") != "Qaznet Trust Network" || len(notPublic) != 0 {
+	if strings.Join(known, ",") != "Qaznet truststore.Trust Network" || len(notPublic) != 0 {
 		t.Fatalf("known %v, not public %v", known, notPublic)
 	}
-	plan := MakePlan(rep, root, false)
+	plan := mustPlan(t, rep, root, false)
 	if len(plan.Steps) != 1 || !strings.HasPrefix(plan.Steps[0].Changes[0], "/etc/pki/ca-trust/source/blocklist") {
 		t.Fatalf("plan %+v", plan.Steps)
 	}
 	if _, err := Apply(context.Background(), plan, ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if Audit(Read(Options{Root: root}), nil).TrustsKnownInterception() {
+	if audit(t, root).TrustsKnownInterception() {
 		t.Error("the Kazakh root is still trusted after the distrust")
 	}
-	if _, err := Undo(root); err != nil {
+	if err := undo(root); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,6 +1,8 @@
-package truststore
+package distrust
 
 import (
+	"github.com/mitmguard/mitmguard/truststore"
+
 	"context"
 	"fmt"
 	"github.com/mitmguard/mitmguard/internal/storetest"
@@ -10,8 +12,8 @@ import (
 	"testing"
 )
 
-func findings(rep *Report, status Status, trust Trust) map[Kind][]string {
-	out := map[Kind][]string{}
+func findings(rep *truststore.Report, status truststore.Status, trust truststore.Trust) map[truststore.Kind][]string {
+	out := map[truststore.Kind][]string{}
 	for _, f := range rep.Findings {
 		if f.Status == status && f.Trust == trust {
 			out[f.Store] = append(out[f.Store], f.EntryID+f.Subject)
@@ -24,28 +26,28 @@ func TestAuditDistrustUndo(t *testing.T) {
 	f := storetest.New(t)
 	before := storetest.Tree(t, f.Root)
 
-	rep := Audit(Read(Options{Root: f.Root}), nil)
+	rep := audit(t, f.Root)
 	if !rep.TrustsKnownInterception() {
 		t.Fatal("audit missed the injected roots")
 	}
-	known := findings(rep, KnownInterception, Trusted)
-	wantKinds := []Kind{DebianBundle, DebianHashedDir, DebianLocal, DebianShare, P11KitAnchors, NSS}
+	known := findings(rep, truststore.KnownInterception, truststore.Trusted)
+	wantKinds := []truststore.Kind{truststore.DebianBundle, truststore.DebianHashedDir, truststore.DebianLocal, truststore.DebianShare, truststore.P11KitAnchors, truststore.NSS}
 	if f.Java {
-		wantKinds = append(wantKinds, Java)
+		wantKinds = append(wantKinds, truststore.Java)
 	}
 	for _, k := range wantKinds {
 		if len(known[k]) == 0 {
 			t.Errorf("no known-interception root found in %s", k)
 		}
 	}
-	if len(known[NSS]) != 2 {
-		t.Errorf("NSS: %v, want the ISCA CA (Chrome) and Qaznet (Firefox)", known[NSS])
+	if len(known[truststore.NSS]) != 2 {
+		t.Errorf("NSS: %v, want the ISCA CA (Chrome) and Qaznet (Firefox)", known[truststore.NSS])
 	}
-	notPublic := findings(rep, NotPublic, Trusted)
-	if !strings.Contains(strings.Join(notPublic[DebianLocal], ","), "mitmguard lab national root") {
+	notPublic := findings(rep, truststore.NotPublic, truststore.Trusted)
+	if !strings.Contains(strings.Join(notPublic[truststore.DebianLocal], ","), "mitmguard lab national root") {
 		t.Errorf("private root not flagged not-public: %v", notPublic)
 	}
-	if pub := findings(rep, Public, Trusted); len(pub[DebianBundle]) != 3 || len(pub[NSS]) != 1 {
+	if pub := findings(rep, truststore.Public, truststore.Trusted); len(pub[truststore.DebianBundle]) != 3 || len(pub[truststore.NSS]) != 1 {
 		t.Errorf("public roots: %v", pub)
 	}
 	for _, s := range rep.Stores {
@@ -54,7 +56,7 @@ func TestAuditDistrustUndo(t *testing.T) {
 		}
 	}
 
-	plan := MakePlan(rep, f.Root, false)
+	plan := mustPlan(t, rep, f.Root, false)
 	if n := len(plan.Steps); n != 4+btoi(f.Java) { // debian, p11kit, nss x2, java
 		t.Fatalf("%d steps: %+v", n, plan.Steps)
 	}
@@ -69,16 +71,16 @@ func TestAuditDistrustUndo(t *testing.T) {
 		t.Fatalf("second apply: %v", err)
 	}
 
-	after := Audit(Read(Options{Root: f.Root}), nil)
+	after := audit(t, f.Root)
 	if after.TrustsKnownInterception() {
 		for _, fd := range after.Findings {
-			if fd.Status == KnownInterception && fd.Trust == Trusted {
+			if fd.Status == truststore.KnownInterception && fd.Trust == truststore.Trusted {
 				t.Errorf("still trusted: %s in %s %s", fd.Subject, fd.Store, fd.File)
 			}
 		}
 	}
 	// The private root is still trusted: only known-interception was asked.
-	if len(findings(after, NotPublic, Trusted)[DebianLocal]) != 1 {
+	if len(findings(after, truststore.NotPublic, truststore.Trusted)[truststore.DebianLocal]) != 1 {
 		t.Error("the not-public root was removed without --include-not-public")
 	}
 	out := storetest.Run(t, "certutil", "-L", "-d", "sql:"+f.Root+"/root/.pki/nssdb")
@@ -89,13 +91,13 @@ func TestAuditDistrustUndo(t *testing.T) {
 		t.Error("packaged Kazakh root not deselected")
 	}
 
-	if _, err := Undo(f.Root); err != nil {
+	if err := undo(f.Root); err != nil {
 		t.Fatal(err)
 	}
 	if d := storetest.Diff(before, storetest.Tree(t, f.Root)); len(d) != 0 {
 		t.Fatalf("undo did not restore byte for byte: %v", d)
 	}
-	if _, err := Undo(f.Root); err != ErrNoJournal {
+	if err := undo(f.Root); err != ErrNoJournal {
 		t.Errorf("second undo: %v", err)
 	}
 }
@@ -134,7 +136,7 @@ func TestFirefoxInUse(t *testing.T) {
 	if err := os.Symlink(fmt.Sprintf("127.0.0.1:+%d", os.Getpid()), profile+"/lock"); err != nil {
 		t.Fatal(err)
 	}
-	plan := MakePlan(Audit(Read(Options{Root: f.Root}), nil), f.Root, false)
+	plan := mustPlan(t, audit(t, f.Root), f.Root, false)
 	var manual *Step
 	for i, s := range plan.Steps {
 		if s.Manual {
@@ -151,7 +153,7 @@ func TestFirefoxInUse(t *testing.T) {
 	if d := storetest.Diff(before, storetest.Tree(t, profile)); len(d) != 0 {
 		t.Errorf("an open profile was changed: %v", d)
 	}
-	if !Audit(Read(Options{Root: f.Root}), nil).TrustsKnownInterception() {
+	if !audit(t, f.Root).TrustsKnownInterception() {
 		t.Error("the open profile's root should still be trusted")
 	}
 }

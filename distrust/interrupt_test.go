@@ -1,8 +1,9 @@
-package truststore
+package distrust
 
 import (
+	"github.com/mitmguard/mitmguard/truststore"
+
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/mitmguard/mitmguard/internal/storetest"
@@ -29,8 +30,15 @@ func TestMain(m *testing.M) {
 		os.Exit(4)
 	}
 	if root := os.Getenv(helperEnv); root != "" {
-		plan := MakePlan(Audit(Read(Options{Root: root}), nil), root, true)
-		_, err := Apply(context.Background(), plan, ApplyOptions{AfterStep: func(int) {
+		stores, err := truststore.Read(truststore.Options{Root: root})
+		if err != nil {
+			panic(err)
+		}
+		plan, err := MakePlan(truststore.Audit(stores, nil), root, true)
+		if err != nil {
+			panic(err)
+		}
+		_, err = Apply(context.Background(), plan, ApplyOptions{AfterStep: func(int) {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		}})
 		fmt.Fprintln(os.Stderr, "helper was not killed:", err)
@@ -53,12 +61,12 @@ func TestInterruptedApply(t *testing.T) {
 
 	// The journal names exactly the first step, done; every file outside
 	// that step's changes is untouched.
-	var j journal
 	data, err := os.ReadFile(filepath.Join(f.Root, JournalDir, "journal.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(data, &j); err != nil {
+	j, err := parseJournal(data)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(j.Steps) != 1 || j.Steps[0].State != "done" {
@@ -66,8 +74,7 @@ func TestInterruptedApply(t *testing.T) {
 	}
 	changed := storetest.Diff(before, storetest.Tree(t, f.Root))
 	inStep := func(p string) bool {
-		for _, c := range append(j.Steps[0].Step.Changes, JournalDir) {
-			c = strings.TrimPrefix(c, "/")
+		for _, c := range append(j.Steps[0].Paths, strings.TrimPrefix(JournalDir, "/")) {
 			if p == c || strings.HasPrefix(p, c+"/") {
 				return true
 			}
@@ -84,10 +91,10 @@ func TestInterruptedApply(t *testing.T) {
 		}
 	}
 	// A new apply is refused until the interrupted one is undone.
-	if _, err := Apply(context.Background(), MakePlan(Audit(Read(Options{Root: f.Root}), nil), f.Root, true), ApplyOptions{}); err == nil {
+	if _, err := Apply(context.Background(), mustPlan(t, audit(t, f.Root), f.Root, true), ApplyOptions{}); err == nil {
 		t.Fatal("apply over an interrupted journal was accepted")
 	}
-	if _, err := Undo(f.Root); err != nil {
+	if err := undo(f.Root); err != nil {
 		t.Fatal(err)
 	}
 	if d := storetest.Diff(before, storetest.Tree(t, f.Root)); len(d) != 0 {
