@@ -72,8 +72,23 @@ func (c *Conn) verdict(chk *Checker, r *http.Request) *Result {
 	}
 	c.mu.Lock()
 	c.last, c.lastUA, c.lastNames = res, ua, names
+	c.release()
 	c.mu.Unlock()
 	return res
+}
+
+// release drops the raw bytes once a verdict is computed: an idle
+// keep-alive connection then holds the few hundred bytes of parsed lists a
+// later request with another User-Agent needs, not the up to MaxCapture
+// bytes of records. Called with c.mu held.
+func (c *Conn) release() {
+	if !c.done {
+		return
+	}
+	c.buf, c.r = nil, reassembler{}
+	if c.ch != nil {
+		c.ch = c.ch.slim()
+	}
 }
 
 // sameNames reports whether h has exactly the header names of names.
@@ -114,6 +129,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 }
 
 // ClientHello returns the parsed ClientHello and its raw record bytes.
+// Once Middleware has judged a request on the connection the raw bytes are
+// released (nil), and so are the ClientHello's Raw, Random, SessionID and
+// extension data.
 func (c *Conn) ClientHello() (*ClientHello, []byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

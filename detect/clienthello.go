@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+
+	"golang.org/x/crypto/cryptobyte"
 )
 
 // Limits on input from outside. A ClientHello is at most a few KB; the
@@ -45,12 +48,25 @@ type ClientHello struct {
 
 // ParseError says what is wrong with the bytes and where.
 type ParseError struct {
+	// Extension is the type of the extension at fault, or -1 when the
+	// fault is outside the extensions' data.
+	Extension int
+	// Offset is the byte offset of the fault: in the handshake message, or
+	// in the extension's data when Extension is set.
 	Offset int
 	Reason string
 }
 
 func (e *ParseError) Error() string {
+	if e.Extension >= 0 {
+		return fmt.Sprintf("detect: ClientHello: extension %d: %s (at byte %d of its data)", e.Extension, e.Reason, e.Offset)
+	}
 	return fmt.Sprintf("detect: ClientHello: %s (at byte %d)", e.Reason, e.Offset)
+}
+
+// perr is a ParseError outside the extensions' data.
+func perr(off int, reason string) *ParseError {
+	return &ParseError{Extension: -1, Offset: off, Reason: reason}
 }
 
 // ErrIncomplete is returned for input that ends before the ClientHello does.
@@ -98,17 +114,17 @@ func (r *reassembler) feed(data []byte) ([]byte, error) {
 			return r.msg[:r.want], nil
 		}
 		if r.records > MaxRecords {
-			return nil, &ParseError{r.off, "too many records"}
+			return nil, perr(r.off, "too many records")
 		}
 		if len(data)-r.off < 5 {
 			return nil, ErrIncomplete
 		}
 		typ, length := data[r.off], int(binary.BigEndian.Uint16(data[r.off+3:]))
 		if typ != 22 {
-			return nil, &ParseError{r.off, fmt.Sprintf("record type %d, want handshake (22)", typ)}
+			return nil, perr(r.off, fmt.Sprintf("record type %d, want handshake (22)", typ))
 		}
 		if length > maxRecord {
-			return nil, &ParseError{r.off, fmt.Sprintf("record length %d exceeds the TLS limit", length)}
+			return nil, perr(r.off, fmt.Sprintf("record length %d exceeds the TLS limit", length))
 		}
 		if len(data)-r.off-5 < length {
 			return nil, ErrIncomplete
@@ -118,15 +134,15 @@ func (r *reassembler) feed(data []byte) ([]byte, error) {
 		r.records++
 		if r.want == 0 && len(r.msg) >= 4 {
 			if r.msg[0] != 1 {
-				return nil, &ParseError{5, fmt.Sprintf("handshake type %d, want ClientHello (1)", r.msg[0])}
+				return nil, perr(5, fmt.Sprintf("handshake type %d, want ClientHello (1)", r.msg[0]))
 			}
 			r.want = 4 + (int(r.msg[1])<<16 | int(r.msg[2])<<8 | int(r.msg[3]))
 			if r.want > MaxHandshake {
-				return nil, &ParseError{6, fmt.Sprintf("handshake length %d exceeds %d", r.want, MaxHandshake)}
+				return nil, perr(6, fmt.Sprintf("handshake length %d exceeds %d", r.want, MaxHandshake))
 			}
 		}
 		if len(r.msg) > MaxHandshake+maxRecord {
-			return nil, &ParseError{r.off, "handshake data exceeds the limit"}
+			return nil, perr(r.off, "handshake data exceeds the limit")
 		}
 	}
 }
@@ -150,46 +166,73 @@ func parseRecords(data, msg []byte) (*ClientHello, error) {
 	return ch, nil
 }
 
-// reader is a bounds-checked cursor; the first failure sticks.
-type reader struct {
-	b   []byte
-	off int
-	err error
-}
-
-func (r *reader) fail(reason string) {
-	if r.err == nil {
-		r.err = &ParseError{r.off, reason}
+// ParseHandshake parses a ClientHello handshake message (type 1, 3-byte
+// length, body). It never panics, whatever the bytes. Like the TLS stacks of
+// browsers' servers (crypto/tls, BoringSSL, NSS), it refuses a hello with a
+// repeated extension, a list of 16-bit values of odd length, or bytes left
+// over inside an extension.
+func ParseHandshake(msg []byte) (*ClientHello, error) {
+	in := cryptobyte.String(msg)
+	at := func() int { return len(msg) - len(in) }
+	var typ uint8
+	var body cryptobyte.String
+	if !in.ReadUint8(&typ) || typ != 1 {
+		return nil, perr(0, "not a ClientHello")
 	}
-}
-
-func (r *reader) bytes(n int, what string) []byte {
-	if r.err != nil {
-		return nil
+	if !in.ReadUint24LengthPrefixed(&body) || !in.Empty() {
+		return nil, perr(1, fmt.Sprintf("handshake length does not fit the %d bytes given", len(msg)-4))
 	}
-	if n < 0 || n > len(r.b)-r.off {
-		r.fail(what + " runs past the end")
-		return nil
+	in = body
+	ch := &ClientHello{Raw: msg, PaddingLen: -1}
+	var random, sid, cs, comp, exts cryptobyte.String
+	switch {
+	case !in.ReadUint16(&ch.Version):
+		return nil, perr(at(), "version runs past the end")
+	case !in.ReadBytes((*[]byte)(&random), 32):
+		return nil, perr(at(), "random runs past the end")
+	case !in.ReadUint8LengthPrefixed(&sid):
+		return nil, perr(at(), "session id runs past the end")
+	case !in.ReadUint16LengthPrefixed(&cs):
+		return nil, perr(at(), "cipher suites run past the end")
+	case len(cs)%2 != 0:
+		return nil, perr(at(), "odd cipher suites length")
+	case !in.ReadUint8LengthPrefixed(&comp):
+		return nil, perr(at(), "compression methods run past the end")
 	}
-	out := r.b[r.off : r.off+n]
-	r.off += n
-	return out
-}
-
-func (r *reader) u8(what string) int {
-	b := r.bytes(1, what)
-	if b == nil {
-		return 0
+	ch.Random, ch.SessionID, ch.Compression = random, sid, comp
+	ch.CipherSuites = u16s(cs)
+	if in.Empty() {
+		return ch, nil // no extensions: a TLS 1.0-era hello
 	}
-	return int(b[0])
-}
-
-func (r *reader) u16(what string) int {
-	b := r.bytes(2, what)
-	if b == nil {
-		return 0
+	if !in.ReadUint16LengthPrefixed(&exts) {
+		return nil, perr(at(), "extensions run past the end")
 	}
-	return int(binary.BigEndian.Uint16(b))
+	if !in.Empty() {
+		return nil, perr(at(), "data after the extensions")
+	}
+	// Count first, so the slice is allocated once (a hello has ~15-20).
+	n := 0
+	for off := 0; off+4 <= len(exts); n++ {
+		off += 4 + int(binary.BigEndian.Uint16(exts[off+2:]))
+	}
+	ch.Extensions = make([]Extension, 0, n)
+	for !exts.Empty() {
+		var t uint16
+		var data cryptobyte.String
+		if !exts.ReadUint16(&t) || !exts.ReadUint16LengthPrefixed(&data) {
+			return nil, perr(len(msg)-len(exts), "extension runs past the end")
+		}
+		for _, e := range ch.Extensions {
+			if e.Type == t {
+				return nil, &ParseError{Extension: int(t), Reason: "sent twice"}
+			}
+		}
+		ch.Extensions = append(ch.Extensions, Extension{Type: t, Data: data})
+		if err := ch.parseExtension(t, data); err != nil {
+			return nil, err
+		}
+	}
+	return ch, nil
 }
 
 func u16s(b []byte) []uint16 {
@@ -200,127 +243,117 @@ func u16s(b []byte) []uint16 {
 	return out
 }
 
-// ParseHandshake parses a ClientHello handshake message (type 1, 3-byte
-// length, body). It never panics, whatever the bytes.
-func ParseHandshake(msg []byte) (*ClientHello, error) {
-	r := &reader{b: msg}
-	if r.u8("handshake type") != 1 {
-		return nil, &ParseError{0, "not a ClientHello"}
+// readU16List reads a length-prefixed list of 16-bit values (lenBytes 1 or
+// 2), refusing an odd length.
+func readU16List(in *cryptobyte.String, lenBytes int) ([]uint16, bool) {
+	var l cryptobyte.String
+	ok := false
+	if lenBytes == 1 {
+		ok = in.ReadUint8LengthPrefixed(&l)
+	} else {
+		ok = in.ReadUint16LengthPrefixed(&l)
 	}
-	n := r.u8("length")<<16 | r.u16("length")
-	if r.err == nil && n != len(msg)-4 {
-		return nil, &ParseError{1, fmt.Sprintf("handshake length %d, have %d bytes", n, len(msg)-4)}
+	if !ok || len(l)%2 != 0 {
+		return nil, false
 	}
-	ch := &ClientHello{Raw: msg, PaddingLen: -1}
-	ch.Version = uint16(r.u16("version"))
-	ch.Random = r.bytes(32, "random")
-	ch.SessionID = r.bytes(r.u8("session id length"), "session id")
-	cs := r.bytes(r.u16("cipher suites length"), "cipher suites")
-	if len(cs)%2 != 0 {
-		r.fail("odd cipher suites length")
-	}
-	ch.CipherSuites = u16s(cs)
-	ch.Compression = r.bytes(r.u8("compression methods length"), "compression methods")
-	if r.err != nil {
-		return nil, r.err
-	}
-	if r.off == len(msg) {
-		return ch, nil // no extensions: a TLS 1.0-era hello
-	}
-	exts := &reader{b: r.bytes(r.u16("extensions length"), "extensions"), off: 0}
-	if r.err != nil {
-		return nil, r.err
-	}
-	if r.off != len(msg) {
-		return nil, &ParseError{r.off, "data after the extensions"}
-	}
-	// Count first, so the slice is allocated once (a hello has ~15-20).
-	n = 0
-	for off := 0; off+4 <= len(exts.b); n++ {
-		off += 4 + int(binary.BigEndian.Uint16(exts.b[off+2:]))
-	}
-	ch.Extensions = make([]Extension, 0, n)
-	for exts.off < len(exts.b) && exts.err == nil {
-		typ := uint16(exts.u16("extension type"))
-		data := exts.bytes(exts.u16("extension length"), "extension data")
-		if exts.err != nil {
-			break
-		}
-		ch.Extensions = append(ch.Extensions, Extension{Type: typ, Data: data})
-		if err := ch.parseExtension(typ, data); err != nil {
-			return nil, err
-		}
-	}
-	if exts.err != nil {
-		return nil, exts.err
-	}
-	return ch, nil
+	return u16s(l), true
 }
 
-// vec reads a vector with a 1- or 2-byte length prefix.
-func (r *reader) vec(lenBytes int, what string) []byte {
-	n := r.u8(what)
-	if lenBytes == 2 {
-		n = n<<8 | r.u8(what)
-	}
-	return r.bytes(n, what)
-}
-
+// parseExtension reads the extensions the fingerprints and the check use.
+// Each must fill its data exactly.
 func (ch *ClientHello) parseExtension(typ uint16, data []byte) error {
-	r := reader{b: data}
+	in := cryptobyte.String(data)
+	fail := func(reason string) error {
+		return &ParseError{Extension: int(typ), Offset: len(data) - len(in), Reason: reason}
+	}
+	ok := true
 	switch typ {
 	case 0: // server_name
-		names := reader{b: r.vec(2, "server name list")}
-		for names.off < len(names.b) && names.err == nil {
-			kind := names.u8("name type")
-			name := names.bytes(names.u16("name length"), "host name")
+		var names cryptobyte.String
+		if !in.ReadUint16LengthPrefixed(&names) {
+			return fail("server name list runs past the end")
+		}
+		for !names.Empty() {
+			var kind uint8
+			var name cryptobyte.String
+			if !names.ReadUint8(&kind) || !names.ReadUint16LengthPrefixed(&name) {
+				return fail("host name runs past the end")
+			}
 			if kind == 0 && ch.ServerName == "" {
 				ch.ServerName = string(name)
 			}
 		}
-		r.err = firstErr(r.err, names.err)
 	case 16: // ALPN
-		protos := reader{b: r.vec(2, "ALPN list")}
-		for protos.off < len(protos.b) && protos.err == nil {
-			if p := protos.bytes(protos.u8("protocol length"), "protocol"); protos.err == nil {
-				ch.ALPN = append(ch.ALPN, string(p))
-			}
+		var protos cryptobyte.String
+		if !in.ReadUint16LengthPrefixed(&protos) {
+			return fail("ALPN list runs past the end")
 		}
-		r.err = firstErr(r.err, protos.err)
+		for !protos.Empty() {
+			var p cryptobyte.String
+			if !protos.ReadUint8LengthPrefixed(&p) {
+				return fail("ALPN protocol runs past the end")
+			}
+			ch.ALPN = append(ch.ALPN, string(p))
+		}
 	case 10: // supported_groups
-		ch.SupportedGroups = u16s(r.vec(2, "supported groups"))
-	case 11: // ec_point_formats
-		ch.PointFormats = r.vec(1, "point formats")
-	case 13: // signature_algorithms
-		ch.SignatureSchemes = u16s(r.vec(2, "signature algorithms"))
-	case 43: // supported_versions
-		ch.SupportedVersions = u16s(r.vec(1, "supported versions"))
-	case 51: // key_share
-		shares := reader{b: r.vec(2, "key shares")}
-		for shares.off < len(shares.b) && shares.err == nil {
-			g := shares.u16("key share group")
-			shares.bytes(shares.u16("key share length"), "key share")
-			if shares.err == nil {
-				ch.KeyShares = append(ch.KeyShares, uint16(g))
-			}
+		if ch.SupportedGroups, ok = readU16List(&in, 2); !ok {
+			return fail("supported groups: odd length or past the end")
 		}
-		r.err = firstErr(r.err, shares.err)
+	case 11: // ec_point_formats
+		var pf cryptobyte.String
+		if !in.ReadUint8LengthPrefixed(&pf) {
+			return fail("point formats run past the end")
+		}
+		ch.PointFormats = pf
+	case 13: // signature_algorithms
+		if ch.SignatureSchemes, ok = readU16List(&in, 2); !ok {
+			return fail("signature algorithms: odd length or past the end")
+		}
+	case 43: // supported_versions
+		if ch.SupportedVersions, ok = readU16List(&in, 1); !ok {
+			return fail("supported versions: odd length or past the end")
+		}
+	case 51: // key_share
+		var shares cryptobyte.String
+		if !in.ReadUint16LengthPrefixed(&shares) {
+			return fail("key shares run past the end")
+		}
+		for !shares.Empty() {
+			var g uint16
+			var key cryptobyte.String
+			if !shares.ReadUint16(&g) || !shares.ReadUint16LengthPrefixed(&key) {
+				return fail("key share runs past the end")
+			}
+			ch.KeyShares = append(ch.KeyShares, g)
+		}
 	case 21: // padding
 		ch.PaddingLen = len(data)
+		in = nil
 	case 0xfe0d:
 		ch.ECH = true
+		in = nil
+	default:
+		in = nil // not read
 	}
-	if r.err != nil {
-		return fmt.Errorf("detect: ClientHello: extension %d: %w", typ, r.err)
+	if !in.Empty() {
+		return fail("data after its content")
 	}
 	return nil
 }
 
-func firstErr(a, b error) error {
-	if a != nil {
-		return a
+// slim returns a copy of ch that keeps no byte of the message: the lists
+// the fingerprints and the check read, without Raw, Random, SessionID and
+// the extensions' data.
+func (ch *ClientHello) slim() *ClientHello {
+	s := *ch
+	s.Raw, s.Random, s.SessionID = nil, nil, nil
+	s.Compression = slices.Clone(ch.Compression)
+	s.PointFormats = slices.Clone(ch.PointFormats)
+	s.Extensions = make([]Extension, len(ch.Extensions))
+	for i, e := range ch.Extensions {
+		s.Extensions[i].Type = e.Type
 	}
-	return b
+	return &s
 }
 
 // IsGREASE reports a GREASE value (RFC 8701): 0x?a?a with equal bytes.

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"net"
 	"runtime"
+	"strings"
 	"testing"
+
+	"golang.org/x/crypto/cryptobyte"
 )
 
 func vectorBytes(t testing.TB) []byte {
@@ -165,4 +168,58 @@ func TestCaptureOneByteRecords(t *testing.T) {
 	}
 	client.Close()
 	server.Close()
+}
+
+// helloWith builds a ClientHello record with the given extensions (type,
+// data) after a minimal body.
+func helloWith(exts ...Extension) []byte {
+	var b cryptobyte.Builder
+	b.AddUint8(1)
+	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
+		b.AddUint16(0x0303)
+		b.AddBytes(make([]byte, 32))
+		b.AddUint8(0)
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddUint16(0x1301); b.AddUint16(0xc02b) })
+		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddUint8(0) })
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+			for _, e := range exts {
+				b.AddUint16(e.Type)
+				b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(e.Data) })
+			}
+		})
+	})
+	return records(b.BytesOrPanic(), 1<<14)
+}
+
+// Hellos that browsers' servers refuse (issue 9 item 13) are refused, each
+// with one "detect: ClientHello:" prefix naming the extension at fault.
+func TestParseRefusesMalformedLists(t *testing.T) {
+	if _, err := Parse(helloWith(Extension{43, []byte{4, 3, 4, 3, 3}}, Extension{13, []byte{0, 2, 4, 3}})); err != nil {
+		t.Fatalf("well-formed hello refused: %v", err)
+	}
+	cases := map[string]struct {
+		hello []byte
+		ext   int
+	}{
+		"odd supported_versions":     {helloWith(Extension{43, []byte{3, 3, 4, 3}}), 43},
+		"odd signature_algorithms":   {helloWith(Extension{13, []byte{0, 3, 4, 3, 8}}), 13},
+		"odd supported_groups":       {helloWith(Extension{10, []byte{0, 1, 0x1d}}), 10},
+		"duplicate extension":        {helloWith(Extension{23, nil}, Extension{0xff01, []byte{0}}, Extension{23, nil}), 23},
+		"duplicate GREASE extension": {helloWith(Extension{0x0a0a, nil}, Extension{0x0a0a, nil}), 0x0a0a},
+		"bytes after the versions":   {helloWith(Extension{43, []byte{2, 3, 4, 9}}), 43},
+	}
+	for name, c := range cases {
+		_, err := Parse(c.hello)
+		var pe *ParseError
+		if !errors.As(err, &pe) {
+			t.Errorf("%s: got %v, want a *ParseError", name, err)
+			continue
+		}
+		if pe.Extension != c.ext {
+			t.Errorf("%s: extension %d at fault, want %d", name, pe.Extension, c.ext)
+		}
+		if msg := err.Error(); strings.Count(msg, "detect:") != 1 || strings.Count(msg, "ClientHello:") != 1 {
+			t.Errorf("%s: prefix repeated in %q", name, msg)
+		}
+	}
 }

@@ -33,6 +33,13 @@ type resultKey struct{}
 // *Result into the request's context (ResultFrom). The server must accept
 // through NewListener and set ConnContext; without them the result says the
 // ClientHello was not captured.
+//
+// Set the http.Server's timeouts as for any public server: the capture keeps
+// a connection's raw ClientHello (up to MaxCapture bytes) until the first
+// request is judged, and then a few hundred bytes for the connection's life,
+// so a server without timeouts lets idle or silent clients hold memory for
+// ever. mitmguard serve uses ReadHeaderTimeout 10s (it also bounds the TLS
+// handshake), ReadTimeout 30s, WriteTimeout 30s and IdleTimeout 60s.
 func Middleware(next http.Handler, opts Options) http.Handler {
 	c := opts.Checker
 	if c == nil {

@@ -127,20 +127,35 @@ func printDetect(w io.Writer, r *detect.Result) {
 
 func newServe() *cobra.Command {
 	var listen, certFile, keyFile string
+	var idle time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve [--listen ADDR] [--cert FILE --key FILE]",
 		Short: "Run a small HTTPS page that tells each visitor whether their connection looks intercepted",
 		Long: `serve runs an HTTPS site that judges each visitor's TLS connection (its
 ClientHello against the browser its User-Agent names) and shows the verdict
 and why, with the advice browsers give, and the JSON at GET /mitmguard/verdict.
-Without --cert and --key it makes a self-signed certificate at start.`,
+Without --cert and --key it makes a self-signed certificate at start.
+
+Timeouts: the TLS handshake and the request headers must arrive within 10s,
+the whole request within 30s, the answer is written within 30s, and an idle
+keep-alive connection is closed after --idle-timeout (60s), so idle or slow
+clients cannot hold connections for ever.`,
 		Example: `  mitmguard serve                               # https://127.0.0.1:8443/
   mitmguard serve --listen :443 --cert fullchain.pem --key privkey.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var cert tls.Certificate
 			var err error
-			if certFile != "" || keyFile != "" {
+			switch {
+			case certFile != "" && keyFile == "":
+				return errors.New("serve: --cert needs --key (the certificate's private key PEM file)")
+			case keyFile != "" && certFile == "":
+				return errors.New("serve: --key needs --cert (the certificate chain PEM file)")
+			}
+			if idle <= 0 {
+				return errors.New("serve: --idle-timeout must be positive")
+			}
+			if certFile != "" {
 				if cert, err = tls.LoadX509KeyPair(certFile, keyFile); err != nil {
 					return fmt.Errorf("serve: %w", err)
 				}
@@ -153,7 +168,8 @@ Without --cert and --key it makes a self-signed certificate at start.`,
 			}
 			cfg := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
 			srv := &http.Server{Handler: detect.Handler(detect.Options{Header: "Mitmguard-Intercepted"}), ConnContext: detect.ConnContext,
-				TLSConfig: cfg, ReadHeaderTimeout: 10 * time.Second}
+				TLSConfig: cfg, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
+				IdleTimeout: idle, MaxHeaderBytes: 64 << 10}
 			fmt.Fprintf(cmd.OutOrStdout(), "listening on https://%s/ (verdict JSON at /mitmguard/verdict); Ctrl-C stops\n", ln.Addr())
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -172,5 +188,6 @@ Without --cert and --key it makes a self-signed certificate at start.`,
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "`ADDR` to listen on")
 	cmd.Flags().StringVar(&certFile, "cert", "", "certificate chain PEM `FILE` (default: a self-signed one)")
 	cmd.Flags().StringVar(&keyFile, "key", "", "private key PEM `FILE`")
+	cmd.Flags().DurationVar(&idle, "idle-timeout", time.Minute, "close a keep-alive connection idle for this `DURATION`")
 	return cmd
 }
