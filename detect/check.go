@@ -359,7 +359,7 @@ func (c *Checker) fit(b Browser, code int, f Features, maxVersion uint16) fittin
 		sigs = exact
 	}
 	for _, s := range sigs {
-		if s.Match(f, code, major) {
+		if matchAnySNI(s, f, code, major) {
 			ref := out.reference
 			if ref == "" {
 				ref = fmt.Sprintf("mitmengine browser signatures of %s %d", familyOf(code), major)
@@ -383,6 +383,30 @@ func (c *Checker) fit(b Browser, code int, f Features, maxVersion uint16) fittin
 	}
 	out.reasons = []Reason{{What: "no reference ClientHello for this browser version", Seen: fmt.Sprintf("%s %d", b.Family, b.Major)}}
 	return out
+}
+
+// matchAnySNI matches the signature as if the hello had its server_name
+// extension: a browser sends none to a bare IP address, which is no evidence
+// of anything, and the records were made from hellos to names.
+func matchAnySNI(s *Signature, f Features, code, major int) bool {
+	if s.Match(f, code, major) {
+		return true
+	}
+	if slices.Contains(f.Exts, 0) {
+		return false
+	}
+	exts := f.Exts
+	with := make([]uint16, len(exts)+1)
+	for i := 0; i <= len(exts); i++ {
+		copy(with, exts[:i])
+		with[i] = 0
+		copy(with[i+1:], exts[i:])
+		f.Exts = with
+		if s.Match(f, code, major) {
+			return true
+		}
+	}
+	return false
 }
 
 // closest returns the signature whose lists the features fit best.
@@ -462,7 +486,9 @@ func compare(p *Profile, f Features, maxVersion uint16) []Reason {
 	if extra := missing(f.Exts, p.Extensions); len(extra) > 0 {
 		out = append(out, Reason{What: "extensions the browser never sends", Expected: hexList(p.Extensions), Seen: hexList(extra)})
 	}
-	if lack := missing(p.RequiredExtensions, f.Exts); len(lack) > 0 {
+	// server_name is left out of "always": a browser sends none for a bare
+	// IP address.
+	if lack := slices.DeleteFunc(missing(p.RequiredExtensions, f.Exts), func(e uint16) bool { return e == 0 }); len(lack) > 0 {
 		out = append(out, Reason{What: "extensions the browser always sends are missing", Expected: hexList(p.RequiredExtensions), Seen: "without " + hexList(lack)})
 	}
 	if len(p.ExtensionOrders) > 0 && !consistent(p.ExtensionOrders, f.Exts) {

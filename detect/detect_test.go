@@ -23,7 +23,18 @@ import (
 // serve runs the example site over a capturing listener on loopback.
 func serve(t testing.TB) (addr string, cert tls.Certificate) {
 	t.Helper()
-	cert = selfSigned(t)
+	return serveWith(t, Options{Header: "Mitmguard-Intercepted"})
+}
+
+// serveWith runs the example site with the options.
+func serveWith(t testing.TB, opts Options) (addr string, cert tls.Certificate) {
+	t.Helper()
+	return serveCert(t, opts, selfSigned(t))
+}
+
+// serveCert runs the example site with the options and certificate.
+func serveCert(t testing.TB, opts Options, cert tls.Certificate) (string, tls.Certificate) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +52,7 @@ func serve(t testing.TB) (addr string, cert tls.Certificate) {
 		}
 		return c, nil
 	}
-	srv := &http.Server{Handler: Handler(Options{Header: "Mitmguard-Intercepted"}), ConnContext: ConnContext, TLSConfig: base}
+	srv := &http.Server{Handler: Handler(opts), ConnContext: ConnContext, TLSConfig: base}
 	go srv.Serve(tls.NewListener(NewListener(ln), srv.TLSConfig))
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String(), cert

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Browser is one installed browser.
@@ -99,16 +100,20 @@ func (b *Browser) Open(ctx context.Context, url, dir string, root *x509.Certific
 	if err := os.MkdirAll(filepath.Join(dir, "home"), 0o700); err != nil {
 		return nil, err
 	}
+	// Its own process group, so that Stop ends the helper processes
+	// (renderers, GPU, content) it starts too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	return cmd, nil
 }
 
-// Stop ends a browser started by Open.
+// Stop ends a browser started by Open, with the processes it started.
 func Stop(cmd *exec.Cmd) {
 	if cmd != nil && cmd.Process != nil {
-		cmd.Process.Kill()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
 	}
 }
