@@ -19,14 +19,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mitmguard/mitmguard/detect"
+	"github.com/mitmguard/mitmguard/detect/evaluate"
 )
 
 func newDetect() *cobra.Command {
-	var file, ua string
+	var file, ua, evalDir string
 	var headers []string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "detect --clienthello FILE [--user-agent UA] [flags]",
+		Use:   "detect --clienthello FILE [--user-agent UA] [flags] | detect --evaluate DIR",
 		Short: "Judge one captured ClientHello: was the connection intercepted?",
 		Long: `detect reads the raw bytes of the first TLS record(s) of a connection (or the
 same as hex text) and judges them against the browser the User-Agent names:
@@ -36,12 +37,36 @@ verdict with its reasons, the JA4 and JA3 fingerprints and, when known, the
 interceptor's name.
 
 Exit status: 2 when judged intercepted, 1 on bad input, else 0 (also when the
-evidence cannot tell).`,
+evidence cannot tell).
+
+--evaluate DIR judges every capture of a labelled folder (index.jsonl and raw
+.bin hellos, as detect/testdata/captures) and prints caught/total for the
+interceptors, flagged/total for the browsers and the unknowns, by family and
+by product, then each miss with its reasons. It exits 1 when fewer than 90%
+of the interceptors are caught, more than 2% of the browsers are flagged, any
+browser of a version with reference data is flagged, or an unknown has no
+reason.`,
 		Example: `  mitmguard detect --clienthello hello.bin --user-agent "Mozilla/5.0 ... Chrome/133.0.0.0 Safari/537.36"
   mitmguard detect --clienthello hello.hex --json
+  mitmguard detect --evaluate detect/testdata/captures
   mitmguard serve --listen 127.0.0.1:8443    # see verdicts for your own browser`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if evalDir != "" {
+				if file != "" {
+					return errors.New("detect: --evaluate and --clienthello exclude each other")
+				}
+				outs, err := evaluate.Run(evalDir, detect.Default())
+				if err != nil {
+					return fmt.Errorf("detect: %w", err)
+				}
+				r := evaluate.Summarize(outs)
+				r.Print(cmd.OutOrStdout())
+				if len(r.Failures()) > 0 {
+					return &exitError{1}
+				}
+				return nil
+			}
 			if file == "" {
 				return errors.New("detect: --clienthello FILE is required")
 			}
@@ -85,6 +110,7 @@ evidence cannot tell).`,
 	cmd.Flags().StringVar(&ua, "user-agent", "", "the User-Agent of the request made over the connection")
 	cmd.Flags().StringArrayVar(&headers, "header", nil, "a request header, \"Name: value\" (repeatable); some proxies give themselves away by one")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the verdict as JSON")
+	cmd.Flags().StringVar(&evalDir, "evaluate", "", "judge every labelled capture in `DIR` (index.jsonl + .bin) and print the detection rates")
 	return cmd
 }
 

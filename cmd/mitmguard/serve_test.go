@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	utls "github.com/refraction-networking/utls"
 
 	"github.com/mitmguard/mitmguard/detect"
+	"github.com/mitmguard/mitmguard/internal/testtool"
 )
 
 // startServe runs mitmguard serve as a process on a loopback port and
@@ -151,5 +153,65 @@ func TestServeCertNeedsKey(t *testing.T) {
 		if err == nil || !strings.Contains(string(out), c.want) {
 			t.Errorf("serve %v: %v, output %q, want an error saying %q", c.args, err, out, c.want)
 		}
+	}
+}
+
+// Issue 10: Debian's Chromium, headless, visiting mitmguard serve over
+// loopback is judged not intercepted (the verdict JSON it loads says so).
+func TestServeRealChromium(t *testing.T) {
+	chromium := testtool.Need(t, "chromium", "chromium")
+	addr := startServe(t)
+	dir := t.TempDir()
+	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--ignore-certificate-errors",
+		"--user-data-dir="+dir, "--dump-dom", "https://"+addr+"/mitmguard/verdict")
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-done:
+		case <-time.After(2 * time.Minute):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // a hung browser, and its helpers
+		}
+	}()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium --dump-dom: %v\n%s", err, out)
+	}
+	dom := string(out)
+	i, j := strings.Index(dom, "{"), strings.LastIndex(dom, "}")
+	if i < 0 || j < i {
+		t.Fatalf("no verdict JSON in the page: %s", dom)
+	}
+	var r detect.Result
+	if err := json.Unmarshal([]byte(html.UnescapeString(dom[i:j+1])), &r); err != nil {
+		t.Fatalf("%v: %s", err, dom[i:j+1])
+	}
+	if r.Intercepted == nil || *r.Intercepted || r.Browser.Family != "chrome" {
+		t.Errorf("Chromium %d visiting serve: intercepted=%v %+v", r.Browser.Major, r.Intercepted, r.Reasons)
+	}
+}
+
+// detect --evaluate over the development captures prints the rates by
+// family and product and exits 0 when the goals are met; a folder without
+// an index is an error.
+func TestDetectEvaluate(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "detect", "--evaluate", "../../detect/testdata/captures")
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("detect --evaluate: %v\n%s", err, out)
+	}
+	for _, want := range []string{"interceptors: caught ", "browsers:     flagged 0/", "by family:", "by product:", "goals met"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	cmd = exec.Command(os.Args[0], "detect", "--evaluate", t.TempDir())
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "index.jsonl") {
+		t.Errorf("an empty folder: %v %s", err, out)
 	}
 }
