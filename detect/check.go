@@ -71,9 +71,62 @@ type Checker struct {
 	badHeaders    map[string]bool
 	stackJA4      map[string]string
 	never         map[string][]*Never // by browser TLS stack
+	labels        map[*Profile]string // how a verdict names the profile
+	neverBits     map[string]*neverSet
 	// Excluded lists mitmengine's browser signatures not used as the
 	// browser's, with why.
 	Excluded []Exclusion
+}
+
+// neverSet holds a stack's rules of "never" as bit sets, so that the common
+// case (a hello that breaks none) costs a few lookups.
+type neverSet struct {
+	exts, groups, ciphers bitset
+	onlyPF                bool
+}
+
+type bitset [1 << 10]uint64
+
+func (b *bitset) set(v uint16)      { b[v>>6] |= 1 << (v & 63) }
+func (b *bitset) has(v uint16) bool { return b[v>>6]&(1<<(v&63)) != 0 }
+
+func (s *neverSet) add(n *Never) {
+	for _, v := range n.Extensions {
+		s.exts.set(v)
+	}
+	for _, v := range n.Groups {
+		s.groups.set(v)
+	}
+	for _, v := range n.Ciphers {
+		s.ciphers.set(v)
+	}
+	s.onlyPF = s.onlyPF || n.OnlyPointFormat != nil
+}
+
+// neverHit reports whether the features break one of the stack's rules.
+func (c *Checker) neverHit(stack string, f Features) bool {
+	s := c.neverBits[stack]
+	if s == nil {
+		return false
+	}
+	for _, l := range []struct {
+		b    *bitset
+		seen []uint16
+	}{{&s.exts, f.Exts}, {&s.groups, f.Curves}, {&s.ciphers, f.Ciphers}} {
+		for _, v := range l.seen {
+			if l.b.has(v) {
+				return true
+			}
+		}
+	}
+	if s.onlyPF {
+		for _, p := range f.PF {
+			if p != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // sigStacks is the TLS stack of the browsers of mitmengine's codes whose
@@ -127,6 +180,21 @@ func NewChecker(reference, browsers, mitm, badHeaders []byte) (*Checker, error) 
 		default:
 			c.mitmOther = append(c.mitmOther, s)
 		}
+	}
+	c.neverBits = map[string]*neverSet{}
+	for _, n := range c.ref.Never {
+		for _, st := range n.Stacks {
+			b := c.neverBits[st]
+			if b == nil {
+				b = &neverSet{}
+				c.neverBits[st] = b
+			}
+			b.add(n)
+		}
+	}
+	c.labels = map[*Profile]string{}
+	for _, p := range c.ref.Browsers {
+		c.labels[p] = fmt.Sprintf("%s %d-%d (%s)", p.Stack, p.MinMajor, p.MaxMajor, strings.Join(p.Sources, ", "))
 	}
 	c.never = map[string][]*Never{}
 	for _, n := range c.ref.Never {
@@ -239,8 +307,10 @@ func (c *Checker) judge(r *Result, f Features, maxVersion uint16, ja4 string) {
 	}
 	// 3. What the browser's TLS stack never sent, in any version.
 	var never []Reason
-	for _, n := range c.never[r.Browser.Stack] {
-		never = append(never, n.Violations(f)...)
+	if c.neverHit(r.Browser.Stack, f) {
+		for _, n := range c.never[r.Browser.Stack] {
+			never = append(never, n.Violations(f)...)
+		}
 	}
 	// 4. Does the hello fit the browser at that version?
 	v := c.fit(r.Browser, code, f, maxVersion)
@@ -330,7 +400,7 @@ func (c *Checker) fit(b Browser, code int, f Features, maxVersion uint16) fittin
 	var out fitting
 	p := c.profile(b.Stack)
 	if p != nil && major >= p.MinMajor && (major <= p.MaxMajor || p.MaxMajor == 0) {
-		out.reference = fmt.Sprintf("%s %d-%d (%s)", p.Stack, p.MinMajor, p.MaxMajor, strings.Join(p.Sources, ", "))
+		out.reference = c.labels[p]
 		if out.reasons = compare(p, f, maxVersion); len(out.reasons) == 0 {
 			return fitting{fits: true, confidence: 0.9, reference: out.reference}
 		}

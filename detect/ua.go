@@ -124,10 +124,22 @@ func ParseUA(ua string) Browser {
 	return b
 }
 
+var osTokens = [...]string{"Windows NT ", "Mac OS X ", "iPhone OS ", "CPU OS ", "iPod OS ", "Android "}
+
 // osVersionIn reads the OS version a User-Agent gives: "Windows NT 6.1",
 // "Mac OS X 10_11_4" or "10.11", "iPhone OS 9_1", "Android 4.4".
 func osVersionIn(ua, os string) [2]int {
-	tokens := map[string][]string{"windows": {"Windows NT "}, "macos": {"Mac OS X "}, "ios": {"iPhone OS ", "CPU OS ", "iPod OS "}, "android": {"Android "}}[os]
+	var tokens []string
+	switch os {
+	case "windows":
+		tokens = osTokens[:1]
+	case "macos":
+		tokens = osTokens[1:2]
+	case "ios":
+		tokens = osTokens[2:5]
+	case "android":
+		tokens = osTokens[5:]
+	}
 	for _, t := range tokens {
 		i := strings.Index(ua, t)
 		if i < 0 {
