@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"sync"
+
+	"github.com/mitmguard/mitmguard/detect/tlshello"
 )
 
 // MaxCapture bounds the bytes kept per connection: a ClientHello that has not
@@ -34,7 +36,7 @@ type Conn struct {
 	net.Conn
 	mu   sync.Mutex
 	buf  []byte
-	r    reassembler
+	r    tlshello.Reassembler
 	done bool
 	ch   *ClientHello
 	err  error
@@ -85,9 +87,9 @@ func (c *Conn) release() {
 	if !c.done {
 		return
 	}
-	c.buf, c.r = nil, reassembler{}
+	c.buf, c.r = nil, tlshello.Reassembler{}
 	if c.ch != nil {
-		c.ch = c.ch.slim()
+		c.ch = c.ch.Slim()
 	}
 }
 
@@ -112,10 +114,10 @@ func (c *Conn) Read(b []byte) (int, error) {
 		c.mu.Lock()
 		if !c.done {
 			c.buf = append(c.buf, b[:n]...)
-			msg, err := c.r.feed(c.buf) // only the records that arrived since
+			msg, err := c.r.Feed(c.buf) // only the records that arrived since
 			switch {
 			case err == nil:
-				c.ch, c.err = parseRecords(c.buf, msg)
+				c.ch, c.err = tlshello.ParseRecords(c.buf, msg)
 				c.done = true
 			case errors.Is(err, ErrIncomplete) && len(c.buf) < MaxCapture:
 				c.err = err

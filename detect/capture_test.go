@@ -110,7 +110,7 @@ func TestIdleConnectionReleasesCapture(t *testing.T) {
 	}
 	for _, c := range conns {
 		c.mu.Lock()
-		held := len(c.buf) + cap(c.r.msg)
+		held := len(c.buf) + c.r.Held()
 		if c.ch != nil {
 			held += len(c.ch.Raw)
 			for _, e := range c.ch.Extensions {

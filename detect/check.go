@@ -237,7 +237,7 @@ func (c *Checker) Check(ch *ClientHello, userAgent string, headers http.Header) 
 	r := &Result{Browser: ParseUA(userAgent), Reasons: []Reason{}}
 	r.JA4, r.JA4R = ch.JA4()
 	r.JA3, r.JA3Hash = ch.JA3()
-	f := ch.Features()
+	f := FeaturesOf(ch)
 	for name := range headers {
 		f.Headers = append(f.Headers, strings.ToLower(name))
 	}

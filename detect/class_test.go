@@ -94,7 +94,7 @@ func TestInterceptorSignatureEqualToBrowserDoesNotConvict(t *testing.T) {
 	c := Default()
 	ua := "Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; rv:11.0) like Gecko"
 	b := ParseUA(ua)
-	if s := c.interceptor(ch.Features(), uasurferCode(b.Family), b.Major); s == nil {
+	if s := c.interceptor(FeaturesOf(ch), uasurferCode(b.Family), b.Major); s == nil {
 		t.Fatal("the IE 11 hello no longer matches an interceptor's signature: the test lost its point")
 	}
 	if r := c.Check(ch, ua, nil); r.Intercepted == nil || *r.Intercepted {

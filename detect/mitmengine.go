@@ -22,8 +22,8 @@ type Features struct {
 	GREASE  bool     `json:"grease"`
 }
 
-// Features extracts the fingerprint features of a ClientHello.
-func (ch *ClientHello) Features() Features {
+// FeaturesOf extracts the fingerprint features of a ClientHello.
+func FeaturesOf(ch *ClientHello) Features {
 	f := Features{Version: ch.Version}
 	// One backing array for the four lists.
 	all := make([]uint16, 0, len(ch.CipherSuites)+len(ch.Extensions)+len(ch.SupportedGroups)+len(ch.PointFormats))

@@ -1,10 +1,8 @@
 package detect
 
 import (
-	"encoding/hex"
 	"fmt"
 	"slices"
-	"sort"
 )
 
 // Reference is the documented data file data/reference.json (see
@@ -96,82 +94,6 @@ type Stack struct {
 	Samples []string `json:"samples"` // hex ClientHello records
 }
 
-// AddBrowser merges sampled ClientHellos of a browser version into the
-// stack's profile.
-func (r *Reference) AddBrowser(stack, source string, minMajor, major int, raws [][]byte) error {
-	var p *Profile
-	for _, q := range r.Browsers {
-		if q.Stack == stack {
-			p = q
-		}
-	}
-	if p == nil {
-		p = &Profile{Stack: stack, MinMajor: minMajor, GREASE: true}
-		r.Browsers = append(r.Browsers, p)
-	}
-	p.Sources = append(p.Sources, source)
-	p.MinMajor = min(p.MinMajor, minMajor)
-	p.MaxMajor = max(p.MaxMajor, major)
-	first := len(p.CipherOrders) == 0 && len(p.RequiredExtensions) == 0
-	permutes := false
-	var orders [][]uint16
-	for _, raw := range raws {
-		ch, err := Parse(raw)
-		if err != nil {
-			return fmt.Errorf("%s: %w", source, err)
-		}
-		f := ch.Features()
-		p.GREASE = p.GREASE && f.GREASE
-		p.Ciphers = union(p.Ciphers, f.Ciphers)
-		p.Extensions = union(p.Extensions, f.Exts)
-		p.Groups = union(p.Groups, f.Curves)
-		if first {
-			p.RequiredExtensions, first = slices.Clone(f.Exts), false
-		} else {
-			p.RequiredExtensions = intersect(p.RequiredExtensions, f.Exts)
-		}
-		p.CipherOrders = addOrder(p.CipherOrders, f.Ciphers)
-		if len(orders) > 0 && !slices.Equal(orders[0], f.Exts) && sameSet(orders[0], f.Exts) {
-			permutes = true
-		}
-		orders = addOrder(orders, f.Exts)
-		p.MaxVersion = max(p.MaxVersion, ch.MaxVersion())
-	}
-	sort.Slice(p.RequiredExtensions, func(i, j int) bool { return p.RequiredExtensions[i] < p.RequiredExtensions[j] })
-	if permutes || p.Stack == "chromium" {
-		p.ExtensionOrders = nil // Chrome permutes its extensions since version 106
-	} else {
-		for _, o := range orders {
-			p.ExtensionOrders = addOrder(p.ExtensionOrders, o)
-		}
-	}
-	return nil
-}
-
-// AddStack records a non-browser stack's hellos.
-func (r *Reference) AddStack(product string, raws [][]byte) {
-	s := &Stack{Product: product}
-	for _, raw := range raws {
-		if ch, err := Parse(raw); err == nil {
-			ja4, _ := ch.JA4()
-			if !slices.Contains(s.JA4, ja4) {
-				s.JA4 = append(s.JA4, ja4)
-			}
-			s.Samples = append(s.Samples, hex.EncodeToString(raw))
-		}
-	}
-	r.Stacks = append(r.Stacks, s)
-}
-
-func union(a, b []uint16) []uint16 {
-	for _, v := range b {
-		if !slices.Contains(a, v) {
-			a = append(a, v)
-		}
-	}
-	return a
-}
-
 func intersect(a, b []uint16) []uint16 {
 	var out []uint16
 	for _, v := range a {
@@ -180,19 +102,6 @@ func intersect(a, b []uint16) []uint16 {
 		}
 	}
 	return out
-}
-
-func sameSet(a, b []uint16) bool {
-	return len(a) == len(b) && len(intersect(a, b)) == len(a)
-}
-
-func addOrder(orders [][]uint16, o []uint16) [][]uint16 {
-	for _, x := range orders {
-		if slices.Equal(x, o) {
-			return orders
-		}
-	}
-	return append(orders, slices.Clone(o))
 }
 
 // consistent reports whether seen lists its values in the relative order of

@@ -76,7 +76,7 @@ func main() {
 			return func() { conn.Close() }
 		})
 		source := fmt.Sprintf("utls %s %s", p.id.Client, p.id.Version)
-		if err := ref.AddBrowser(p.stack, source, p.minMajor, p.major, raws); err != nil {
+		if err := addBrowser(&ref, p.stack, source, p.minMajor, p.major, raws); err != nil {
 			log.Fatal(err)
 		}
 		all = append(all, asSamples(p.stack, source, raws)...)
@@ -105,7 +105,7 @@ func main() {
 			})...)
 		}
 		source := fmt.Sprintf("%s %s (Debian)", b.Name, strings.TrimSpace(b.Version))
-		if err := ref.AddBrowser(b.Stack, source, b.Major, b.Major, raws); err != nil {
+		if err := addBrowser(&ref, b.Stack, source, b.Major, b.Major, raws); err != nil {
 			log.Fatal(err)
 		}
 		ref.Sources[b.Name] = strings.TrimSpace(b.Version)
@@ -124,7 +124,7 @@ func main() {
 	ref.Sources["checks"] = fmt.Sprintf("%d browser hellos (parrots, installed browsers, development captures) keep every rule of \"never\"", len(all))
 
 	// The stacks interceptors re-originate connections with.
-	ref.AddStack("Go crypto/tls", capture(3, func(addr string) func() {
+	addStack(&ref, "Go crypto/tls", capture(3, func(addr string) func() {
 		conn, err := net.Dial("tcp", addr)
 		if err != nil {
 			log.Fatal(err)
@@ -133,7 +133,7 @@ func main() {
 		return func() { conn.Close() }
 	}))
 	if _, err := exec.LookPath("openssl"); err == nil {
-		ref.AddStack("OpenSSL", capture(2, func(addr string) func() {
+		addStack(&ref, "OpenSSL", capture(2, func(addr string) func() {
 			cmd := exec.Command("openssl", "s_client", "-connect", addr, "-servername", "www.example.com")
 			cmd.Stdin = strings.NewReader("")
 			cmd.Start()
@@ -143,7 +143,7 @@ func main() {
 	if _, err := exec.LookPath("keytool"); err == nil {
 		// keytool -printcert -sslserver makes a TLS handshake with the JDK's
 		// own stack (JSSE), what Java-based proxies and clients send.
-		ref.AddStack("Java (JSSE)", capture(2, func(addr string) func() {
+		addStack(&ref, "Java (JSSE)", capture(2, func(addr string) func() {
 			cmd := exec.Command("keytool", "-printcert", "-sslserver", addr)
 			cmd.Start()
 			return func() { cmd.Process.Kill(); cmd.Wait() }
@@ -282,7 +282,7 @@ func check(all []sample) []string {
 			bad = append(bad, fmt.Sprintf("%s: %v", s.source, err))
 			continue
 		}
-		f := ch.Features()
+		f := detect.FeaturesOf(ch)
 		for _, n := range never {
 			for _, st := range n.Stacks {
 				if st == s.stack {

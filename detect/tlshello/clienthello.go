@@ -1,4 +1,8 @@
-package detect
+// Package tlshello reads a TLS ClientHello from the first records of a
+// connection, bounds-checked everywhere (it is outside input), and computes
+// its fingerprints: JA4 and JA4_r (FoxIO), JA3 (Salesforce). It knows
+// nothing of browsers or interception; package detect judges what it reads.
+package tlshello
 
 import (
 	"encoding/binary"
@@ -85,8 +89,8 @@ func Reassemble(data []byte) ([]byte, int, error) {
 			return data[5 : 5+hl], 5 + rl, nil
 		}
 	}
-	var r reassembler
-	msg, err := r.feed(data)
+	var r Reassembler
+	msg, err := r.Feed(data)
 	return msg, r.off, err
 }
 
@@ -94,21 +98,28 @@ func Reassemble(data []byte) ([]byte, int, error) {
 // allowance RFC 8446 gives).
 const maxRecord = 1<<14 + 2048
 
-// reassembler joins the handshake fragments of successive records. It
+// Reassembler joins the handshake fragments of successive records. It
 // remembers what it has consumed, so feeding it a connection's bytes as they
 // arrive costs time linear in them, however small the records: a client that
 // sends its hello one byte per record cannot make the server's work grow
-// with the square of it.
-type reassembler struct {
+// with the square of it. The zero value is ready.
+type Reassembler struct {
 	off     int // bytes consumed: whole records
 	records int
 	msg     []byte
 	want    int // length of the handshake message, 0 until known
 }
 
-// feed consumes the complete records of data past what it consumed before;
-// data must extend the bytes of earlier calls.
-func (r *reassembler) feed(data []byte) ([]byte, error) {
+// Records is the number of records consumed.
+func (r *Reassembler) Records() int { return r.records }
+
+// Held is the memory the reassembler holds for the message, in bytes.
+func (r *Reassembler) Held() int { return cap(r.msg) }
+
+// Feed consumes the complete records of data past what it consumed before
+// (data must extend the bytes of earlier calls) and returns the handshake
+// message once it is whole, or ErrIncomplete.
+func (r *Reassembler) Feed(data []byte) ([]byte, error) {
 	for {
 		if r.want > 0 && len(r.msg) >= r.want {
 			return r.msg[:r.want], nil
@@ -153,11 +164,12 @@ func Parse(data []byte) (*ClientHello, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseRecords(data, msg)
+	return ParseRecords(data, msg)
 }
 
-// parseRecords parses the reassembled message of the records in data.
-func parseRecords(data, msg []byte) (*ClientHello, error) {
+// ParseRecords parses msg, the message a Reassembler returned for the
+// records in data.
+func ParseRecords(data, msg []byte) (*ClientHello, error) {
 	ch, err := ParseHandshake(msg)
 	if err != nil {
 		return nil, err
@@ -341,10 +353,10 @@ func (ch *ClientHello) parseExtension(typ uint16, data []byte) error {
 	return nil
 }
 
-// slim returns a copy of ch that keeps no byte of the message: the lists
-// the fingerprints and the check read, without Raw, Random, SessionID and
-// the extensions' data.
-func (ch *ClientHello) slim() *ClientHello {
+// Slim returns a copy of ch that keeps no byte of the message: the lists
+// the fingerprints and a judgement read, without Raw, Random, SessionID and
+// the extensions' data (for a server that keeps it for a connection's life).
+func (ch *ClientHello) Slim() *ClientHello {
 	s := *ch
 	s.Raw, s.Random, s.SessionID = nil, nil, nil
 	s.Compression = slices.Clone(ch.Compression)
