@@ -243,7 +243,8 @@ func (c *Checker) Check(ch *ClientHello, userAgent string, headers http.Header) 
 	}
 	slices.Sort(f.Headers)
 	r.Features = f
-	r.Weakened = weakened(ch, r.Browser)
+	p := c.profile(r.Browser.Stack)
+	r.Weakened = weakened(ch, p != nil && r.Browser.Major >= p.MinMajor && p.MaxVersion >= 0x0304)
 	c.judge(r, f, ch.MaxVersion(), r.JA4)
 	return r
 }
@@ -610,9 +611,10 @@ func brokenCipher(c uint16) string {
 	return ""
 }
 
-// weakened lists what the ClientHello gives up against a current browser:
-// broken ciphers offered, no forward secrecy, an older TLS version.
-func weakened(ch *ClientHello, b Browser) []string {
+// weakened lists what the ClientHello gives up against the browser: broken
+// ciphers offered, no forward secrecy, an older TLS version than the
+// browser's (when its version is one of today's, which offer TLS 1.3).
+func weakened(ch *ClientHello, browserHasTLS13 bool) []string {
 	var out []string
 	fs := false
 	for _, c := range ch.CipherSuites {
@@ -626,7 +628,7 @@ func weakened(ch *ClientHello, b Browser) []string {
 	if !fs {
 		out = append(out, "offers no forward-secret key exchange")
 	}
-	if ch.MaxVersion() < 0x0304 && b.Family != "" && b.Family != "ie" {
+	if ch.MaxVersion() < 0x0304 && browserHasTLS13 {
 		out = append(out, fmt.Sprintf("offers at most TLS %s where the browser offers TLS 1.3", versionName(ch.MaxVersion())))
 	}
 	if len(ch.Compression) > 1 {

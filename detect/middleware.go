@@ -106,7 +106,7 @@ something between you and this site{{if .Product}} — it looks like <b>{{.Produ
 <li>Until then, use a VPN or Tor, which the interception cannot read into.</li>
 <li>Change the passwords you used over such connections: they may have been read.</li></ul></div>
 {{else}}<div class="ok"><h2>No sign of interception</h2><p>The connection looks like one your browser{{if .Browser.Family}} ({{.Browser.Family}} {{.Browser.Major}}){{end}} makes itself.</p></div>{{end}}
-{{else}}<div class="unknown"><h2>Cannot tell</h2><p>This client is not a browser whose connections are known.</p></div>{{end}}
+{{else}}<div class="unknown"><h2>Cannot tell</h2><p>There is no reference for this client{{if .Browser.Family}} ({{.Browser.Family}} {{.Browser.Major}}){{end}} that could tell an intercepted connection from its own; the reasons are below.</p></div>{{end}}
 <h3>Why</h3><ul>{{range .Reasons}}<li>{{.What}}{{if .Expected}}: expected <code>{{.Expected}}</code>{{end}}{{if .Seen}}, seen <code>{{.Seen}}</code>{{end}}</li>{{else}}<li>the ClientHello fits the browser the User-Agent names</li>{{end}}</ul>
 {{if .Weakened}}<h3>Weaker than your browser's own connection</h3><ul>{{range .Weakened}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <p>JA4 <code>{{.JA4}}</code> &middot; JA3 <code>{{.JA3Hash}}</code> &middot; <a href="/mitmguard/verdict">as JSON</a></p>
