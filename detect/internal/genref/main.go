@@ -218,14 +218,22 @@ func capture(n int, start func(addr string) (stop func())) [][]byte {
 // never are the rules of what browsers' TLS stacks never send, from their
 // source and every hello captured of them: all four send only uncompressed
 // EC points, no heartbeat, none of the binary-field, small or brainpool
-// curves and no SRP suites. OpenSSL sends these by default, and so do the
-// interception products built on it.
+// curves and no SRP suites (OpenSSL sends these by default, and so do the
+// interception products built on it); Firefox never offered the CBC suites
+// with SHA-2 MACs (what products built on SChannel or OpenSSL offer under
+// its name).
 var never = []*detect.Never{
 	{Stacks: browserStacks, Why: "compressed EC points are OpenSSL's", OnlyPointFormat: new(uint8)},
 	{Stacks: browserStacks, Why: "heartbeat is OpenSSL's", Extensions: []uint16{0x000f}},
 	{Stacks: browserStacks, Why: "binary-field, small and brainpool curves are OpenSSL's",
 		Groups: []uint16{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 0x1a, 0x1b, 0x1c}},
 	{Stacks: browserStacks, Why: "SRP suites are OpenSSL's", Ciphers: []uint16{0xc01a, 0xc01b, 0xc01c, 0xc01d, 0xc01e, 0xc01f, 0xc020, 0xc021, 0xc022}},
+	// NSS had them from 2013 but Firefox never enabled them; Windows'
+	// SChannel, Apple's stack and OpenSSL offer them. (Not a rule for
+	// Chromium: Android 4.4's WebView says "Chrome/33" and sends the
+	// system OpenSSL's list, as the development captures show.)
+	{Stacks: []string{"firefox"}, Why: "CBC suites with SHA-256/384 MACs are other stacks'",
+		Ciphers: []uint16{0x003c, 0x003d, 0x0040, 0x0067, 0x006a, 0x006b, 0xc023, 0xc024, 0xc025, 0xc026, 0xc027, 0xc028, 0xc029, 0xc02a}},
 }
 
 var browserStacks = []string{"chromium", "firefox", "safari", "schannel"}
