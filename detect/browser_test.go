@@ -111,7 +111,7 @@ func fmtBool(b *bool) string {
 
 // testCA makes a root and a server certificate for localhost it issued:
 // Firefox takes no self-signed server certificate as a trust anchor.
-func testCA(t *testing.T) (*x509.Certificate, tls.Certificate) {
+func testCA(t testing.TB) (*x509.Certificate, tls.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -9,10 +9,11 @@
 //   - capture: Listener keeps the raw first TLS records of each connection
 //     without disturbing crypto/tls; ConnContext and FromContext hand them
 //     to HTTP handlers;
-//   - parsing: Parse reads a ClientHello, also split over many records,
-//     bounds-checked everywhere (fuzzed);
-//   - fingerprints: JA4 and JA4_r (checked against FoxIO's vectors), JA3,
-//     and mitmengine's feature fingerprint (Features);
+//   - parsing and fingerprints, in package tlshello (Parse and ClientHello
+//     here are its): a ClientHello, also split over many records,
+//     bounds-checked everywhere on cryptobyte (fuzzed); JA4 and JA4_r
+//     (checked against FoxIO's vectors), JA3; here, mitmengine's feature
+//     fingerprint (FeaturesOf);
 //   - the check: Checker asks whether the hello fits the browser the
 //     User-Agent names at that version (a reference per family and version
 //     range: today's browsers per TLS stack from uTLS parrots and the
@@ -23,8 +24,8 @@
 //     non-browser stack's (Go's crypto/tls, OpenSSL, Java). Reasons say what
 //     was expected and what was seen; data/README.md documents the model;
 //   - Middleware puts the verdict into each request's context, can set a
-//     response header and call a hook; Handler is an example site that warns
-//     intercepted visitors (mitmguard serve).
+//     response header and call a hook; package site is the example site that
+//     warns intercepted visitors (mitmguard serve).
 //
 // data/reference.json is made by internal/genref from real handshakes
 // (go generate ./detect) so it can be refreshed, in one command, when the

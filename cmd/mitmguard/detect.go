@@ -20,6 +20,7 @@ import (
 
 	"github.com/mitmguard/mitmguard/detect"
 	"github.com/mitmguard/mitmguard/detect/evaluate"
+	"github.com/mitmguard/mitmguard/detect/site"
 )
 
 func newDetect() *cobra.Command {
@@ -185,7 +186,7 @@ clients cannot hold connections for ever.`,
 				if cert, err = tls.LoadX509KeyPair(certFile, keyFile); err != nil {
 					return fmt.Errorf("serve: %w", err)
 				}
-			} else if cert, err = detect.SelfSigned(listen); err != nil {
+			} else if cert, err = site.SelfSigned(listen); err != nil {
 				return err
 			}
 			ln, err := net.Listen("tcp", listen)
@@ -193,7 +194,7 @@ clients cannot hold connections for ever.`,
 				return fmt.Errorf("serve: %w", err)
 			}
 			cfg := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
-			srv := &http.Server{Handler: detect.Handler(detect.Options{Header: "Mitmguard-Intercepted"}), ConnContext: detect.ConnContext,
+			srv := &http.Server{Handler: site.Handler(detect.Options{Header: "Mitmguard-Intercepted"}), ConnContext: detect.ConnContext,
 				TLSConfig: cfg, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
 				IdleTimeout: idle, MaxHeaderBytes: 64 << 10}
 			fmt.Fprintf(cmd.OutOrStdout(), "listening on https://%s/ (verdict JSON at /mitmguard/verdict); Ctrl-C stops\n", ln.Addr())
