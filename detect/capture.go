@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"sync"
+
+	"github.com/mitmguard/mitmguard/detect/tlshello"
 )
 
 // MaxCapture bounds the bytes kept per connection: a ClientHello that has not
@@ -34,7 +36,7 @@ type Conn struct {
 	net.Conn
 	mu   sync.Mutex
 	buf  []byte
-	r    reassembler
+	r    tlshello.Reassembler
 	done bool
 	ch   *ClientHello
 	err  error
@@ -72,8 +74,23 @@ func (c *Conn) verdict(chk *Checker, r *http.Request) *Result {
 	}
 	c.mu.Lock()
 	c.last, c.lastUA, c.lastNames = res, ua, names
+	c.release()
 	c.mu.Unlock()
 	return res
+}
+
+// release drops the raw bytes once a verdict is computed: an idle
+// keep-alive connection then holds the few hundred bytes of parsed lists a
+// later request with another User-Agent needs, not the up to MaxCapture
+// bytes of records. Called with c.mu held.
+func (c *Conn) release() {
+	if !c.done {
+		return
+	}
+	c.buf, c.r = nil, tlshello.Reassembler{}
+	if c.ch != nil {
+		c.ch = c.ch.Slim()
+	}
 }
 
 // sameNames reports whether h has exactly the header names of names.
@@ -97,10 +114,10 @@ func (c *Conn) Read(b []byte) (int, error) {
 		c.mu.Lock()
 		if !c.done {
 			c.buf = append(c.buf, b[:n]...)
-			msg, err := c.r.feed(c.buf) // only the records that arrived since
+			msg, err := c.r.Feed(c.buf) // only the records that arrived since
 			switch {
 			case err == nil:
-				c.ch, c.err = parseRecords(c.buf, msg)
+				c.ch, c.err = tlshello.ParseRecords(c.buf, msg)
 				c.done = true
 			case errors.Is(err, ErrIncomplete) && len(c.buf) < MaxCapture:
 				c.err = err
@@ -114,6 +131,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 }
 
 // ClientHello returns the parsed ClientHello and its raw record bytes.
+// Once Middleware has judged a request on the connection the raw bytes are
+// released (nil), and so are the ClientHello's Raw, Random, SessionID and
+// extension data.
 func (c *Conn) ClientHello() (*ClientHello, []byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -28,6 +28,10 @@ type Result struct {
 	Reasons     []Reason `json:"reasons"`
 	// Product names the interceptor when its fingerprint is known.
 	Product string `json:"product,omitempty"`
+	// Reference names the reference data the hello was judged against
+	// (the browser family and version range), or "" when none covers the
+	// browser the User-Agent names.
+	Reference string `json:"reference,omitempty"`
 	// Weakened lists how the intercepted connection is weaker than the
 	// browser's own would be.
 	Weakened []string `json:"weakened,omitempty"`
@@ -66,6 +70,79 @@ type Checker struct {
 	mitm          []*Signature // mitmengine's interceptor records
 	badHeaders    map[string]bool
 	stackJA4      map[string]string
+	never         map[string][]*Never // by browser TLS stack
+	labels        map[*Profile]string // how a verdict names the profile
+	neverBits     map[string]*neverSet
+	// Excluded lists mitmengine's browser signatures not used as the
+	// browser's, with why.
+	Excluded []Exclusion
+}
+
+// neverSet holds a stack's rules of "never" as bit sets, so that the common
+// case (a hello that breaks none) costs a few lookups.
+type neverSet struct {
+	exts, groups, ciphers bitset
+	onlyPF                bool
+}
+
+type bitset [1 << 10]uint64
+
+func (b *bitset) set(v uint16)      { b[v>>6] |= 1 << (v & 63) }
+func (b *bitset) has(v uint16) bool { return b[v>>6]&(1<<(v&63)) != 0 }
+
+func (s *neverSet) add(n *Never) {
+	for _, v := range n.Extensions {
+		s.exts.set(v)
+	}
+	for _, v := range n.Groups {
+		s.groups.set(v)
+	}
+	for _, v := range n.Ciphers {
+		s.ciphers.set(v)
+	}
+	s.onlyPF = s.onlyPF || n.OnlyPointFormat != nil
+}
+
+// neverHit reports whether the features break one of the stack's rules.
+func (c *Checker) neverHit(stack string, f Features) bool {
+	s := c.neverBits[stack]
+	if s == nil {
+		return false
+	}
+	for _, l := range []struct {
+		b    *bitset
+		seen []uint16
+	}{{&s.exts, f.Exts}, {&s.groups, f.Curves}, {&s.ciphers, f.Ciphers}} {
+		for _, v := range l.seen {
+			if l.b.has(v) {
+				return true
+			}
+		}
+	}
+	if s.onlyPF {
+		for _, p := range f.PF {
+			if p != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sigStacks is the TLS stack of the browsers of mitmengine's codes whose
+// stack did not change over the versions its data covers.
+var sigStacks = map[int]string{1: "chromium", 2: "schannel", 3: "safari", 4: "firefox"}
+
+// notBrowser says why a browser signature cannot be the browser's own: its
+// required and optional items show what the stack never sends.
+func (c *Checker) notBrowser(s *Signature) string {
+	f, _, _ := s.Instance()
+	for _, n := range c.never[sigStacks[s.ua.browser]] {
+		if v := n.Violations(f); len(v) > 0 {
+			return v[0].What + ": " + v[0].Seen
+		}
+	}
+	return ""
 }
 
 var defaultChecker = sync.OnceValues(func() (*Checker, error) {
@@ -104,8 +181,37 @@ func NewChecker(reference, browsers, mitm, badHeaders []byte) (*Checker, error) 
 			c.mitmOther = append(c.mitmOther, s)
 		}
 	}
+	c.neverBits = map[string]*neverSet{}
+	for _, n := range c.ref.Never {
+		for _, st := range n.Stacks {
+			b := c.neverBits[st]
+			if b == nil {
+				b = &neverSet{}
+				c.neverBits[st] = b
+			}
+			b.add(n)
+		}
+	}
+	c.labels = map[*Profile]string{}
+	for _, p := range c.ref.Browsers {
+		c.labels[p] = fmt.Sprintf("%s %d-%d (%s)", p.Stack, p.MinMajor, p.MaxMajor, strings.Join(p.Sources, ", "))
+	}
+	c.never = map[string][]*Never{}
+	for _, n := range c.ref.Never {
+		for _, st := range n.Stacks {
+			c.never[st] = append(c.never[st], n)
+		}
+	}
+	// mitmengine's browser signatures include Cloudflare's "trusted
+	// traffic", where some interception products' hellos were labelled
+	// with the browser's name: a signature that shows what the browser's
+	// stack never sends is theirs, and is not used as the browser's.
 	c.byCode = map[int][]*Signature{}
 	for _, s := range c.browsers {
+		if why := c.notBrowser(s); why != "" {
+			c.Excluded = append(c.Excluded, Exclusion{Line: s.Line, Why: why})
+			continue
+		}
 		c.byCode[s.ua.browser] = append(c.byCode[s.ua.browser], s)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(badHeaders))
@@ -131,31 +237,39 @@ func (c *Checker) Check(ch *ClientHello, userAgent string, headers http.Header) 
 	r := &Result{Browser: ParseUA(userAgent), Reasons: []Reason{}}
 	r.JA4, r.JA4R = ch.JA4()
 	r.JA3, r.JA3Hash = ch.JA3()
-	f := ch.Features()
+	f := FeaturesOf(ch)
 	for name := range headers {
 		f.Headers = append(f.Headers, strings.ToLower(name))
 	}
 	slices.Sort(f.Headers)
 	r.Features = f
-	r.Weakened = weakened(ch, r.Browser)
+	p := c.profile(r.Browser.Stack)
+	r.Weakened = weakened(ch, p != nil && r.Browser.Major >= p.MinMajor && p.MaxVersion >= 0x0304)
 	c.judge(r, f, ch.MaxVersion(), r.JA4)
 	return r
 }
 
-// CheckFeatures judges bare features (a replayed mitmengine record), with
-// the browser given as uasurfer code and major version.
-func (c *Checker) CheckFeatures(f Features, code, major int) *Result {
-	r := &Result{Reasons: []Reason{}, Features: f, Browser: Browser{Family: familyOf(code), Major: major}}
-	r.Browser.Stack = map[string]string{"chrome": "chromium", "opera": "chromium", "firefox": "firefox", "safari": "safari"}[r.Browser.Family]
+// checkFeatures judges bare features (a replayed mitmengine record), with
+// the browser and its OS as the record names them.
+func (c *Checker) checkFeatures(f Features, s *Signature) *Result {
+	code, major := s.ua.browser, s.ua.min
+	r := &Result{Reasons: []Reason{}, Features: f, Browser: Browser{Family: familyOf(code), Major: major, OSVersion: s.ua.osLo}}
+	r.Browser.Stack = sigStacks[code]
+	for name, os := range uasurferOS {
+		if os == s.ua.os {
+			r.Browser.OS = name
+		}
+	}
+	if r.Browser.OS == "ios" {
+		r.Browser.IOSMajor = s.ua.osLo[0]
+	}
 	c.judge(r, f, f.Version, "")
 	return r
 }
 
 func familyOf(code int) string {
-	for f, c := range uasurferCodes {
-		if c == code {
-			return f
-		}
+	if code > 0 && code < len(uasurferNames) {
+		return uasurferNames[code]
 	}
 	return ""
 }
@@ -177,54 +291,231 @@ func (c *Checker) judge(r *Result, f Features, maxVersion uint16, ja4 string) {
 	if r.Intercepted != nil {
 		return
 	}
-	// 2. A known interceptor's ClientHello.
-	for _, list := range [2][]*Signature{c.mitmByVersion[f.Version], c.mitmOther} {
-		for _, s := range list {
-			if s.Match(f, code, r.Browser.Major) {
-				r.Intercepted, r.Confidence, r.Product = yes(), 0.95, s.Product
-				r.Reasons = append(r.Reasons, Reason{What: "the ClientHello matches a known interceptor's", Seen: s.Product})
-				if s.Grade >= 3 {
-					r.Weakened = append(r.Weakened, "the interceptor is known to be vulnerable (grade "+[]string{"", "A", "B", "C", "F"}[s.Grade]+")")
-				}
-				return
-			}
-		}
-	}
-	// 3. A TLS library that is not a browser's, under a browser's name.
+	// 2. A TLS library that is not a browser's, under a browser's name.
 	if product, ok := c.stackJA4[ja4Lists(ja4)]; ok && r.Browser.Family != "" {
 		r.Intercepted, r.Confidence, r.Product = yes(), 0.9, product
 		r.Reasons = append(r.Reasons, Reason{What: "the ClientHello is " + product + "'s, not a browser's", Expected: r.Browser.Family, Seen: product})
 		return
 	}
 	if r.Browser.Family == "" {
+		// No browser to fit: a known interceptor's hello still convicts.
+		if s := c.interceptor(f, code, r.Browser.Major); s != nil {
+			c.convict(r, s)
+			return
+		}
 		r.Reasons = append(r.Reasons, Reason{What: "the User-Agent names no browser whose ClientHello is known", Seen: "unknown client"})
 		return
 	}
-	// 4. Today's browsers, from the reference profiles; 5. browsers as
-	// mitmengine recorded them (2016-2020 trusted traffic), which also clear
-	// a modern version whose hello the profile does not know.
-	var reasons []Reason
-	p := c.profile(r.Browser)
-	if p != nil {
-		if reasons = compare(p, f, maxVersion); len(reasons) == 0 {
-			r.Intercepted, r.Confidence = no(), 0.9
-			return
+	// 3. What the browser's TLS stack never sent, in any version.
+	var never []Reason
+	if c.neverHit(r.Browser.Stack, f) {
+		for _, n := range c.never[r.Browser.Stack] {
+			never = append(never, n.Violations(f)...)
 		}
 	}
-	for _, s := range c.byCode[code] {
-		if s.Match(f, code, r.Browser.Major) {
-			r.Intercepted, r.Confidence = no(), 0.7
-			return
-		}
-	}
-	if p != nil {
-		r.Intercepted, r.Confidence, r.Reasons = yes(), min(0.5+0.15*float64(len(reasons)), 0.95), reasons
-		if product, ok := c.stackJA4[ja4Lists(ja4)]; ok {
-			r.Product = product
-		}
+	// 4. Does the hello fit the browser at that version?
+	v := c.fit(r.Browser, code, f, maxVersion)
+	r.Reference = v.reference
+	switch {
+	case len(never) > 0:
+		r.Intercepted, r.Confidence = yes(), 0.9
+		r.Reasons = append(never, v.reasons...)
+	case v.fits:
+		r.Intercepted, r.Confidence = no(), v.confidence
 		return
 	}
-	r.Reasons = append(r.Reasons, Reason{What: "no reference ClientHello for this browser version", Seen: fmt.Sprintf("%s %d", r.Browser.Family, r.Browser.Major)})
+	// 5. A known interceptor's hello, when it does not fit the browser: an
+	// interceptor that forwards the browser's hello has the browser's
+	// signature, which must not convict.
+	if s := c.interceptor(f, code, r.Browser.Major); s != nil {
+		c.convict(r, s)
+		return
+	}
+	if r.Intercepted != nil {
+		return
+	}
+	switch {
+	case v.reference != "" || v.hard:
+		r.Intercepted, r.Confidence, r.Reasons = yes(), min(0.5+0.15*float64(len(v.reasons)), 0.9), v.reasons
+		if v.reference == "" {
+			r.Confidence = 0.7
+		}
+	case v.newer && len(v.reasons) == 0:
+		// Newer than every reference, and nothing the family never did.
+		r.Intercepted, r.Confidence = no(), 0.6
+	default:
+		r.Reasons = v.reasons
+	}
+}
+
+// convict judges the result intercepted by the known interceptor s,
+// keeping reasons found before.
+func (c *Checker) convict(r *Result, s *Signature) {
+	r.Intercepted, r.Confidence, r.Product = yes(), 0.95, s.Product
+	r.Reasons = append(r.Reasons, Reason{What: "the ClientHello matches a known interceptor's", Seen: s.Product})
+	if s.Grade >= 3 {
+		r.Weakened = append(r.Weakened, "the interceptor is known to be vulnerable (grade "+[]string{"", "A", "B", "C", "F"}[s.Grade]+")")
+	}
+}
+
+// interceptor returns the known interceptor signature the features match.
+func (c *Checker) interceptor(f Features, code, major int) *Signature {
+	for _, list := range [2][]*Signature{c.mitmByVersion[f.Version], c.mitmOther} {
+		for _, s := range list {
+			if s.Match(f, code, major) {
+				return s
+			}
+		}
+	}
+	return nil
+}
+
+// fitting is how a hello compares with the browser's references.
+type fitting struct {
+	fits       bool
+	confidence float64
+	reference  string   // the reference used, "" when none covers the version
+	newer      bool     // the version is newer than the newest reference
+	hard       bool     // reasons show what the family never did (newer versions)
+	reasons    []Reason // the differences, or why there is no reference
+}
+
+// fit compares the features with the references that cover the browser's
+// version: the profile of today's versions, else mitmengine's browser
+// signatures of that version. A version newer than the newest reference is
+// held only to what its family has never done: offering a cipher suite
+// outside the family's set or an older TLS version, or no GREASE; an
+// unfamiliar extension or group on it is only a reason for "unknown".
+func (c *Checker) fit(b Browser, code int, f Features, maxVersion uint16) fitting {
+	if b.OS == "ios" && b.IOSMajor > 0 && b.Family != "safari" {
+		// iOS browsers use Apple's stack of that iOS for pages, and some
+		// (Chrome's Cronet) their own for other requests: either fits.
+		own := b
+		own.OS, own.Stack = "", map[string]string{"chrome": "chromium", "edge": "chromium", "opera": "chromium", "firefox": "firefox"}[b.Family]
+		if v := c.fit(own, code, f, maxVersion); v.fits {
+			return v
+		}
+		b.Family, b.Major, code = "safari", b.IOSMajor, uasurferCode("safari")
+	}
+	major := b.Major
+	var out fitting
+	p := c.profile(b.Stack)
+	if p != nil && major >= p.MinMajor && (major <= p.MaxMajor || p.MaxMajor == 0) {
+		out.reference = c.labels[p]
+		if out.reasons = compare(p, f, maxVersion); len(out.reasons) == 0 {
+			return fitting{fits: true, confidence: 0.9, reference: out.reference}
+		}
+	}
+	// mitmengine's records of the version on that OS. Windows' own stack
+	// (IE, EdgeHTML) sends one hello per Windows version, whatever the
+	// browser: the records made from a capture of exactly that browser
+	// and Windows version decide when there are any, and the "trusted
+	// traffic" aggregates spanning many versions only when there are none.
+	// The OS matters to the stacks that come with it (Windows', Apple's);
+	// Chrome's and Firefox's own stacks send the same hello everywhere.
+	os, osv := uasurferOS[b.OS], b.OSVersion
+	if st := sigStacks[code]; st != "schannel" && st != "safari" {
+		os = 0
+	}
+	var sigs, exact []*Signature
+	for _, s := range c.byCode[code] {
+		if s.covers(code, major, os, osv) {
+			sigs = append(sigs, s)
+			if s.ua.exact {
+				exact = append(exact, s)
+			}
+		}
+	}
+	if len(exact) > 0 && sigStacks[code] == "schannel" {
+		sigs = exact
+	}
+	for _, s := range sigs {
+		if matchAnySNI(s, f, code, major) {
+			ref := out.reference
+			if ref == "" {
+				ref = fmt.Sprintf("mitmengine browser signatures of %s %d", familyOf(code), major)
+			}
+			return fitting{fits: true, confidence: 0.8, reference: ref}
+		}
+	}
+	if out.reference != "" {
+		return out
+	}
+	if len(sigs) > 0 {
+		out.reference = fmt.Sprintf("mitmengine browser signatures of %s %d (%d)", familyOf(code), major, len(sigs))
+		out.reasons = closest(sigs, f).differences(f)
+		out.reasons[0].What = fmt.Sprintf("fits none of the %d browser signatures of %s %d; nearest: %s", len(sigs), familyOf(code), major, out.reasons[0].What)
+		return out
+	}
+	if p != nil && p.MaxMajor > 0 && major > p.MaxMajor {
+		out.newer = true
+		out.reasons, out.hard = compareNewer(p, f, maxVersion)
+		return out
+	}
+	out.reasons = []Reason{{What: "no reference ClientHello for this browser version", Seen: fmt.Sprintf("%s %d", b.Family, b.Major)}}
+	return out
+}
+
+// matchAnySNI matches the signature as if the hello had its server_name
+// extension: a browser sends none to a bare IP address, which is no evidence
+// of anything, and the records were made from hellos to names.
+func matchAnySNI(s *Signature, f Features, code, major int) bool {
+	if s.Match(f, code, major) {
+		return true
+	}
+	if slices.Contains(f.Exts, 0) {
+		return false
+	}
+	exts := f.Exts
+	with := make([]uint16, len(exts)+1)
+	for i := 0; i <= len(exts); i++ {
+		copy(with, exts[:i])
+		with[i] = 0
+		copy(with[i+1:], exts[i:])
+		f.Exts = with
+		if s.Match(f, code, major) {
+			return true
+		}
+	}
+	return false
+}
+
+// closest returns the signature whose lists the features fit best.
+func closest(sigs []*Signature, f Features) *Signature {
+	best, bestN := sigs[0], 99
+	for _, s := range sigs {
+		if n := len(s.differences(f)); n < bestN {
+			best, bestN = s, n
+		}
+	}
+	return best
+}
+
+// compareNewer holds a version newer than the profile to what the family
+// never did (hard reasons) and notes what is merely unfamiliar.
+func compareNewer(p *Profile, f Features, maxVersion uint16) (reasons []Reason, hard bool) {
+	if p.GREASE && !f.GREASE {
+		reasons = append(reasons, Reason{What: "no GREASE values, which every " + p.Stack + " version since the reference sends", Expected: "GREASE", Seen: "none"})
+		hard = true
+	}
+	if extra := missing(f.Ciphers, p.Ciphers); len(extra) > 0 {
+		reasons = append(reasons, Reason{What: "cipher suites this browser family dropped or never offered", Expected: hexList(p.Ciphers), Seen: hexList(extra)})
+		hard = true
+	}
+	if maxVersion < p.MaxVersion {
+		reasons = append(reasons, Reason{What: "an older TLS version than the family offers", Expected: fmt.Sprintf("%#04x", p.MaxVersion), Seen: fmt.Sprintf("%#04x", maxVersion)})
+		hard = true
+	}
+	if hard {
+		return reasons, true
+	}
+	if extra := missing(f.Exts, p.Extensions); len(extra) > 0 {
+		reasons = append(reasons, Reason{What: "extensions newer than the reference (a newer version may send them)", Expected: hexList(p.Extensions), Seen: hexList(extra)})
+	}
+	if extra := missing(f.Curves, p.Groups); len(extra) > 0 {
+		reasons = append(reasons, Reason{What: "key exchange groups newer than the reference (a newer version may offer them)", Expected: hexList(p.Groups), Seen: hexList(extra)})
+	}
+	return reasons, false
 }
 
 // ja4Lists keeps the two hashed parts of a JA4 (cipher suites; extensions
@@ -237,9 +528,9 @@ func ja4Lists(ja4 string) string {
 	return ""
 }
 
-func (c *Checker) profile(b Browser) *Profile {
+func (c *Checker) profile(stack string) *Profile {
 	for _, p := range c.ref.Browsers {
-		if p.Stack == b.Stack && (b.Major >= p.MinMajor || b.OS == "ios") {
+		if p.Stack == stack {
 			return p
 		}
 	}
@@ -266,7 +557,9 @@ func compare(p *Profile, f Features, maxVersion uint16) []Reason {
 	if extra := missing(f.Exts, p.Extensions); len(extra) > 0 {
 		out = append(out, Reason{What: "extensions the browser never sends", Expected: hexList(p.Extensions), Seen: hexList(extra)})
 	}
-	if lack := missing(p.RequiredExtensions, f.Exts); len(lack) > 0 {
+	// server_name is left out of "always": a browser sends none for a bare
+	// IP address.
+	if lack := slices.DeleteFunc(missing(p.RequiredExtensions, f.Exts), func(e uint16) bool { return e == 0 }); len(lack) > 0 {
 		out = append(out, Reason{What: "extensions the browser always sends are missing", Expected: hexList(p.RequiredExtensions), Seen: "without " + hexList(lack)})
 	}
 	if len(p.ExtensionOrders) > 0 && !consistent(p.ExtensionOrders, f.Exts) {
@@ -318,9 +611,10 @@ func brokenCipher(c uint16) string {
 	return ""
 }
 
-// weakened lists what the ClientHello gives up against a current browser:
-// broken ciphers offered, no forward secrecy, an older TLS version.
-func weakened(ch *ClientHello, b Browser) []string {
+// weakened lists what the ClientHello gives up against the browser: broken
+// ciphers offered, no forward secrecy, an older TLS version than the
+// browser's (when its version is one of today's, which offer TLS 1.3).
+func weakened(ch *ClientHello, browserHasTLS13 bool) []string {
 	var out []string
 	fs := false
 	for _, c := range ch.CipherSuites {
@@ -334,7 +628,7 @@ func weakened(ch *ClientHello, b Browser) []string {
 	if !fs {
 		out = append(out, "offers no forward-secret key exchange")
 	}
-	if ch.MaxVersion() < 0x0304 && b.Family != "" && b.Family != "ie" {
+	if ch.MaxVersion() < 0x0304 && browserHasTLS13 {
 		out = append(out, fmt.Sprintf("offers at most TLS %s where the browser offers TLS 1.3", versionName(ch.MaxVersion())))
 	}
 	if len(ch.Compression) > 1 {

@@ -9,20 +9,26 @@
 //   - capture: Listener keeps the raw first TLS records of each connection
 //     without disturbing crypto/tls; ConnContext and FromContext hand them
 //     to HTTP handlers;
-//   - parsing: Parse reads a ClientHello, also split over many records,
-//     bounds-checked everywhere (fuzzed);
-//   - fingerprints: JA4 and JA4_r (checked against FoxIO's vectors), JA3,
-//     and mitmengine's feature fingerprint (Features);
-//   - the check: Checker compares the ClientHello with the reference data in
-//     data/: today's browsers per TLS stack (Chromium/BoringSSL permutes its
-//     extensions and sends GREASE; Firefox/NSS and Safari keep a fixed order),
-//     the stacks interceptors are built on (Go's crypto/tls, OpenSSL, Java), and
-//     Cloudflare's mitmengine records (2016-2020 browsers, 116 interceptors
-//     including the 2019 Kazakh box, and proxy headers);
+//   - parsing and fingerprints, in package tlshello (Parse and ClientHello
+//     here are its): a ClientHello, also split over many records,
+//     bounds-checked everywhere on cryptobyte (fuzzed); JA4 and JA4_r
+//     (checked against FoxIO's vectors), JA3; here, mitmengine's feature
+//     fingerprint (FeaturesOf);
+//   - the check: Checker asks whether the hello fits the browser the
+//     User-Agent names at that version (a reference per family and version
+//     range: today's browsers per TLS stack from uTLS parrots and the
+//     installed Chromium and Firefox, older ones from Cloudflare's mitmengine
+//     browser signatures), what it shows that the browser's TLS stack never
+//     sent, and, only when it does not fit, whether it is a known
+//     interceptor's (mitmengine's 116, including the 2019 Kazakh box) or a
+//     non-browser stack's (Go's crypto/tls, OpenSSL, Java). Reasons say what
+//     was expected and what was seen; data/README.md documents the model;
 //   - Middleware puts the verdict into each request's context, can set a
-//     response header and call a hook; Handler is an example site that warns
-//     intercepted visitors (mitmguard serve).
+//     response header and call a hook; package site is the example site that
+//     warns intercepted visitors (mitmguard serve).
 //
 // data/reference.json is made by internal/genref from real handshakes
-// (go generate ./detect) so it can be refreshed when browsers change.
+// (go generate ./detect) so it can be refreshed, in one command, when the
+// packaged browsers change. Package evaluate (and mitmguard detect
+// --evaluate) measures the detector on labelled captures.
 package detect

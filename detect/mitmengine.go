@@ -22,8 +22,8 @@ type Features struct {
 	GREASE  bool     `json:"grease"`
 }
 
-// Features extracts the fingerprint features of a ClientHello.
-func (ch *ClientHello) Features() Features {
+// FeaturesOf extracts the fingerprint features of a ClientHello.
+func FeaturesOf(ch *ClientHello) Features {
 	f := Features{Version: ch.Version}
 	// One backing array for the four lists.
 	all := make([]uint16, 0, len(ch.CipherSuites)+len(ch.Extensions)+len(ch.SupportedGroups)+len(ch.PointFormats))
@@ -116,6 +116,7 @@ type item struct {
 type listSig struct {
 	any, extras, unordered bool
 	items                  []item
+	src                    string // as the signature wrote it
 	// Derived once at parse time, so matching allocates nothing.
 	required, forbidden []uint16
 	allowed             map[uint16]bool
@@ -137,6 +138,7 @@ func (l *listSig) derive() {
 }
 
 func parseList(s string, hexItems bool) (l listSig, err error) {
+	l.src = s
 	switch {
 	case s == "*":
 		l.any = true
@@ -235,6 +237,49 @@ func (l *listSig) instance() []uint16 {
 // (0 = any) and a major-version range.
 type uaSig struct {
 	browser, min, max int
+	// os is uasurfer's OS enum (0 = any); osLo and osHi bound the OS
+	// version as [major, minor], a missing minor meaning any.
+	os         int
+	osLo, osHi [2]int
+	// exact: the record names one browser version (or two adjacent) and
+	// one OS version, as the records made from single captures do;
+	// "trusted traffic" aggregates span many.
+	exact bool
+}
+
+// osVersion parses "6", "6.1" or "6.1.0" into [major, minor], minor -1
+// when absent.
+func osVersion(v string) ([2]int, error) {
+	parts := strings.Split(v, ".")
+	out := [2]int{0, -1}
+	var err error
+	if out[0], err = strconv.Atoi(parts[0]); err != nil {
+		return out, fmt.Errorf("os version %q", v)
+	}
+	if len(parts) > 1 {
+		if out[1], err = strconv.Atoi(parts[1]); err != nil {
+			return out, fmt.Errorf("os version %q", v)
+		}
+	}
+	return out, nil
+}
+
+// coversOS reports whether the signature's OS part admits the OS (code and
+// [major, minor]; code 0 when the User-Agent names none).
+func (u uaSig) coversOS(os int, v [2]int) bool {
+	if u.os == 0 || os == 0 {
+		return true
+	}
+	if u.os != os {
+		return false
+	}
+	if u.osLo[0] == 0 && u.osHi[0] == 0 {
+		return true
+	}
+	if v[0] < u.osLo[0] || v[0] == u.osLo[0] && u.osLo[1] >= 0 && v[1] < u.osLo[1] {
+		return false
+	}
+	return !(v[0] > u.osHi[0] || v[0] == u.osHi[0] && u.osHi[1] >= 0 && v[1] > u.osHi[1])
 }
 
 func parseUASig(s string) (uaSig, error) {
@@ -260,6 +305,24 @@ func parseUASig(s string) (uaSig, error) {
 			}
 		}
 	}
+	if f[3] != "" {
+		if u.os, err = strconv.Atoi(f[3]); err != nil {
+			return u, fmt.Errorf("os %q", f[3])
+		}
+	}
+	if v := f[4]; v != "" {
+		lo, hi, isRange := strings.Cut(v, "-")
+		if u.osLo, err = osVersion(lo); err != nil {
+			return u, err
+		}
+		u.osHi = u.osLo
+		if isRange {
+			if u.osHi, err = osVersion(hi); err != nil {
+				return u, err
+			}
+		}
+		u.exact = !isRange && u.max-u.min <= 1 && f[1] != ""
+	}
 	return u, nil
 }
 
@@ -278,10 +341,17 @@ func (u uaSig) match(code, maj int) bool {
 
 // uasurferCodes is the browser enum of github.com/avct/uasurfer at the
 // version mitmengine's data was made with (c4be5581ec96, 2018).
+// EdgeHTML (12-18) was IE to uasurfer, and so is it here.
 var uasurferCodes = map[string]int{
-	"chrome": 1, "ie": 2, "safari": 3, "firefox": 4, "android-webview": 5,
-	"opera": 6, "blackberry": 7, "ucbrowser": 8, "silk": 9, "nokia": 10,
+	"chrome": 1, "ie": 2, "edge-legacy": 2, "safari": 3, "firefox": 4, "android": 5,
+	"opera": 6, "opera-presto": 6, "blackberry": 7, "ucbrowser": 8, "silk": 9, "nokia": 10,
 }
+
+// uasurferOS maps the OS a User-Agent names onto uasurfer's OS enum.
+var uasurferOS = map[string]int{"windows": 2, "macos": 3, "ios": 4, "android": 5, "chromeos": 7, "linux": 10}
+
+// uasurferNames names each code by its family.
+var uasurferNames = []string{"", "chrome", "ie", "safari", "firefox", "android", "opera", "blackberry", "ucbrowser", "silk", "nokia"}
 
 // uasurferCode maps a family onto that enum, or -1.
 func uasurferCode(family string) int {
@@ -420,4 +490,30 @@ func (s *Signature) Instance() (Features, int, int) {
 		}
 	}
 	return f, s.ua.browser, s.ua.min
+}
+
+// covers reports whether the signature's User-Agent part names the browser
+// (uasurfer code) at that major version on that OS.
+func (s *Signature) covers(code, maj, os int, osv [2]int) bool {
+	return s.ua.browser == code && s.ua.match(code, maj) && s.ua.coversOS(os, osv)
+}
+
+// differences says, list by list, how the features depart from the
+// signature, with the signature's own list as what was expected.
+func (s *Signature) differences(f Features) []Reason {
+	var out []Reason
+	switch {
+	case len(s.version) == 1 && f.Version != s.version[0], len(s.version) == 3 && (f.Version < s.version[0] || f.Version > s.version[2]):
+		out = append(out, Reason{What: "another TLS version", Expected: fmt.Sprintf("%x", s.version), Seen: fmt.Sprintf("%x", f.Version)})
+	}
+	for _, l := range []struct {
+		what string
+		sig  *listSig
+		seen []uint16
+	}{{"cipher suites", &s.ciphers, f.Ciphers}, {"extensions", &s.exts, f.Exts}, {"key exchange groups", &s.curves, f.Curves}, {"point formats", &s.pf, f.PF}} {
+		if !l.sig.match(l.seen) {
+			out = append(out, Reason{What: l.what + " unlike the browser's", Expected: l.sig.src, Seen: hexList(l.seen)})
+		}
+	}
+	return out
 }

@@ -1,28 +1,79 @@
 package detect
 
 import (
-	"encoding/hex"
 	"fmt"
 	"slices"
-	"sort"
 )
 
-// Reference is the documented data file data/reference.json: what today's
-// browsers send, per TLS stack, and the hellos of the stacks interceptors are
-// built on. It is written by internal/genref from real handshakes.
+// Reference is the documented data file data/reference.json (see
+// data/README.md): what today's browsers send, per TLS stack and version
+// range; what each browser TLS stack never sends; which of mitmengine's
+// browser signatures are left out because they show exactly that; and the
+// hellos of the stacks interceptors are built on. It is written by
+// internal/genref from real handshakes (uTLS parrots, the installed Chromium
+// and Firefox ESR, Go, OpenSSL, Java) and from mitmengine's data.
 type Reference struct {
 	Generator string            `json:"generator"`
 	Sources   map[string]string `json:"sources"`
 	Browsers  []*Profile        `json:"browsers"`
+	Never     []*Never          `json:"never"`
 	Stacks    []*Stack          `json:"stacks"`
+}
+
+// Never is what a browser TLS stack has never sent in any version, as its
+// code and every reference hello of it show: the features only other TLS
+// libraries (OpenSSL, the ones interception products embed) send.
+type Never struct {
+	Stacks []string `json:"stacks"` // chromium, firefox, safari, schannel
+	Why    string   `json:"why"`
+	// OnlyPointFormat, when set, is the one EC point format the stack
+	// sends (uncompressed, 0).
+	OnlyPointFormat *uint8   `json:"only_point_format,omitempty"`
+	Extensions      []uint16 `json:"extensions,omitempty"`
+	Groups          []uint16 `json:"groups,omitempty"`
+	Ciphers         []uint16 `json:"ciphers,omitempty"`
+}
+
+// Exclusion is one mitmengine browser signature (browser.txt line) not
+// used as the browser's, and why.
+type Exclusion struct {
+	Line int    `json:"line"`
+	Why  string `json:"why"`
+}
+
+// Violations lists what the features show that the rule says the stack
+// never sends.
+func (n *Never) Violations(f Features) []Reason {
+	var out []Reason
+	if n.OnlyPointFormat != nil {
+		for _, p := range f.PF {
+			if uint8(p) != *n.OnlyPointFormat {
+				out = append(out, Reason{What: "EC point formats this browser's TLS stack never offers", Expected: fmt.Sprintf("%d only", *n.OnlyPointFormat), Seen: hexList(f.PF)})
+				break
+			}
+		}
+	}
+	for _, l := range []struct {
+		what       string
+		seen, bans []uint16
+	}{{"extensions", f.Exts, n.Extensions}, {"key exchange groups", f.Curves, n.Groups}, {"cipher suites", f.Ciphers, n.Ciphers}} {
+		if bad := intersect(l.seen, l.bans); len(bad) > 0 {
+			out = append(out, Reason{What: l.what + " this browser's TLS stack never offers (" + n.Why + ")", Expected: "none of " + hexList(l.bans), Seen: hexList(bad)})
+		}
+	}
+	return out
 }
 
 // Profile is one browser TLS stack as its samples show it.
 type Profile struct {
-	Stack    string   `json:"stack"`   // chromium, firefox, safari
-	Sources  []string `json:"sources"` // the parrots it was made from
-	MinMajor int      `json:"min_major"`
-	GREASE   bool     `json:"grease"` // every sample sends GREASE
+	Stack   string   `json:"stack"`   // chromium, firefox, safari
+	Sources []string `json:"sources"` // the parrots it was made from
+	// MinMajor and MaxMajor bound the browser versions the profile is
+	// used for: MaxMajor is the newest version it was captured from. A
+	// newer version is judged only by what the stack never sends.
+	MinMajor int  `json:"min_major"`
+	MaxMajor int  `json:"max_major"`
+	GREASE   bool `json:"grease"` // every sample sends GREASE
 	// Ciphers, Extensions, Groups: every value any sample sent.
 	Ciphers    []uint16 `json:"ciphers"`
 	Extensions []uint16 `json:"extensions"`
@@ -43,80 +94,6 @@ type Stack struct {
 	Samples []string `json:"samples"` // hex ClientHello records
 }
 
-// AddBrowser merges sampled ClientHellos into the stack's profile.
-func (r *Reference) AddBrowser(stack, source string, minMajor int, raws [][]byte) error {
-	var p *Profile
-	for _, q := range r.Browsers {
-		if q.Stack == stack {
-			p = q
-		}
-	}
-	if p == nil {
-		p = &Profile{Stack: stack, MinMajor: minMajor, GREASE: true}
-		r.Browsers = append(r.Browsers, p)
-	}
-	p.Sources = append(p.Sources, source)
-	p.MinMajor = min(p.MinMajor, minMajor)
-	first := len(p.CipherOrders) == 0 && len(p.RequiredExtensions) == 0
-	permutes := false
-	var orders [][]uint16
-	for _, raw := range raws {
-		ch, err := Parse(raw)
-		if err != nil {
-			return fmt.Errorf("%s: %w", source, err)
-		}
-		f := ch.Features()
-		p.GREASE = p.GREASE && f.GREASE
-		p.Ciphers = union(p.Ciphers, f.Ciphers)
-		p.Extensions = union(p.Extensions, f.Exts)
-		p.Groups = union(p.Groups, f.Curves)
-		if first {
-			p.RequiredExtensions, first = slices.Clone(f.Exts), false
-		} else {
-			p.RequiredExtensions = intersect(p.RequiredExtensions, f.Exts)
-		}
-		p.CipherOrders = addOrder(p.CipherOrders, f.Ciphers)
-		if len(orders) > 0 && !slices.Equal(orders[0], f.Exts) && sameSet(orders[0], f.Exts) {
-			permutes = true
-		}
-		orders = addOrder(orders, f.Exts)
-		p.MaxVersion = max(p.MaxVersion, ch.MaxVersion())
-	}
-	sort.Slice(p.RequiredExtensions, func(i, j int) bool { return p.RequiredExtensions[i] < p.RequiredExtensions[j] })
-	if permutes || p.Stack == "chromium" {
-		p.ExtensionOrders = nil // Chrome permutes its extensions since version 106
-	} else {
-		for _, o := range orders {
-			p.ExtensionOrders = addOrder(p.ExtensionOrders, o)
-		}
-	}
-	return nil
-}
-
-// AddStack records a non-browser stack's hellos.
-func (r *Reference) AddStack(product string, raws [][]byte) {
-	s := &Stack{Product: product}
-	for _, raw := range raws {
-		if ch, err := Parse(raw); err == nil {
-			ja4, _ := ch.JA4()
-			if !slices.Contains(s.JA4, ja4) {
-				s.JA4 = append(s.JA4, ja4)
-			}
-			s.Samples = append(s.Samples, hex.EncodeToString(raw))
-		}
-	}
-	r.Stacks = append(r.Stacks, s)
-}
-
-func union(a, b []uint16) []uint16 {
-	for _, v := range b {
-		if !slices.Contains(a, v) {
-			a = append(a, v)
-		}
-	}
-	return a
-}
-
 func intersect(a, b []uint16) []uint16 {
 	var out []uint16
 	for _, v := range a {
@@ -125,19 +102,6 @@ func intersect(a, b []uint16) []uint16 {
 		}
 	}
 	return out
-}
-
-func sameSet(a, b []uint16) bool {
-	return len(a) == len(b) && len(intersect(a, b)) == len(a)
-}
-
-func addOrder(orders [][]uint16, o []uint16) [][]uint16 {
-	for _, x := range orders {
-		if slices.Equal(x, o) {
-			return orders
-		}
-	}
-	return append(orders, slices.Clone(o))
 }
 
 // consistent reports whether seen lists its values in the relative order of

@@ -19,14 +19,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mitmguard/mitmguard/detect"
+	"github.com/mitmguard/mitmguard/detect/evaluate"
+	"github.com/mitmguard/mitmguard/detect/site"
 )
 
 func newDetect() *cobra.Command {
-	var file, ua string
+	var file, ua, evalDir string
 	var headers []string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "detect --clienthello FILE [--user-agent UA] [flags]",
+		Use:   "detect --clienthello FILE [--user-agent UA] [flags] | detect --evaluate DIR",
 		Short: "Judge one captured ClientHello: was the connection intercepted?",
 		Long: `detect reads the raw bytes of the first TLS record(s) of a connection (or the
 same as hex text) and judges them against the browser the User-Agent names:
@@ -36,12 +38,36 @@ verdict with its reasons, the JA4 and JA3 fingerprints and, when known, the
 interceptor's name.
 
 Exit status: 2 when judged intercepted, 1 on bad input, else 0 (also when the
-evidence cannot tell).`,
+evidence cannot tell).
+
+--evaluate DIR judges every capture of a labelled folder (index.jsonl and raw
+.bin hellos, as detect/testdata/captures) and prints caught/total for the
+interceptors, flagged/total for the browsers and the unknowns, by family and
+by product, then each miss with its reasons. It exits 1 when fewer than 90%
+of the interceptors are caught, more than 2% of the browsers are flagged, any
+browser of a version with reference data is flagged, or an unknown has no
+reason.`,
 		Example: `  mitmguard detect --clienthello hello.bin --user-agent "Mozilla/5.0 ... Chrome/133.0.0.0 Safari/537.36"
   mitmguard detect --clienthello hello.hex --json
+  mitmguard detect --evaluate detect/testdata/captures
   mitmguard serve --listen 127.0.0.1:8443    # see verdicts for your own browser`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if evalDir != "" {
+				if file != "" {
+					return errors.New("detect: --evaluate and --clienthello exclude each other")
+				}
+				outs, err := evaluate.Run(evalDir, detect.Default())
+				if err != nil {
+					return fmt.Errorf("detect: %w", err)
+				}
+				r := evaluate.Summarize(outs)
+				r.Print(cmd.OutOrStdout())
+				if len(r.Failures()) > 0 {
+					return &exitError{1}
+				}
+				return nil
+			}
 			if file == "" {
 				return errors.New("detect: --clienthello FILE is required")
 			}
@@ -85,6 +111,7 @@ evidence cannot tell).`,
 	cmd.Flags().StringVar(&ua, "user-agent", "", "the User-Agent of the request made over the connection")
 	cmd.Flags().StringArrayVar(&headers, "header", nil, "a request header, \"Name: value\" (repeatable); some proxies give themselves away by one")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the verdict as JSON")
+	cmd.Flags().StringVar(&evalDir, "evaluate", "", "judge every labelled capture in `DIR` (index.jsonl + .bin) and print the detection rates")
 	return cmd
 }
 
@@ -127,24 +154,39 @@ func printDetect(w io.Writer, r *detect.Result) {
 
 func newServe() *cobra.Command {
 	var listen, certFile, keyFile string
+	var idle time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve [--listen ADDR] [--cert FILE --key FILE]",
 		Short: "Run a small HTTPS page that tells each visitor whether their connection looks intercepted",
 		Long: `serve runs an HTTPS site that judges each visitor's TLS connection (its
 ClientHello against the browser its User-Agent names) and shows the verdict
 and why, with the advice browsers give, and the JSON at GET /mitmguard/verdict.
-Without --cert and --key it makes a self-signed certificate at start.`,
+Without --cert and --key it makes a self-signed certificate at start.
+
+Timeouts: the TLS handshake and the request headers must arrive within 10s,
+the whole request within 30s, the answer is written within 30s, and an idle
+keep-alive connection is closed after --idle-timeout (60s), so idle or slow
+clients cannot hold connections for ever.`,
 		Example: `  mitmguard serve                               # https://127.0.0.1:8443/
   mitmguard serve --listen :443 --cert fullchain.pem --key privkey.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var cert tls.Certificate
 			var err error
-			if certFile != "" || keyFile != "" {
+			switch {
+			case certFile != "" && keyFile == "":
+				return errors.New("serve: --cert needs --key (the certificate's private key PEM file)")
+			case keyFile != "" && certFile == "":
+				return errors.New("serve: --key needs --cert (the certificate chain PEM file)")
+			}
+			if idle <= 0 {
+				return errors.New("serve: --idle-timeout must be positive")
+			}
+			if certFile != "" {
 				if cert, err = tls.LoadX509KeyPair(certFile, keyFile); err != nil {
 					return fmt.Errorf("serve: %w", err)
 				}
-			} else if cert, err = detect.SelfSigned(listen); err != nil {
+			} else if cert, err = site.SelfSigned(listen); err != nil {
 				return err
 			}
 			ln, err := net.Listen("tcp", listen)
@@ -152,8 +194,9 @@ Without --cert and --key it makes a self-signed certificate at start.`,
 				return fmt.Errorf("serve: %w", err)
 			}
 			cfg := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
-			srv := &http.Server{Handler: detect.Handler(detect.Options{Header: "Mitmguard-Intercepted"}), ConnContext: detect.ConnContext,
-				TLSConfig: cfg, ReadHeaderTimeout: 10 * time.Second}
+			srv := &http.Server{Handler: site.Handler(detect.Options{Header: "Mitmguard-Intercepted"}), ConnContext: detect.ConnContext,
+				TLSConfig: cfg, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
+				IdleTimeout: idle, MaxHeaderBytes: 64 << 10}
 			fmt.Fprintf(cmd.OutOrStdout(), "listening on https://%s/ (verdict JSON at /mitmguard/verdict); Ctrl-C stops\n", ln.Addr())
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -172,5 +215,6 @@ Without --cert and --key it makes a self-signed certificate at start.`,
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "`ADDR` to listen on")
 	cmd.Flags().StringVar(&certFile, "cert", "", "certificate chain PEM `FILE` (default: a self-signed one)")
 	cmd.Flags().StringVar(&keyFile, "key", "", "private key PEM `FILE`")
+	cmd.Flags().DurationVar(&idle, "idle-timeout", time.Minute, "close a keep-alive connection idle for this `DURATION`")
 	return cmd
 }

@@ -1,4 +1,4 @@
-package detect
+package tlshello
 
 import (
 	"crypto/md5"

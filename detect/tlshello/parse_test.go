@@ -1,0 +1,188 @@
+package tlshello
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"runtime"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/cryptobyte"
+)
+
+func vectorBytes(t testing.TB) []byte {
+	b, err := hex.DecodeString(ja4Vectors(t)[0].ClientHelloHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// records splits a handshake message into records of n bytes each.
+func records(msg []byte, n int) []byte {
+	var out []byte
+	for len(msg) > 0 {
+		k := min(n, len(msg))
+		out = append(out, 22, 3, 1, byte(k>>8), byte(k))
+		out = append(out, msg[:k]...)
+		msg = msg[k:]
+	}
+	return out
+}
+
+func TestHostileClientHellos(t *testing.T) {
+	good := vectorBytes(t)
+	msg := good[5:]
+	want, _ := mustParse(t, good).JA4()
+
+	// Split over 100+ one-byte records: still the same ClientHello.
+	split := records(msg, 1)
+	ch, err := Parse(split)
+	if err != nil {
+		t.Fatalf("one-byte records: %v", err)
+	}
+	if got, _ := ch.JA4(); got != want {
+		t.Errorf("one-byte records give %s, want %s", got, want)
+	}
+
+	// A 64 KB extension: parsed, in bounded memory, over 5 records.
+	body := append([]byte{}, msg[4:]...)
+	extLenOff := len(body) - extensionsLen(t, body) - 2
+	const bigLen = 64000
+	binary.BigEndian.PutUint16(body[extLenOff:], uint16(extensionsLen(t, body)+4+bigLen))
+	body = append(body, 0xab, 0xcd, byte(bigLen>>8), byte(bigLen&0xff))
+	body = append(body, make([]byte, bigLen)...)
+	big := append([]byte{1, byte(len(body) >> 16), byte(len(body) >> 8), byte(len(body))}, body...)
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	ch, err = Parse(records(big, 1<<14))
+	runtime.ReadMemStats(&m1)
+	if err != nil || len(ch.Extensions[len(ch.Extensions)-1].Data) != bigLen {
+		t.Errorf("64 KB extension: %v", err)
+	}
+	if grew := m1.TotalAlloc - m0.TotalAlloc; grew > 1<<20 {
+		t.Errorf("allocated %d bytes for a %d-byte hello", grew, len(big))
+	}
+
+	cases := map[string][]byte{
+		"empty":              nil,
+		"truncated header":   good[:3],
+		"truncated record":   good[:len(good)-10],
+		"not handshake":      append([]byte{23}, good[1:]...),
+		"not a ClientHello":  append(append([]byte{}, good[:5]...), append([]byte{2}, good[6:]...)...),
+		"handshake too long": records([]byte{1, 0xff, 0xff, 0xff}, 4),
+		"record too long":    {22, 3, 1, 0xff, 0xff},
+		"length lies short":  lie(msg, -7),
+		"length lies long":   lie(msg, +7),
+	}
+	for name, in := range cases {
+		_, err := Parse(in)
+		var pe *ParseError
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if !errors.As(err, &pe) && !errors.Is(err, ErrIncomplete) {
+			t.Errorf("%s: error %v is neither a *ParseError nor ErrIncomplete", name, err)
+		}
+	}
+}
+
+func mustParse(t *testing.T, b []byte) *ClientHello {
+	ch, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+// lie changes a cipher-suites length by d bytes without changing the data.
+func lie(msg []byte, d int) []byte {
+	m := append([]byte{}, msg...)
+	off := 4 + 2 + 32
+	off += 1 + int(m[off])
+	n := int(binary.BigEndian.Uint16(m[off:])) + d
+	binary.BigEndian.PutUint16(m[off:], uint16(n))
+	return records(m, 1<<14)
+}
+
+// extensionsLen reads the extensions length of a ClientHello body.
+func extensionsLen(t *testing.T, body []byte) int {
+	off := 2 + 32
+	off += 1 + int(body[off])
+	off += 2 + int(binary.BigEndian.Uint16(body[off:]))
+	off += 1 + int(body[off])
+	return int(binary.BigEndian.Uint16(body[off:]))
+}
+
+// FuzzParse: any bytes give a ClientHello or an error, never a panic, and a
+// ClientHello that parses gives fingerprints.
+func FuzzParse(f *testing.F) {
+	for _, v := range ja4Vectors(f) {
+		b, _ := hex.DecodeString(v.ClientHelloHex)
+		f.Add(b)
+		f.Add(records(b[5:], 7))
+	}
+	f.Add([]byte{22, 3, 1, 0, 4, 1, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ch, err := Parse(data)
+		if err != nil {
+			return
+		}
+		ch.JA4()
+		ch.JA3()
+	})
+}
+
+// helloWith builds a ClientHello record with the given extensions (type,
+// data) after a minimal body.
+func helloWith(exts ...Extension) []byte {
+	var b cryptobyte.Builder
+	b.AddUint8(1)
+	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
+		b.AddUint16(0x0303)
+		b.AddBytes(make([]byte, 32))
+		b.AddUint8(0)
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddUint16(0x1301); b.AddUint16(0xc02b) })
+		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddUint8(0) })
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+			for _, e := range exts {
+				b.AddUint16(e.Type)
+				b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(e.Data) })
+			}
+		})
+	})
+	return records(b.BytesOrPanic(), 1<<14)
+}
+
+// Hellos that browsers' servers refuse (issue 9 item 13) are refused, each
+// with one "detect: ClientHello:" prefix naming the extension at fault.
+func TestParseRefusesMalformedLists(t *testing.T) {
+	if _, err := Parse(helloWith(Extension{43, []byte{4, 3, 4, 3, 3}}, Extension{13, []byte{0, 2, 4, 3}})); err != nil {
+		t.Fatalf("well-formed hello refused: %v", err)
+	}
+	cases := map[string]struct {
+		hello []byte
+		ext   int
+	}{
+		"odd supported_versions":     {helloWith(Extension{43, []byte{3, 3, 4, 3}}), 43},
+		"odd signature_algorithms":   {helloWith(Extension{13, []byte{0, 3, 4, 3, 8}}), 13},
+		"odd supported_groups":       {helloWith(Extension{10, []byte{0, 1, 0x1d}}), 10},
+		"duplicate extension":        {helloWith(Extension{23, nil}, Extension{0xff01, []byte{0}}, Extension{23, nil}), 23},
+		"duplicate GREASE extension": {helloWith(Extension{0x0a0a, nil}, Extension{0x0a0a, nil}), 0x0a0a},
+		"bytes after the versions":   {helloWith(Extension{43, []byte{2, 3, 4, 9}}), 43},
+	}
+	for name, c := range cases {
+		_, err := Parse(c.hello)
+		var pe *ParseError
+		if !errors.As(err, &pe) {
+			t.Errorf("%s: got %v, want a *ParseError", name, err)
+			continue
+		}
+		if pe.Extension != c.ext {
+			t.Errorf("%s: extension %d at fault, want %d", name, pe.Extension, c.ext)
+		}
+		if msg := err.Error(); strings.Count(msg, "detect:") != 1 || strings.Count(msg, "ClientHello:") != 1 {
+			t.Errorf("%s: prefix repeated in %q", name, msg)
+		}
+	}
+}
