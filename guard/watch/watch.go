@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/mitmguard/mitmguard/blocklist"
@@ -54,6 +55,7 @@ type Watcher struct {
 	policy *guard.Policy
 	opts   Options
 	path   string
+	mu     sync.Mutex  // one Poll at a time (Run and a caller's own Poll)
 	last   fs.FileInfo // the file as it was at the last load; nil when absent
 }
 
@@ -104,6 +106,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 // Poll looks at the installed list once and swaps it in when it changed and
 // is newer. It reports whether the policy now enforces another list.
 func (w *Watcher) Poll() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	fi, err := os.Stat(w.path)
 	if err != nil {
 		if w.last != nil || !errors.Is(err, fs.ErrNotExist) {
