@@ -36,12 +36,15 @@ func NewPolicy(list *blocklist.List) *Policy {
 // List returns the list in force.
 func (p *Policy) List() *blocklist.List { return p.cur.Load() }
 
-// Update makes list the list in force when its version is newer than the
-// current one, and reports whether it did. A list with the current version
-// is left alone (it is the same publication, read again); an older one is
-// refused with a *RollbackError and the current list keeps enforcing, since
-// an attacker who can replace the file could otherwise bring back a list
-// from before their root was listed.
+// Update makes list the list in force when it is newer than the current one,
+// and reports whether it did. Newer means a higher version, or the same
+// version blocking every key the current list blocks and more (the list
+// installed over the embedded one: both may carry version 1). A list with
+// the current version and the same keys is left alone (the same publication,
+// read again). An older list, or one of the same version that lacks a
+// blocked key, is refused with a *RollbackError and the current list keeps
+// enforcing, since an attacker who can replace the file could otherwise
+// bring back a list from before their root was listed.
 func (p *Policy) Update(list *blocklist.List) (bool, error) {
 	if list == nil {
 		return false, fmt.Errorf("guard: Update with a nil list")
@@ -49,11 +52,18 @@ func (p *Policy) Update(list *blocklist.List) (bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	cur := p.cur.Load()
-	switch {
-	case list.Version < cur.Version:
+	if list.Version < cur.Version {
 		return false, &RollbackError{Current: cur.Version, Offered: list.Version, Source: list.Source}
-	case list.Version == cur.Version:
-		return false, nil
+	}
+	if list.Version == cur.Version {
+		for _, e := range cur.Entries() {
+			if list.Lookup(e.SPKI()) == nil {
+				return false, &RollbackError{Current: cur.Version, Offered: list.Version, Source: list.Source, Lacks: e.ID}
+			}
+		}
+		if list.Len() == cur.Len() {
+			return false, nil
+		}
 	}
 	p.cur.Store(list)
 	return true, nil
@@ -64,9 +74,16 @@ func (p *Policy) Update(list *blocklist.List) (bool, error) {
 type RollbackError struct {
 	Current, Offered int
 	Source           string // where the offered list came from
+	// Lacks is the id of an entry in force that the offered list, of the
+	// same version, does not have.
+	Lacks string
 }
 
 func (e *RollbackError) Error() string {
+	if e.Lacks != "" {
+		return fmt.Sprintf("guard: list %s has version %d, as the list in force, but lacks its entry %s; keeping the list in force",
+			e.Source, e.Offered, e.Lacks)
+	}
 	return fmt.Sprintf("guard: list %s has version %d, older than version %d in force; keeping version %d",
 		e.Source, e.Offered, e.Current, e.Current)
 }

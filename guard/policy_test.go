@@ -17,6 +17,21 @@ func TestPolicyUpdate(t *testing.T) {
 	if p.List() != emb {
 		t.Fatal("a nil list is not the embedded list")
 	}
+	// The installed list may carry the embedded list's version: it is newer
+	// when it blocks more keys, and not when it blocks fewer.
+	more, err := blocklist.New([]*blocklist.Entry{{ID: "extra", Name: "extra", Kind: blocklist.KindUser,
+		SPKISHA256: "0000000000000000000000000000000000000000000000000000000000000001"}}, emb.Version, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged := blocklist.Merge(emb, more)
+	if ok, err := p.Update(merged); !ok || err != nil || p.List() != merged {
+		t.Fatalf("same version, more keys: %v %v", ok, err)
+	}
+	var re *guard.RollbackError
+	if ok, err := p.Update(emb); ok || !errors.As(err, &re) || re.Lacks != "extra" || p.List() != merged {
+		t.Fatalf("same version, fewer keys: %v %v", ok, err)
+	}
 	newer := blocklist.WithVersion(emb, emb.Version+1, time.Now())
 	if ok, err := p.Update(newer); !ok || err != nil || p.List() != newer {
 		t.Fatalf("newer list: %v %v", ok, err)
@@ -25,7 +40,6 @@ func TestPolicyUpdate(t *testing.T) {
 	if ok, err := p.Update(same); ok || err != nil || p.List() != newer {
 		t.Fatalf("same version: %v %v", ok, err)
 	}
-	var re *guard.RollbackError
 	if ok, err := p.Update(emb); ok || !errors.As(err, &re) || re.Current != newer.Version || re.Offered != emb.Version || p.List() != newer {
 		t.Fatalf("older list: %v %v", ok, err)
 	}

@@ -203,8 +203,8 @@ The active list lives in $MITMGUARD_DIR, else /var/lib/mitmguard.
 
 --then-distrust (opt-in) runs 'mitmguard distrust --apply' after each
 successful run, so that the device's trust stores also stop trusting a root
-the list now names (undo with 'mitmguard distrust --undo'). With --json its
-JSON object follows the update's, one per line.`,
+the list now names (undo with 'mitmguard distrust --undo'). With --json,
+distrust's JSON object follows the update's when it changes something.`,
 		Example: `  mitmguard update --url https://a.example/tuf --url https://b.example/tuf --trust-root 1.root.json
   mitmguard update --from-file list.bundle
   mitmguard update --reset-trust --trust-root 1.root.json --url https://a.example/tuf

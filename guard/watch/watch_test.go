@@ -203,3 +203,34 @@ func TestSwapUnderLoad(t *testing.T) {
 	default:
 	}
 }
+
+// The first list installed may carry the embedded list's version (a new
+// repository publishes version 1): it blocks more, so it is taken.
+func TestFirstListOfTheEmbeddedVersion(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	swaps, errs := make(chan *blocklist.List, 1), make(chan error, 4)
+	policy := watch.Start(ctx, watch.Options{Dir: dir, Interval: time.Millisecond,
+		OnSwap: func(_, n *blocklist.List) { swaps <- n }, OnError: func(err error) { errs <- err }})
+	emb := blocklist.Embedded()
+	if policy.List().Len() != emb.Len() {
+		t.Fatal("nothing installed: not the embedded list")
+	}
+	extra, err := blocklist.New([]*blocklist.Entry{{ID: "new-root", Name: "CN=new root", Kind: blocklist.KindGovernment,
+		SPKISHA256: "0000000000000000000000000000000000000000000000000000000000000001"}}, 0, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	install(t, dir, marshal(t, blocklist.WithVersion(blocklist.Merge(emb, extra), emb.Version, time.Now())))
+	select {
+	case n := <-swaps:
+		if n.ByID("new-root") == nil || policy.List() != n {
+			t.Fatalf("swapped to a list without the new root")
+		}
+	case err := <-errs:
+		t.Fatalf("not taken: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("no swap within a minute")
+	}
+}
