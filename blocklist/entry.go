@@ -46,6 +46,13 @@ type Entry struct {
 	CertSHA256  string   `json:"cert_sha256,omitempty"`
 	Certificate string   `json:"certificate,omitempty"` // PEM
 
+	// Evidence references what a reviewer saw before listing the key: a
+	// URL, or the path of an evidence bundle of mitmguard report --propose.
+	Evidence string `json:"evidence,omitempty"`
+	// Added is the day (YYYY-MM-DD) the entry joined the published list;
+	// blocklist merge sets it.
+	Added string `json:"added,omitempty"`
+
 	spki chain.Hash
 	cert *chain.Cert // nil when the entry has no certificate
 }
@@ -80,6 +87,11 @@ func (e *Entry) validate() error {
 	}
 	if e.FirstSeen != "" && !validDate(e.FirstSeen) {
 		return fieldError("first_seen", "must be YYYY, YYYY-MM or YYYY-MM-DD")
+	}
+	if e.Added != "" {
+		if _, err := time.Parse(time.DateOnly, e.Added); err != nil {
+			return fieldError("added", "must be YYYY-MM-DD")
+		}
 	}
 	for _, b := range e.BlockedBy {
 		if !browsers[b] {

@@ -2,6 +2,7 @@ package guard_test
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,21 +12,25 @@ import (
 // A program that imports guard links the blocklist and the chain reader, not
 // the classifier, the root program or the network probes: guard is the
 // part of mitmguard other programs embed. It linked verdict (and with it
-// the Mozilla root bundle) for three advice strings before.
+// the Mozilla root bundle) for three advice strings before. A program that
+// also watches the installed list (guard/watch) adds only the reader of
+// that list, not the update client (TUF, HTTP mirrors).
 func TestGuardDependencies(t *testing.T) {
 	goTool := testtool.Need(t, "go", "golang-go")
-	out, err := exec.Command(goTool, "list", "-deps", ".").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	allowed := map[string]bool{
-		"github.com/mitmguard/mitmguard/guard":     true,
-		"github.com/mitmguard/mitmguard/blocklist": true,
-		"github.com/mitmguard/mitmguard/chain":     true,
-	}
-	for _, dep := range strings.Fields(string(out)) {
-		if strings.HasPrefix(dep, "github.com/mitmguard/mitmguard/") && !allowed[dep] {
-			t.Errorf("guard depends on %s", dep)
+	const mod = "github.com/mitmguard/mitmguard/"
+	base := []string{mod + "guard", mod + "blocklist", mod + "chain"}
+	for pkg, allowed := range map[string][]string{
+		".":       base,
+		"./watch": append([]string{mod + "guard/watch", mod + "update/active"}, base...),
+	} {
+		out, err := exec.Command(goTool, "list", "-deps", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if strings.HasPrefix(dep, mod) && !slices.Contains(allowed, dep) {
+				t.Errorf("%s depends on %s", pkg, dep)
+			}
 		}
 	}
 }

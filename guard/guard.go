@@ -28,13 +28,29 @@ import (
 // Options configure the guard. The zero value uses the embedded blocklist.
 type Options struct {
 	// Blocklist is the list of blocked keys; nil means blocklist.Embedded().
+	// It is ignored when Policy is set.
 	Blocklist *blocklist.List
+	// Policy, if set, holds the list in force: every handshake reads it
+	// anew, so a list swapped in with Policy.Update applies to the next
+	// handshake of every config built with it, without a restart.
+	Policy *Policy
 	// OnIntercept, if set, is called with every refusal (to log it, count
 	// it, or tell the user) before the handshake fails.
 	OnIntercept func(*InterceptionError)
 }
 
+// policy returns the policy the options enforce: Policy, or a fixed one.
+func (o Options) policy() *Policy {
+	if o.Policy != nil {
+		return o.Policy
+	}
+	return NewPolicy(o.list())
+}
+
 func (o Options) list() *blocklist.List {
+	if o.Policy != nil {
+		return o.Policy.List()
+	}
 	if o.Blocklist != nil {
 		return o.Blocklist
 	}
@@ -51,7 +67,7 @@ func Config(base *tls.Config, opts Options) *tls.Config {
 	} else {
 		cfg = base.Clone()
 	}
-	list := opts.list()
+	policy := opts.policy()
 	prev := cfg.VerifyConnection
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 		if prev != nil {
@@ -60,7 +76,7 @@ func Config(base *tls.Config, opts Options) *tls.Config {
 			}
 		}
 		// Check returns a typed pointer: compare it before it becomes an error.
-		if ie := Check(list, cs); ie != nil {
+		if ie := Check(policy.List(), cs); ie != nil {
 			if opts.OnIntercept != nil {
 				opts.OnIntercept(ie)
 			}

@@ -35,6 +35,10 @@ func labClient(addr string, cfg *tls.Config) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
+func deviceTrustingConfig(l *lab.Lab) *tls.Config {
+	return &tls.Config{RootCAs: deviceTrusting(l)}
+}
+
 func nationalList(l *lab.Lab) *blocklist.List {
 	list, _ := lab.Blocklist(l.NationalRoot)
 	return list
@@ -46,7 +50,7 @@ func TestGuardRefusesTrustedBlockedChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	trusting := &tls.Config{RootCAs: deviceTrusting(l)}
+	trusting := deviceTrustingConfig(l)
 
 	// Without the guard the device accepts the forged certificate: this is
 	// the hole the guard closes.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -17,6 +18,7 @@ import (
 	"github.com/mitmguard/mitmguard/blocklist"
 	"github.com/mitmguard/mitmguard/chain"
 	"github.com/mitmguard/mitmguard/crlset"
+	"github.com/mitmguard/mitmguard/internal/atomicfile"
 	"github.com/mitmguard/mitmguard/update"
 )
 
@@ -186,7 +188,7 @@ longer list is refused with an error, never written corrupt.`,
 		},
 	}
 	compare.Flags().StringVar(&compareList, "list", "", "compare with the blocklist `FILE` (mitmguard JSON or PEM) instead of the active list")
-	cmd.AddCommand(show, validate, export, compare)
+	cmd.AddCommand(show, validate, export, compare, newBlocklistMerge())
 	return cmd
 }
 
@@ -219,4 +221,109 @@ func readBounded(name string, max int64) ([]byte, error) {
 	}
 	defer f.Close()
 	return io.ReadAll(io.LimitReader(f, max+1))
+}
+
+func newBlocklistMerge() *cobra.Command {
+	var output, date, evidence string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "merge CURRENT PROPOSED --output NEW",
+		Short: "Add reviewed proposed entries to a published list, showing what is added",
+		Long: `merge writes NEW: the entries of CURRENT, then every entry of PROPOSED that
+CURRENT lacks, each stamped with the day it is added and carrying its evidence
+reference; NEW's list_version is CURRENT's plus one. It prints what is added.
+
+It refuses, naming every problem and writing nothing, when a proposed key is
+already listed under another id, a proposed id is listed with another key or
+was withdrawn, the proposal withdraws entries, or a new entry has no evidence
+reference (give one with --evidence). Nothing to add writes nothing.
+
+Publish NEW with: mitmguard repo publish DIR --list NEW`,
+		Example: `  mitmguard blocklist merge published.json proposals/proposed.json --output next.json
+  mitmguard repo publish ./tuf --list next.json`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var lists [2]*blocklist.List
+			for i, name := range args {
+				data, err := readBounded(name, blocklist.MaxFileSize)
+				if err != nil {
+					return err
+				}
+				if lists[i], err = blocklist.Load(data, name); err != nil {
+					return err
+				}
+			}
+			opts := blocklist.MergeOptions{Evidence: evidence}
+			if date != "" {
+				d, err := time.Parse(time.DateOnly, date)
+				if err != nil {
+					return fmt.Errorf("--date %q: want YYYY-MM-DD", date)
+				}
+				opts.Date = d
+			}
+			res, err := blocklist.MergeProposal(lists[0], lists[1], opts)
+			var me *blocklist.MergeError
+			if errors.As(err, &me) && asJSON {
+				v := mergeJSON{Current: lists[0].Version, Added: []*blocklist.Entry{}, Listed: []string{}, Problems: me.Problems}
+				if err := writeJSON(cmd.OutOrStdout(), v); err != nil {
+					return err
+				}
+				return &exitError{exitFailed}
+			}
+			if err != nil {
+				return err
+			}
+			written := ""
+			if len(res.Added) > 0 {
+				data, err := res.List.Marshal()
+				if err != nil {
+					return err
+				}
+				if err := atomicfile.Write(output, data, 0o644, nil); err != nil {
+					return err
+				}
+				written = output
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				v := mergeJSON{Current: lists[0].Version, Output: written, Added: append([]*blocklist.Entry{}, res.Added...), Listed: []string{}, Problems: []blocklist.MergeProblem{}}
+				if written != "" {
+					v.Version = res.List.Version
+				}
+				for _, e := range res.Listed {
+					v.Listed = append(v.Listed, e.ID)
+				}
+				return writeJSON(out, v)
+			}
+			for _, e := range res.Added {
+				fmt.Fprintf(out, "+ %s  %s  %s  (%s; added %s; evidence %s)\n", e.ID, e.SPKISHA256, e.Name, e.Kind, e.Added, e.Evidence)
+			}
+			for _, e := range res.Listed {
+				fmt.Fprintf(out, "= %s  %s  already listed\n", e.ID, e.SPKISHA256)
+			}
+			if written == "" {
+				fmt.Fprintf(out, "nothing to add: %s already lists every proposed entry; %s not written\n", args[0], output)
+				return nil
+			}
+			fmt.Fprintf(out, "%d added, %d already listed: wrote %s (list_version %d -> %d); publish it with: mitmguard repo publish DIR --list %s\n",
+				len(res.Added), len(res.Listed), output, lists[0].Version, res.List.Version, output)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&output, "output", "", "write the merged list to `NEW`")
+	cmd.Flags().StringVar(&date, "date", "", "the day the entries are added, `YYYY-MM-DD` (default today, UTC)")
+	cmd.Flags().StringVar(&evidence, "evidence", "", "evidence `REF` (URL or path) for proposed entries that carry none")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print what is added, already listed, or refused as JSON")
+	cmd.MarkFlagRequired("output")
+	return cmd
+}
+
+// mergeJSON is the output of blocklist merge --json.
+type mergeJSON struct {
+	Current  int                      `json:"current_version"`
+	Version  int                      `json:"version,omitempty"` // of the written list
+	Output   string                   `json:"output,omitempty"`
+	Added    []*blocklist.Entry       `json:"added"`
+	Listed   []string                 `json:"listed"`
+	Problems []blocklist.MergeProblem `json:"problems"`
 }

@@ -43,6 +43,10 @@ type updateFlags struct {
 	timeout    time.Duration
 	every      time.Duration
 	json       bool
+	// thenDistrust runs distrust --apply under distrustRoot after each
+	// successful run (thendistrust.go).
+	thenDistrust bool
+	distrustRoot string
 }
 
 // client makes the update client the flags describe.
@@ -195,7 +199,12 @@ refused; --reset-trust forgets the trusted metadata and starts again from
 the given root (the installed list stays, and an older list is still refused).
 
 The active list lives in $MITMGUARD_DIR, else /var/lib/mitmguard.
---every runs it on a schedule (or see docs/systemd for a timer).`,
+--every runs it on a schedule (or see docs/systemd for a timer).
+
+--then-distrust (opt-in) runs 'mitmguard distrust --apply' after each
+successful run, so that the device's trust stores also stop trusting a root
+the list now names (undo with 'mitmguard distrust --undo'). With --json,
+distrust's JSON object follows the update's when it changes something.`,
 		Example: `  mitmguard update --url https://a.example/tuf --url https://b.example/tuf --trust-root 1.root.json
   mitmguard update --from-file list.bundle
   mitmguard update --reset-trust --trust-root 1.root.json --url https://a.example/tuf
@@ -214,6 +223,9 @@ The active list lives in $MITMGUARD_DIR, else /var/lib/mitmguard.
 			for {
 				res, err := c.Update(ctx)
 				err = f.report(cmd, res, err)
+				if err == nil && f.thenDistrust {
+					err = thenDistrust(cmd, f.distrustRoot, f.json)
+				}
 				if err != nil && f.every == 0 {
 					if f.json {
 						fmt.Fprintln(cmd.ErrOrStderr(), "mitmguard:", err)
@@ -244,6 +256,8 @@ The active list lives in $MITMGUARD_DIR, else /var/lib/mitmguard.
 	fl.DurationVar(&f.timeout, "timeout", update.DefaultMirrorTimeout, "give up on a mirror after `DURATION` for one file")
 	fl.DurationVar(&f.every, "every", 0, "keep running and update every `DURATION` (e.g. 6h)")
 	fl.BoolVar(&f.json, "json", false, "print the outcome as JSON (always one object, also when refused or current)")
+	fl.BoolVar(&f.thenDistrust, "then-distrust", false, "after each successful run, remove the trust of every listed root from the trust stores (distrust --apply)")
+	fl.StringVar(&f.distrustRoot, "distrust-root", "/", "with --then-distrust, the system mounted or unpacked under `DIR` whose stores to change")
 	return cmd
 }
 
