@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mitmguard/mitmguard/truststore"
+	"github.com/mitmguard/mitmguard/distrust"
 )
 
 // thenDistrust does, after an update run, what 'mitmguard distrust --apply
@@ -20,8 +20,15 @@ import (
 // that refuses every later apply until --undo, so the next newly listed root
 // could not be distrusted.
 func thenDistrust(cmd *cobra.Command, root string, asJSON bool) error {
-	plan := truststore.MakePlan((&storeFlags{root: root}).audit(), root, false)
-	if !slices.ContainsFunc(plan.Steps, func(s truststore.Step) bool { return !s.Manual }) {
+	rep, err := (&storeFlags{root: root}).audit(cmd)
+	if err != nil {
+		return fmt.Errorf("then-distrust: %w", err)
+	}
+	plan, err := distrust.MakePlan(rep, root, false)
+	if err != nil {
+		return fmt.Errorf("then-distrust: %w", err)
+	}
+	if !slices.ContainsFunc(plan.Steps, func(s distrust.Step) bool { return !s.Manual }) {
 		if !asJSON {
 			fmt.Fprintf(cmd.OutOrStdout(), "then-distrust: no store under %s trusts a listed root\n", root)
 		}
@@ -36,8 +43,8 @@ func thenDistrust(cmd *cobra.Command, root string, asJSON bool) error {
 	d.SetOut(cmd.OutOrStdout())
 	d.SetErr(cmd.ErrOrStderr())
 	d.SilenceUsage, d.SilenceErrors = true, true
-	err := d.ExecuteContext(cmd.Context())
-	if errors.As(err, new(*truststore.JournalExistsError)) {
+	err = d.ExecuteContext(cmd.Context())
+	if errors.As(err, new(*distrust.JournalExistsError)) {
 		return fmt.Errorf("then-distrust: %w; the roots listed since then stay trusted by the stores until it is undone (the next --then-distrust run then applies the whole list)", err)
 	}
 	return err
