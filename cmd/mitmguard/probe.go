@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -193,6 +194,13 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 		cfg.Progress = heapProfiler(f.memprofile, cfg.Progress)
 	}
 
+	if os.Getenv("GOGC") == "" {
+		// A campaign's live data is small (about 10 MB at concurrency 100)
+		// and its garbage is handshakes: letting the heap grow to twice the
+		// live data between collections (Go's default) was a fifth of the
+		// resident memory. Half of it costs little CPU beside the handshakes.
+		debug.SetGCPercent(50)
+	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hosts := make(chan string, 256)
