@@ -45,12 +45,16 @@ func main() {
 	total := flag.Int("handshakes", 20000, "handshakes per side (throughput mode)")
 	conc := flag.Int("concurrency", 100, "concurrency of both sides")
 	pairs := flag.Int("pairs", 1_000_000, "pairs (memory mode)")
+	hostsFile := flag.String("hostsfile", "", "hosts, one IP:PORT per line (bare mode)")
+	groups := flag.String("groups", "", "x25519 or empty for Go's default (bare mode)")
 	memprofile := flag.String("memprofile", "", "heap profile of mitmguard probe, at its largest heap (throughput mode)")
 	flag.Parse()
 	var err error
 	switch *mode {
 	case "throughput":
 		err = throughput(*bin, *hosts, *total, *conc, *memprofile)
+	case "bare":
+		err = bareLoop(*hostsFile, *total, *conc, *groups)
 	case "memory":
 		err = memory(*pairs, *conc)
 	default:
@@ -90,31 +94,21 @@ func throughput(bin string, nHosts, total, conc int, memprofile string) error {
 	rootFile := write("root.pem", string(lab.PEM(n.PublicRoot)))
 
 	// bare is the baseline: a crypto/tls dial loop at the same concurrency
-	// over the same (host, SNI) pairs, offering the given groups.
-	bare := func(groups []tls.CurveID) float64 {
-		var next atomic.Int64
-		start := time.Now()
-		var wg sync.WaitGroup
-		for range conc {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := next.Add(1) - 1
-					if i >= int64(total) {
-						return
-					}
-					c, err := tls.Dial("tcp", n.Hosts[int(i)%nHosts].Addr, &tls.Config{InsecureSkipVerify: true,
-						ServerName: fmt.Sprintf("d%d.example.net", i), CurvePreferences: groups})
-					if err != nil {
-						log.Fatal(err)
-					}
-					c.Close()
-				}
-			}()
+	// over the same (host, SNI) pairs, offering the given groups, in a
+	// process of its own as the probe is (not beside the lab's servers).
+	bare := func(groups string) float64 {
+		self, err := os.Executable()
+		if err != nil {
+			log.Fatal(err)
 		}
-		wg.Wait()
-		return float64(total) / time.Since(start).Seconds()
+		out, err := exec.Command(self, "-mode", "bare", "-hostsfile", hostsFile, "-handshakes", fmt.Sprint(total),
+			"-concurrency", fmt.Sprint(conc), "-groups", groups).Output()
+		if err != nil {
+			log.Fatalf("bare loop: %v", err)
+		}
+		var rate float64
+		fmt.Sscan(string(out), &rate)
+		return rate
 	}
 	// campaign runs mitmguard probe with the per-host limits lifted and
 	// returns its handshakes/s and peak RSS.
@@ -139,9 +133,9 @@ func throughput(bin string, nHosts, total, conc int, memprofile string) error {
 		// plus one control per host.
 		return float64(nHosts*perHost+nHosts) / elapsed, rss, nil
 	}
-	x25519 := []tls.CurveID{tls.X25519}
+	x25519 := "x25519"
 	fmt.Printf("lab: %d clean hosts x %d SNIs, %d handshakes per side, concurrency %d, per-host limits lifted\n", nHosts, perHost, total, conc)
-	b1 := bare(nil)
+	b1 := bare("")
 	extra := []string{}
 	if memprofile != "" {
 		extra = append(extra, "--memprofile", memprofile)
@@ -150,7 +144,7 @@ func throughput(bin string, nHosts, total, conc int, memprofile string) error {
 	if err != nil {
 		return err
 	}
-	b2 := bare(nil)
+	b2 := bare("")
 	bx1 := bare(x25519)
 	cx, rssx, err := campaign("--groups", "x25519")
 	if err != nil {
@@ -168,6 +162,44 @@ func throughput(bin string, nHosts, total, conc int, memprofile string) error {
 	fmt.Printf("ratio probe/bare, same groups: %.2f (goal: at least 0.85)\n", c/b)
 	fmt.Printf("ratio probe/bare, X25519:      %.2f (goal: at least 0.85)\n", cx/bx)
 	fmt.Printf("peak RSS of mitmguard probe:   %.1f MB default groups, %.1f MB X25519 (goal: at most 50 MB)\n", mb(rss), mb(rssx))
+	return nil
+}
+
+// bareLoop dials total handshakes over the hosts at conc and prints the
+// handshakes per second.
+func bareLoop(hostsFile string, total, conc int, groups string) error {
+	data, err := os.ReadFile(hostsFile)
+	if err != nil {
+		return err
+	}
+	hosts := strings.Fields(string(data))
+	var curves []tls.CurveID
+	if groups == "x25519" {
+		curves = []tls.CurveID{tls.X25519}
+	}
+	var next atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(total) {
+					return
+				}
+				c, err := tls.Dial("tcp", hosts[int(i)%len(hosts)], &tls.Config{InsecureSkipVerify: true,
+					ServerName: fmt.Sprintf("d%d.example.net", i), CurvePreferences: curves})
+				if err != nil {
+					log.Fatal(err)
+				}
+				c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Println(float64(total) / time.Since(start).Seconds())
 	return nil
 }
 
