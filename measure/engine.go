@@ -3,6 +3,7 @@ package measure
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -25,6 +26,8 @@ type Config struct {
 	ControlDomains []string `json:"control_domains"`
 	// Vantage names where the campaign is measured from (default "local").
 	Vantage string `json:"vantage,omitempty"`
+	// Groups are the key exchange groups offered (nil: Go's default).
+	Groups []tls.CurveID `json:"groups,omitempty"`
 	// Concurrency bounds the handshakes in flight (default 100).
 	Concurrency int `json:"concurrency"`
 	// PerHost bounds the handshakes in flight to one host (default 2).
@@ -116,6 +119,7 @@ type Progress struct {
 	Hosts, Pairs int // done
 	Skipped      int // hosts already stored (resume) or excluded
 	Elapsed      time.Duration
+	Final        bool // the last call, when the run has ended
 }
 
 // Stats summarise a finished (or stopped) campaign run.
@@ -209,7 +213,9 @@ func Run(ctx context.Context, cfg Config, sink Sink, hosts <-chan string, resume
 	e.stats.Elapsed = time.Since(start)
 	e.stats.Resumed = int(e.skipped.Load())
 	if cfg.Progress != nil {
-		cfg.Progress(e.progress(start))
+		p := e.progress(start)
+		p.Final = true
+		cfg.Progress(p)
 	}
 	if writeErr != nil {
 		return &e.stats, writeErr

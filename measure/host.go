@@ -2,6 +2,7 @@ package measure
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,9 +20,10 @@ type hostRun struct {
 	public   bool          // the control's chain verifies to a public root
 	timeout  time.Duration // adaptive, from the control's round trip
 
-	mu    sync.Mutex
-	next  time.Time // rate limit: when the next handshake may start
-	certs map[chain.Hash][]byte
+	mu     sync.Mutex
+	next   time.Time // rate limit: when the next handshake may start
+	certs  map[chain.Hash][]byte
+	shared []chain.Hash // the control's chain, shared by the records that saw it
 }
 
 // host measures one host. It returns nil when the campaign was stopped
@@ -31,7 +33,7 @@ func (e *engine) host(ctx context.Context, addr string) *HostResult {
 	hr := &HostResult{}
 	var last *probe.Result
 	for _, sni := range e.cfg.ControlDomains {
-		r := h.probe(ctx, sni, e.cfg.Timeout)
+		r := h.probe(ctx, sni, e.cfg.Timeout, false)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -57,15 +59,30 @@ func (e *engine) host(ctx context.Context, addr string) *HostResult {
 		h.timeout = max(t, e.cfg.MinTimeout)
 	}
 
+	// A test goroutine holds one of the campaign's Concurrency slots for
+	// its whole life (its retries and the control re-run included), so
+	// the goroutines in flight are bounded by Concurrency, not by
+	// Concurrency x PerHost: with per-host limits lifted that product was
+	// ten thousand idle goroutines and their stacks.
 	records := make([]Record, len(e.cfg.Domains))
 	var wg sync.WaitGroup
 	lanes := make(chan struct{}, e.cfg.PerHost)
 	for i, d := range e.cfg.Domains {
 		lanes <- struct{}{}
+		acquired := false
+		select {
+		case e.sem <- struct{}{}:
+			acquired = true
+		case <-ctx.Done():
+		}
+		if !acquired {
+			<-lanes
+			break
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-lanes }()
+			defer func() { <-e.sem; <-lanes }()
 			records[i] = h.test(ctx, d)
 		}()
 	}
@@ -100,7 +117,7 @@ func (h *hostRun) test(ctx context.Context, sni string) Record {
 	rec := Record{Vantage: h.e.cfg.Vantage, Host: h.addr, SNI: sni}
 	var r *probe.Result
 	for rec.Attempts = 1; ; rec.Attempts++ {
-		r = h.probe(ctx, sni, h.timeout)
+		r = h.probe(ctx, sni, h.timeout, true)
 		rec.Outcome, rec.Traits, rec.Issuer = h.judge(ctx, r)
 		if rec.Outcome == outcome.OK || rec.Attempts > h.e.cfg.Retries || ctx.Err() != nil {
 			break
@@ -111,7 +128,7 @@ func (h *hostRun) test(ctx context.Context, sni string) Record {
 		rec.Error = r.Describe()
 	}
 	if (rec.Outcome.Blocked() || rec.Outcome.Stage() == "error") && ctx.Err() == nil {
-		if c := h.probe(ctx, h.template.SNI, h.e.cfg.Timeout); c.Failure != "" && ctx.Err() == nil {
+		if c := h.probe(ctx, h.template.SNI, h.e.cfg.Timeout, true); c.Failure != "" && ctx.Err() == nil {
 			rec.Error = "after " + string(rec.Outcome) + " on this SNI the control failed too (" + string(c.Failure) + "): the host broke or blocks statefully"
 			rec.Outcome = outcome.ErrorControl
 		}
@@ -144,8 +161,9 @@ func (h *hostRun) judge(ctx context.Context, r *probe.Result) (outcome.Outcome, 
 	return outcome.Mismatch, traits, v.Issuer
 }
 
-// probe performs one handshake within the global and per-host limits.
-func (h *hostRun) probe(ctx context.Context, sni string, timeout time.Duration) *probe.Result {
+// probe performs one handshake within the global and per-host limits;
+// held says the caller holds a concurrency slot already.
+func (h *hostRun) probe(ctx context.Context, sni string, timeout time.Duration, held bool) *probe.Result {
 	h.mu.Lock()
 	now := time.Now()
 	wait := h.next.Sub(now)
@@ -162,23 +180,33 @@ func (h *hostRun) probe(ctx context.Context, sni string, timeout time.Duration) 
 			return stopped()
 		}
 	}
-	select {
-	case h.e.sem <- struct{}{}:
-	case <-ctx.Done():
-		return stopped()
+	if !held {
+		select {
+		case h.e.sem <- struct{}{}:
+		case <-ctx.Done():
+			return stopped()
+		}
+		defer func() { <-h.e.sem }()
 	}
-	defer func() { <-h.e.sem }()
-	return h.e.cfg.Prober(ctx, target, probe.Options{Timeout: timeout})
+	return h.e.cfg.Prober(ctx, target, probe.Options{Timeout: timeout, Groups: h.e.cfg.Groups})
 }
 
-// keep remembers a chain's certificates for the store and returns its hashes.
+// keep remembers a chain's certificates for the store and returns its
+// hashes. Most tests see the control's chain again: they share its hash
+// slice rather than hold a copy each (records are never changed).
 func (h *hostRun) keep(c chain.Chain) []chain.Hash {
-	out := make([]chain.Hash, len(c))
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if len(c) == len(h.shared) && slices.EqualFunc(c, h.shared, func(cert *chain.Cert, hash chain.Hash) bool { return cert.SHA256 == hash }) {
+		return h.shared
+	}
+	out := make([]chain.Hash, len(c))
 	for i, cert := range c {
 		out[i] = cert.SHA256
 		h.certs[cert.SHA256] = cert.DER
+	}
+	if h.shared == nil {
+		h.shared = out // the first chain kept is the control's
 	}
 	return out
 }

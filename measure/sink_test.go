@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -307,5 +308,42 @@ func checkJSONL(t *testing.T, data, campaign string, want int) {
 	}
 	if len(seen) != want {
 		t.Errorf("%d records, want %d", len(seen), want)
+	}
+}
+
+// With per-host limits lifted, the goroutines in flight stay bounded by the
+// concurrency, not by concurrency x per-host (ten thousand idle goroutines
+// and their stacks were most of a campaign's memory).
+func TestGoroutinesBoundedByConcurrency(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := &store.Campaign{ID: "c", Started: time.Now(), Params: "{}"}
+	if err := st.CreateCampaign(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	p := newInstant(t)
+	var most atomic.Int64
+	slow := func(ctx context.Context, tg probe.Target, o probe.Options) *probe.Result {
+		if n := int64(runtime.NumGoroutine()); n > most.Load() {
+			most.Store(n)
+		}
+		time.Sleep(time.Millisecond)
+		return p.probe(ctx, tg, o)
+	}
+	cfg := fastConfig(p)
+	cfg.Prober, cfg.Concurrency, cfg.PerHost = slow, 10, 100
+	cfg.Domains = nil
+	for i := range 100 {
+		cfg.Domains = append(cfg.Domains, fmt.Sprintf("d%d.example", i))
+	}
+	before := runtime.NumGoroutine()
+	if _, err := measure.Run(context.Background(), cfg, store.Bind(st, c), hostFeed(t, 20), false); err != nil {
+		t.Fatal(err)
+	}
+	if extra := most.Load() - int64(before); extra > 4*int64(cfg.Concurrency)+16 {
+		t.Errorf("%d goroutines beyond the %d before, at concurrency %d", extra, before, cfg.Concurrency)
 	}
 }

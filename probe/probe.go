@@ -41,6 +41,10 @@ type Options struct {
 	// probe closes what it returns. locate sends the ClientHello with a low
 	// TTL this way.
 	Wrap func(net.Conn) net.Conn
+	// Groups are the key exchange groups offered, in order (nil: Go's
+	// default, a post-quantum hybrid first). A campaign may offer X25519
+	// alone: a much smaller and cheaper ClientHello.
+	Groups []tls.CurveID
 }
 
 // DefaultMaxBytes is the default Options.MaxBytes. Real handshakes read
@@ -109,6 +113,7 @@ func Handshake(ctx context.Context, t Target, opts Options) *Result {
 		ServerName:         t.SNI,
 		InsecureSkipVerify: true, // verification is verdict's job; keep the chain whatever it is
 		NextProtos:         alpn,
+		CurvePreferences:   opts.Groups,
 		// Called as soon as the certificates are parsed, before the
 		// handshake can fail for another reason: the chain is kept even then.
 		VerifyConnection: func(cs tls.ConnectionState) error {

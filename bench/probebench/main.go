@@ -1,9 +1,10 @@
 // Command probebench measures the measurement engine against baselines run
 // in the same process, on the same lab servers, and prints ratios:
 //
-//	-mode throughput: handshakes per second of `mitmguard probe` (a real
-//	  subprocess: handshake, verdict, SQLite) against a bare crypto/tls dial
-//	  loop at the same concurrency, on a lab network of clean hosts;
+//	-mode throughput: handshakes per second and peak RSS of `mitmguard
+//	  probe` (a real subprocess: handshake, verdict, SQLite) against a bare
+//	  crypto/tls dial loop at the same concurrency, on a lab network of clean
+//	  hosts, with Go's default groups and with X25519 alone;
 //	-mode memory: peak memory and bytes stored per record of a
 //	  1,000,000-pair campaign read from a stream, with a synthetic prober
 //	  that answers at once (so the engine, the verdicts and the store are
@@ -26,6 +27,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mitmguard/mitmguard/chain"
@@ -43,11 +45,16 @@ func main() {
 	total := flag.Int("handshakes", 20000, "handshakes per side (throughput mode)")
 	conc := flag.Int("concurrency", 100, "concurrency of both sides")
 	pairs := flag.Int("pairs", 1_000_000, "pairs (memory mode)")
+	hostsFile := flag.String("hostsfile", "", "hosts, one IP:PORT per line (bare mode)")
+	groups := flag.String("groups", "", "x25519 or empty for Go's default (bare mode)")
+	memprofile := flag.String("memprofile", "", "heap profile of mitmguard probe, at its largest heap (throughput mode)")
 	flag.Parse()
 	var err error
 	switch *mode {
 	case "throughput":
-		err = throughput(*bin, *hosts, *total, *conc)
+		err = throughput(*bin, *hosts, *total, *conc, *memprofile)
+	case "bare":
+		err = bareLoop(*hostsFile, *total, *conc, *groups)
 	case "memory":
 		err = memory(*pairs, *conc)
 	default:
@@ -58,7 +65,7 @@ func main() {
 	}
 }
 
-func throughput(bin string, nHosts, total, conc int) error {
+func throughput(bin string, nHosts, total, conc int, memprofile string) error {
 	actions := make([]lab.Action, nHosts)
 	n, err := lab.StartNetwork(lab.NetworkConfig{Hosts: actions})
 	if err != nil {
@@ -86,54 +93,113 @@ func throughput(bin string, nHosts, total, conc int) error {
 	hostsFile, domainsFile := write("hosts.txt", hostLines.String()), write("domains.txt", domainLines.String())
 	rootFile := write("root.pem", string(lab.PEM(n.PublicRoot)))
 
-	bare := func() float64 {
-		var next atomic.Int64
-		start := time.Now()
-		var wg sync.WaitGroup
-		for range conc {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := next.Add(1) - 1
-					if i >= int64(total) {
-						return
-					}
-					c, err := tls.Dial("tcp", n.Hosts[int(i)%nHosts].Addr, &tls.Config{InsecureSkipVerify: true, ServerName: fmt.Sprintf("d%d.example.net", i)})
-					if err != nil {
-						log.Fatal(err)
-					}
-					c.Close()
-				}
-			}()
+	// bare is the baseline: a crypto/tls dial loop at the same concurrency
+	// over the same (host, SNI) pairs, offering the given groups, in a
+	// process of its own as the probe is (not beside the lab's servers).
+	bare := func(groups string) float64 {
+		self, err := os.Executable()
+		if err != nil {
+			log.Fatal(err)
 		}
-		wg.Wait()
-		return float64(total) / time.Since(start).Seconds()
+		out, err := exec.Command(self, "-mode", "bare", "-hostsfile", hostsFile, "-handshakes", fmt.Sprint(total),
+			"-concurrency", fmt.Sprint(conc), "-groups", groups).Output()
+		if err != nil {
+			log.Fatalf("bare loop: %v", err)
+		}
+		var rate float64
+		fmt.Sscan(string(out), &rate)
+		return rate
 	}
-	campaign := func() (float64, error) {
+	// campaign runs mitmguard probe with the per-host limits lifted and
+	// returns its handshakes/s and peak RSS.
+	campaign := func(extra ...string) (float64, int64, error) {
 		db := filepath.Join(dir, fmt.Sprintf("c%d.db", time.Now().UnixNano()))
 		start := time.Now()
-		out, err := exec.Command(bin, "probe", "--hosts", hostsFile, "--domains", domainsFile, "--roots", rootFile, "--db", db,
-			"--concurrency", fmt.Sprint(conc), "--per-host", fmt.Sprint(max(1, conc/nHosts)), "--rate", "100000", "--no-progress").CombinedOutput()
+		args := append([]string{"probe", "--hosts", hostsFile, "--domains", domainsFile, "--roots", rootFile, "--db", db,
+			"--concurrency", fmt.Sprint(conc), "--per-host", fmt.Sprint(conc), "--rate", "1000000", "--no-progress"}, extra...)
+		cmd := exec.Command(bin, args...)
+		out, err := cmd.CombinedOutput()
 		if err != nil {
-			return 0, fmt.Errorf("mitmguard probe: %v\n%s", err, out)
+			return 0, 0, fmt.Errorf("mitmguard probe: %v\n%s", err, out)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, "memprofile:") {
+				fmt.Println("  " + line)
+			}
 		}
 		elapsed := time.Since(start).Seconds()
+		rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
 		// Every pair is one handshake (clean hosts answer like their control)
 		// plus one control per host.
-		return float64(nHosts*perHost+nHosts) / elapsed, nil
+		return float64(nHosts*perHost+nHosts) / elapsed, rss, nil
 	}
-	fmt.Printf("lab: %d clean hosts, %d handshakes per side, concurrency %d, Go's default TLS 1.3 key exchange\n", nHosts, total, conc)
-	b1 := bare()
-	c, err := campaign()
+	x25519 := "x25519"
+	fmt.Printf("lab: %d clean hosts x %d SNIs, %d handshakes per side, concurrency %d, per-host limits lifted\n", nHosts, perHost, total, conc)
+	b1 := bare("")
+	extra := []string{}
+	if memprofile != "" {
+		extra = append(extra, "--memprofile", memprofile)
+	}
+	c, rss, err := campaign(extra...)
 	if err != nil {
 		return err
 	}
-	b2 := bare()
-	b := (b1 + b2) / 2
-	fmt.Printf("bare crypto/tls dial loop: %.0f handshakes/s (runs before and after: %.0f, %.0f)\n", b, b1, b2)
-	fmt.Printf("mitmguard probe:           %.0f handshakes/s (verdict and SQLite included, process start included)\n", c)
-	fmt.Printf("ratio probe/bare: %.2f (goal: at least 0.80)\n", c/b)
+	b2 := bare("")
+	bx1 := bare(x25519)
+	cx, rssx, err := campaign("--groups", "x25519")
+	if err != nil {
+		return err
+	}
+	bx2 := bare(x25519)
+	b, bx := (b1+b2)/2, (bx1+bx2)/2
+	mb := func(n int64) float64 { return float64(n) / (1 << 20) }
+	fmt.Printf("Go's default groups (X25519MLKEM768 first):\n")
+	fmt.Printf("  bare crypto/tls dial loop: %.0f handshakes/s (runs before and after: %.0f, %.0f)\n", b, b1, b2)
+	fmt.Printf("  mitmguard probe:           %.0f handshakes/s, peak RSS %.1f MB (verdict, SQLite and process start included)\n", c, mb(rss))
+	fmt.Printf("X25519 only (probe --groups x25519):\n")
+	fmt.Printf("  bare crypto/tls dial loop: %.0f handshakes/s (runs before and after: %.0f, %.0f)\n", bx, bx1, bx2)
+	fmt.Printf("  mitmguard probe:           %.0f handshakes/s, peak RSS %.1f MB\n", cx, mb(rssx))
+	fmt.Printf("ratio probe/bare, same groups: %.2f (goal: at least 0.85)\n", c/b)
+	fmt.Printf("ratio probe/bare, X25519:      %.2f (goal: at least 0.85)\n", cx/bx)
+	fmt.Printf("peak RSS of mitmguard probe:   %.1f MB default groups, %.1f MB X25519 (goal: at most 50 MB)\n", mb(rss), mb(rssx))
+	return nil
+}
+
+// bareLoop dials total handshakes over the hosts at conc and prints the
+// handshakes per second.
+func bareLoop(hostsFile string, total, conc int, groups string) error {
+	data, err := os.ReadFile(hostsFile)
+	if err != nil {
+		return err
+	}
+	hosts := strings.Fields(string(data))
+	var curves []tls.CurveID
+	if groups == "x25519" {
+		curves = []tls.CurveID{tls.X25519}
+	}
+	var next atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(total) {
+					return
+				}
+				c, err := tls.Dial("tcp", hosts[int(i)%len(hosts)], &tls.Config{InsecureSkipVerify: true,
+					ServerName: fmt.Sprintf("d%d.example.net", i), CurvePreferences: curves})
+				if err != nil {
+					log.Fatal(err)
+				}
+				c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Println(float64(total) / time.Since(start).Seconds())
 	return nil
 }
 
