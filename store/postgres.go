@@ -211,17 +211,6 @@ func (p *Postgres) CreateCampaign(ctx context.Context, c *Campaign) error {
 	return nil
 }
 
-// EnsureCampaign returns the stored campaign c.ID, creating it from c when
-// there is none: workers of several vantage points race to create the
-// campaign of their first job, and all get the same one.
-func (p *Postgres) EnsureCampaign(ctx context.Context, c *Campaign) (*Campaign, error) {
-	if _, err := p.pool.Exec(ctx, `INSERT INTO campaigns(id, started, params) VALUES($1, $2, $3) ON CONFLICT (id) DO NOTHING`,
-		c.ID, c.Started, c.Params); err != nil {
-		return nil, fmt.Errorf("store: campaign %s: %w", c.ID, err)
-	}
-	return p.Campaign(ctx, c.ID)
-}
-
 const pgCampaignCols = `SELECT n, id, started, params FROM campaigns`
 
 // Campaign returns a campaign by id, or the newest one for "".

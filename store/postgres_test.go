@@ -137,10 +137,10 @@ func TestPostgresRedeliveredBatch(t *testing.T) {
 	st := openPG(t, pgtest.Schema(t))
 	defer st.Close()
 	c := &store.Campaign{ID: "redeliver", Started: time.Now(), Params: "{}"}
-	if _, err := st.EnsureCampaign(ctx, c); err != nil {
+	if err := st.CreateCampaign(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	c2, err := st.EnsureCampaign(ctx, &store.Campaign{ID: "redeliver", Started: time.Now(), Params: "{}"})
+	c2, err := st.Campaign(ctx, "redeliver")
 	if err != nil {
 		t.Fatal(err)
 	}

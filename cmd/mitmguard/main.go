@@ -56,6 +56,6 @@ intercepted and by which root, using a curated list of interception roots
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newCheck(), newProbe(), newReport(), newAudit(), newDistrust(), newDetect(), newServe(), newUpdate(), newRepo(), newLab(), newBlocklist(), newLocate(), newNats(), newCampaign())
+	root.AddCommand(newCheck(), newProbe(), newReport(), newAudit(), newDistrust(), newDetect(), newServe(), newUpdate(), newRepo(), newLab(), newBlocklist(), newLocate(), newNats(), newCampaign(), newWorker())
 	return root
 }
