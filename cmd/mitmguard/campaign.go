@@ -141,7 +141,6 @@ func runSubmit(cmd *cobra.Command, f submitFlags) error {
 	if err := checkPostgres(ctx, f.db); err != nil {
 		return err
 	}
-	fmt.Fprintln(stderr, "note: the campaign is not recorded in PostgreSQL yet: that needs the store's PostgreSQL backend, which this build does not have; the jobs go on the queue")
 	q, closeQ, err := openCampaignQueue(ctx, f.nats, "mitmguard campaign submit")
 	if err != nil {
 		return err

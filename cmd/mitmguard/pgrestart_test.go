@@ -123,7 +123,7 @@ func TestWorkersSurvivePostgresRestart(t *testing.T) {
 
 	workers := []*proc{}
 	for _, v := range []string{"a", "b"} {
-		w := startProc(t, "worker", "--nats", nd.URL(), "--db", pg.DSN, "--vantage", v, "--ack-wait", "3s", "--handshakes", "4", "--min-timeout", "3s")
+		w := startProc(t, "worker", "--nats", nd.URL(), "--db", pg.DSN, "--vantage", v, "--ack-wait", "3s", "--concurrency", "4", "--min-timeout", "3s")
 		w.wait(t, "worker started", 1)
 		workers = append(workers, w)
 	}

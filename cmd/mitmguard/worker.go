@@ -23,7 +23,7 @@ import (
 
 func newWorker() *cobra.Command {
 	var natsURL, db, vantage, labRoute string
-	var concurrency, handshakes int
+	var jobs, concurrency int
 	var ackWait, minTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "worker --nats URL --db DSN --vantage NAME [--concurrency N]",
@@ -47,8 +47,8 @@ committed). Runs until stopped.`,
 				return errors.New("worker: --db is required (the store records go to: postgres://... shared by all workers)")
 			case vantage == "":
 				return errors.New("worker: --vantage is required (the vantage point this worker measures from)")
-			case concurrency < 1 || handshakes < 1:
-				return errors.New("worker: --concurrency and --handshakes must be positive")
+			case concurrency < 1 || jobs < 1:
+				return errors.New("worker: --concurrency and --jobs must be positive")
 			}
 			if err := campaign.CheckName("vantage", vantage); err != nil {
 				return fmt.Errorf("worker: --vantage: %w", err)
@@ -68,14 +68,14 @@ committed). Runs until stopped.`,
 			if err != nil {
 				return err
 			}
-			runner := &campaign.MeasureRunner{Store: st, Verdict: opts, Concurrency: handshakes, MinTimeout: minTimeout}
+			runner := &campaign.MeasureRunner{Store: st, Verdict: opts, Concurrency: concurrency, MinTimeout: minTimeout}
 			if labRoute != "" {
 				if runner.Prober, err = routedProber(labRoute); err != nil {
 					return err
 				}
 			}
 			w := &campaign.Worker{
-				URL: natsURL, Vantage: vantage, Concurrency: concurrency, Logger: log, Runner: runner,
+				URL: natsURL, Vantage: vantage, Concurrency: jobs, Logger: log, Runner: runner,
 				Options: campaign.Options{AckWait: ackWait},
 			}
 			if err := w.Run(ctx); err != nil {
@@ -89,8 +89,8 @@ committed). Runs until stopped.`,
 	fl.StringVar(&natsURL, "nats", "", "`URL` of the NATS server (JetStream enabled)")
 	fl.StringVar(&db, "db", "", "store `DSN`: postgres://... (or an SQLite file, for workers on one machine)")
 	fl.StringVar(&vantage, "vantage", "", "`NAME` of the vantage point this worker measures from")
-	fl.IntVar(&concurrency, "concurrency", 1, "jobs measured at once")
-	fl.IntVar(&handshakes, "handshakes", 100, "handshakes in flight per job at most")
+	fl.IntVar(&concurrency, "concurrency", 100, "handshakes in flight per job at most (as probe's --concurrency)")
+	fl.IntVar(&jobs, "jobs", 1, "jobs measured at once (each with up to --concurrency handshakes)")
 	fl.DurationVar(&minTimeout, "min-timeout", time.Second, "the least a test handshake is given, however fast the control answered (raise it on a busy machine or a jittery path)")
 	fl.DurationVar(&ackWait, "ack-wait", campaign.DefaultAckWait, "how long a job of a dead worker waits before another worker gets it (when this worker creates its vantage point's consumer)")
 	fl.StringVar(&labRoute, "lab-route", "", "lab only: `FILE` of \"FROM TO\" address lines; a handshake to FROM goes to TO (a vantage point whose path to the lab's hosts differs)")

@@ -160,7 +160,7 @@ func TestWorkersCampaign(t *testing.T) {
 	// rate per host makes each job take a few seconds.
 	worker := func(vantage string, more ...string) *proc {
 		args := append([]string{"worker", "--nats", nd.URL(), "--db", db, "--vantage", vantage,
-			"--ack-wait", "3s", "--handshakes", "4", "--min-timeout", "3s"}, more...)
+			"--ack-wait", "3s", "--concurrency", "4", "--min-timeout", "3s"}, more...)
 		return startProc(t, args...)
 	}
 	w1, w2 := worker("kz"), worker("kz")
