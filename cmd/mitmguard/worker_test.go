@@ -358,3 +358,45 @@ func TestWorkerBadInput(t *testing.T) {
 		t.Errorf("after SIGTERM: %v", err)
 	}
 }
+
+// probe and report take a postgres:// --db as they take a file.
+func TestProbeReportPostgres(t *testing.T) {
+	db := pgtest.Schema(t)
+	n, err := lab.StartNetwork(lab.NetworkConfig{Hosts: []lab.Action{lab.Intercept, lab.Pass}, Domains: labTargeted[:1], ForgedKeyBits: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	dir := t.TempDir()
+	hosts := filepath.Join(dir, "hosts.txt")
+	os.WriteFile(hosts, []byte(n.Hosts[0].Addr+"\n"+n.Hosts[1].Addr+"\n"), 0o644)
+	domains := filepath.Join(dir, "domains.txt")
+	os.WriteFile(domains, []byte(labTargeted[0]+"\n"+labUntargeted[0]+"\n"), 0o644)
+	roots := filepath.Join(dir, "roots.pem")
+	os.WriteFile(roots, lab.PEM(n.PublicRoot), 0o644)
+	code, out, errOut := runCLI("probe", "--hosts", hosts, "--domains", domains, "--roots", roots, "--db", db, "--campaign", "pg1",
+		"--timeout", "30s", "--min-timeout", "3s", "--no-progress", "--json")
+	if code != 0 {
+		t.Fatalf("probe: exit %d %s %s", code, out, errOut)
+	}
+	code, out, errOut = runCLI("report", "--db", db, "--json")
+	if code != 0 {
+		t.Fatalf("report: exit %d %s", code, errOut)
+	}
+	if !strings.Contains(out, `"pg1"`) || !strings.Contains(out, string(outcome.Suspected)) {
+		t.Errorf("report of the PostgreSQL store: %s", out)
+	}
+	st, err := store.OpenDSN(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c, err := st.Campaign(context.Background(), "pg1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, err := st.OutcomeCounts(context.Background(), c)
+	if err != nil || counts[outcome.Suspected] != 1 || counts[outcome.OK] != 3 {
+		t.Errorf("outcomes %v %v", counts, err)
+	}
+}
