@@ -141,7 +141,6 @@ func runSubmit(cmd *cobra.Command, f submitFlags) error {
 	if err := checkPostgres(ctx, f.db); err != nil {
 		return err
 	}
-	fmt.Fprintln(stderr, "note: the campaign is not recorded in PostgreSQL yet: that needs the store's PostgreSQL backend, which this build does not have; the jobs go on the queue")
 	q, closeQ, err := openCampaignQueue(ctx, f.nats, "mitmguard campaign submit")
 	if err != nil {
 		return err
@@ -280,9 +279,8 @@ func newCampaignStatus() *cobra.Command {
 		Use:   "status ID --nats URL [--db DSN] [--json]",
 		Short: "Show a campaign's progress per vantage point",
 		Long: `status shows, per vantage point, the jobs done (acknowledged by a worker
-after its records were committed) and pending, from the NATS stream. Record
-counts, records/s and ETA come from the store and need its PostgreSQL
-backend, which this build does not have.`,
+after its records were committed) and pending, from the NATS stream; with
+--db, also the records stored per vantage point and their rate.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if natsURL == "" {
@@ -292,7 +290,6 @@ backend, which this build does not have.`,
 				if err := checkPostgres(cmd.Context(), db); err != nil {
 					return err
 				}
-				fmt.Fprintln(cmd.ErrOrStderr(), "note: record counts need the store's PostgreSQL backend, which this build does not have; showing the queue only")
 			}
 			q, closeQ, err := openCampaignQueue(cmd.Context(), natsURL, "mitmguard campaign status")
 			if err != nil {
@@ -302,6 +299,9 @@ backend, which this build does not have.`,
 			st, err := q.Status(cmd.Context(), args[0])
 			if err != nil {
 				return err
+			}
+			if db != "" {
+				return printStatusWithRecords(cmd.Context(), cmd.OutOrStdout(), st, db, asJSON)
 			}
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), st)

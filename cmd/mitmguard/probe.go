@@ -74,7 +74,7 @@ kz-2019.txt (the 37 domains of the 2019 middlebox) and kz-2024-ooni.txt (OONI,
 	fl.StringVar(&f.hosts, "hosts", "", "`FILE` of hosts: IP, IP:PORT or CIDR per line (port 443 by default); - for standard input")
 	fl.StringVar(&f.domains, "domains", "", "`FILE` of test SNIs, one per line")
 	fl.StringVar(&f.controls, "control-domains", "", "`FILE` of control SNIs (default: two random names under control.mitmguard.invalid)")
-	fl.StringVar(&f.db, "db", "mitmguard.db", "SQLite `FILE` to store records in")
+	fl.StringVar(&f.db, "db", "mitmguard.db", "SQLite `FILE` to store records in, or a PostgreSQL postgres://... DSN")
 	fl.StringVar(&f.jsonl, "jsonl", "", "also append records as JSON Lines to `FILE`")
 	fl.StringVar(&f.vantage, "vantage", "", "`NAME` of the vantage point measured from, stored with every record (default \"local\"; with --resume: the campaign's)")
 	fl.StringVar(&f.campaign, "campaign", "", "campaign `ID` (new: chosen for you; with --resume: default the newest)")
@@ -151,7 +151,7 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 			return err
 		}
 	}
-	st, err := store.Open(f.db)
+	st, err := store.OpenDSN(cmd.Context(), f.db)
 	if err != nil {
 		return err
 	}
@@ -218,8 +218,10 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 	if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) && runErr == nil {
 		return fmt.Errorf("probe: stopped reading hosts: %w (the hosts before it are recorded; fix the line and run again with --resume --campaign %s)", err, c.ID)
 	}
-	if err := st.Checkpoint(); err != nil && runErr == nil {
-		runErr = err
+	if cp, ok := st.(interface{ Checkpoint() error }); ok {
+		if err := cp.Checkpoint(); err != nil && runErr == nil {
+			runErr = err
+		}
 	}
 	out := cmd.OutOrStdout()
 	if f.json {

@@ -31,10 +31,10 @@ view it); --csv writes tables; --jsonl exports every record.`,
   mitmguard report --db kz.db --campaign 20261125T120000-3fa2 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := os.Stat(db); err != nil {
+			if _, err := os.Stat(db); err != nil && !store.IsPostgresDSN(db) {
 				return fmt.Errorf("report: %w (give the --db that mitmguard probe wrote)", err)
 			}
-			st, err := store.Open(db)
+			st, err := store.OpenDSN(cmd.Context(), db)
 			if err != nil {
 				return err
 			}
@@ -70,7 +70,7 @@ view it); --csv writes tables; --jsonl exports every record.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&db, "db", "mitmguard.db", "the SQLite `FILE` mitmguard probe wrote")
+	fl.StringVar(&db, "db", "mitmguard.db", "the SQLite `FILE` mitmguard probe wrote, or a PostgreSQL postgres://... DSN")
 	fl.StringVar(&campaign, "campaign", "", "campaign `ID` (default: the newest)")
 	fl.StringVar(&html, "html", "", "write a self-contained HTML report with charts to `FILE`")
 	fl.StringVar(&csvDir, "csv", "", "write CSV tables (domains, hosts, networks, timeline, traits, records) into `DIR`")

@@ -1,0 +1,122 @@
+package campaign
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/mitmguard/mitmguard/chain"
+	"github.com/mitmguard/mitmguard/measure"
+	"github.com/mitmguard/mitmguard/store"
+	"github.com/mitmguard/mitmguard/verdict"
+)
+
+// MeasureRunner is the Runner of a real worker: it runs the measurement
+// engine on a job's hosts x its campaign's domains and writes the records
+// through a store. Run returns nil only once every host of the job is
+// committed (the engine commits before it returns), so the worker's
+// acknowledgement never runs ahead of the records. A redelivered job skips
+// the hosts already stored (resume), and the store keeps one record per
+// (campaign, vantage, host, SNI) whatever is written twice.
+type MeasureRunner struct {
+	Store store.Store
+	// Verdict is the classifier's base options (blocklist, time); the
+	// campaign's extra roots are added to them.
+	Verdict verdict.Options
+	// Concurrency bounds the handshakes in flight for one job (default 100).
+	Concurrency int
+	// MinTimeout is the least a test handshake is given however fast the
+	// control answered (the engine's default when zero): a property of the
+	// worker's machine and path, not of the campaign.
+	MinTimeout time.Duration
+	// Prober, if set, replaces the real handshake (benchmarks).
+	Prober measure.Prober
+
+	mu        sync.Mutex
+	campaigns map[string]*prepared
+}
+
+// prepared is what one campaign needs, made once per worker.
+type prepared struct {
+	c          *store.Campaign
+	classifier *verdict.Classifier
+}
+
+// Run measures the job and commits its records.
+func (r *MeasureRunner) Run(ctx context.Context, w Work) error {
+	p, err := r.prepare(ctx, w.Spec)
+	if err != nil {
+		return err
+	}
+	l := w.Spec.Limits
+	cfg := measure.Config{
+		Domains: w.Spec.Domains, ControlDomains: w.Spec.ControlDomains, Vantage: w.Vantage,
+		Concurrency: r.Concurrency, PerHost: l.PerHost, Rate: l.Rate, Timeout: l.Timeout(), MinTimeout: r.MinTimeout, Retries: l.Retries,
+		Classifier: p.classifier, Prober: r.Prober,
+	}
+	hosts := make(chan string, len(w.Hosts))
+	for _, h := range w.Hosts {
+		hosts <- h
+	}
+	close(hosts)
+	_, err = measure.Run(ctx, cfg, store.Bind(r.Store, p.c), hosts, true)
+	return err
+}
+
+// prepare returns the campaign's store entry, creating it when this is the
+// first job any worker runs for it, and its classifier.
+func (r *MeasureRunner) prepare(ctx context.Context, spec *Spec) (*prepared, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p := r.campaigns[spec.ID]; p != nil {
+		return p, nil
+	}
+	opts := r.Verdict
+	if spec.Roots != "" {
+		var extra []*x509.Certificate
+		for cert, err := range chain.PEMCertificates([]byte(spec.Roots)) {
+			if err != nil || cert.X509 == nil {
+				return nil, &FormatError{What: "campaign spec", Reason: "roots: a PEM block is not a certificate"}
+			}
+			extra = append(extra, cert.X509)
+		}
+		opts.ExtraRoots = append(append([]*x509.Certificate(nil), opts.ExtraRoots...), extra...)
+	}
+	c, err := ensureCampaign(ctx, r.Store, spec)
+	if err != nil {
+		return nil, err
+	}
+	p := &prepared{c: c, classifier: verdict.New(opts)}
+	if r.campaigns == nil {
+		r.campaigns = map[string]*prepared{}
+	}
+	r.campaigns[spec.ID] = p
+	return p, nil
+}
+
+// ensureCampaign returns the stored campaign of spec, creating it when
+// there is none; workers racing to create it all get the one stored.
+func ensureCampaign(ctx context.Context, st store.Store, spec *Spec) (*store.Campaign, error) {
+	c, err := st.Campaign(ctx, spec.ID)
+	if !errors.Is(err, store.ErrNoCampaign) {
+		return c, err
+	}
+	cfg := measure.Config{Domains: spec.Domains, ControlDomains: spec.ControlDomains,
+		PerHost: spec.Limits.PerHost, Rate: spec.Limits.Rate, Timeout: spec.Limits.Timeout(), Retries: spec.Limits.Retries}
+	started := spec.Created
+	if started.IsZero() {
+		started = time.Now()
+	}
+	c = &store.Campaign{ID: spec.ID, Started: started.UTC(), Params: cfg.Params()}
+	if err := st.CreateCampaign(ctx, c); err != nil {
+		// Another worker created it first.
+		if c2, err2 := st.Campaign(ctx, spec.ID); err2 == nil {
+			return c2, nil
+		}
+		return nil, fmt.Errorf("campaign %s: %w", spec.ID, err)
+	}
+	return c, nil
+}
