@@ -1,0 +1,3 @@
+package duckdbtest
+
+import _ "github.com/duckdb/duckdb-go/v2"
