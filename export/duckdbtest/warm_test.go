@@ -1,3 +1,0 @@
-package duckdbtest
-
-import _ "github.com/duckdb/duckdb-go/v2"
