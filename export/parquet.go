@@ -53,7 +53,7 @@ type CertRow struct {
 
 // Options tune the Parquet export; the zero value is the default.
 type Options struct {
-	// RowGroup is the rows per row group (default 128Ki): what bounds the
+	// RowGroup is the rows per row group (default 64Ki): what bounds the
 	// memory of each open file.
 	RowGroup int64
 	// MaxOpen is how many partition files may be open at once (default 4).
@@ -66,7 +66,7 @@ type Options struct {
 
 func (o Options) rowGroup() int64 {
 	if o.RowGroup <= 0 {
-		return 128 << 10
+		return 64 << 10
 	}
 	return o.RowGroup
 }
@@ -119,14 +119,21 @@ func parquetCampaign(ctx context.Context, st store.Store, c *store.Campaign, dir
 			os.RemoveAll(certDir)
 		}
 	}()
-	recs := &partitions[RecordRow]{o: o, stats: stats}
 	certs := &partitions[CertRow]{o: o, stats: stats}
-	defer recs.abort()
 	defer certs.abort()
 	cs := &certSet{st: st, seen: map[chain.Hash]struct{}{}, emit: func(h chain.Hash, der []byte) error {
 		stats.Certs++
 		return certs.write(certDir, CertRow{Campaign: c.ID, SHA256: hex.EncodeToString(h[:]), DER: der})
 	}}
+	// The store's cursor and the Parquet encoder each cost about as much
+	// per record, so they run side by side: this goroutine reads records
+	// and certificates, the writer encodes records, with at most
+	// pipeBuffers batches between them.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := newRecordWriter(o)
+	go w.run(cancel)
+	batch := <-w.free
 	var lastDay int64 = -1
 	var dayDir string
 	err = st.Records(ctx, c, func(r measure.Record, ctl measure.Control) error {
@@ -142,17 +149,41 @@ func parquetCampaign(ctx context.Context, st store.Store, c *store.Campaign, dir
 			dayDir = filepath.Join(recDir, "date="+t.Format("2006-01-02"))
 		}
 		stats.Records++
-		return recs.write(dayDir, RecordRow{
+		batch = append(batch, dirRow{dayDir, RecordRow{
 			Campaign: c.ID, Vantage: r.Vantage, Host: r.Host, SNI: r.SNI, Outcome: string(r.Outcome),
 			Time: t, Attempts: int32(min(r.Attempts, 1<<30)), Issuer: r.Issuer, Traits: r.Traits, Chain: hexes(r.Chain),
 			ControlSNI: ctl.SNI, ControlOutcome: string(ctl.Outcome), ControlChain: hexes(ctl.Chain),
 			Error: r.Error, HandshakeMS: float32(r.MS),
-		})
+		}})
+		if len(batch) < cap(batch) {
+			return nil
+		}
+		select {
+		case w.full <- batch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case batch = <-w.free:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return nil
 	})
-	if err != nil {
-		return err
+	if err == nil && len(batch) > 0 {
+		select {
+		case w.full <- batch:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
 	}
-	if err := recs.close(); err != nil {
+	close(w.full)
+	<-w.done
+	stats.Files, stats.Bytes = stats.Files+w.stats.Files, stats.Bytes+w.stats.Bytes
+	if w.err != nil { // the writer's failure is what cancelled the cursor
+		return w.err
+	}
+	if err != nil {
 		return err
 	}
 	if certs.parts == nil { // a campaign without certificates still gets its folder
@@ -161,6 +192,56 @@ func parquetCampaign(ctx context.Context, st store.Store, c *store.Campaign, dir
 		}
 	}
 	return certs.close()
+}
+
+type dirRow struct {
+	dir string
+	row RecordRow
+}
+
+const (
+	pipeBatch   = 2048 // records per batch handed to the writer
+	pipeBuffers = 3    // batches in flight
+)
+
+// recordWriter encodes records in its own goroutine.
+type recordWriter struct {
+	parts      *partitions[RecordRow]
+	stats      Stats // files and bytes it wrote
+	full, free chan []dirRow
+	done       chan struct{}
+	err        error // valid after done
+}
+
+func newRecordWriter(o Options) *recordWriter {
+	w := &recordWriter{full: make(chan []dirRow, pipeBuffers), free: make(chan []dirRow, pipeBuffers), done: make(chan struct{})}
+	w.parts = &partitions[RecordRow]{o: o, stats: &w.stats}
+	for range pipeBuffers {
+		w.free <- make([]dirRow, 0, pipeBatch)
+	}
+	return w
+}
+
+// run writes batches until full is closed, then closes the files; on a
+// failure it cancels the reader and drains what is still sent.
+func (w *recordWriter) run(cancel func()) {
+	defer close(w.done)
+	for b := range w.full {
+		if w.err == nil {
+			for i := range b {
+				if w.err = w.parts.write(b[i].dir, b[i].row); w.err != nil {
+					cancel()
+					break
+				}
+			}
+		}
+		clear(b)
+		w.free <- b[:0]
+	}
+	if w.err == nil {
+		w.err = w.parts.close()
+	}
+	w.parts.abort()
 }
 
 // partitions writes rows into part files, one folder per partition, with at
