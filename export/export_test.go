@@ -236,3 +236,44 @@ func FuzzPartitionValue(f *testing.F) {
 		}
 	})
 }
+
+// cancelAfter is a store whose cursor cancels the export after n records.
+type cancelAfter struct {
+	store.Store
+	n      int
+	cancel func()
+}
+
+func (s cancelAfter) Records(ctx context.Context, c *store.Campaign, fn func(measure.Record, measure.Control) error) error {
+	i := 0
+	return s.Store.Records(ctx, c, func(r measure.Record, ctl measure.Control) error {
+		if i++; i == s.n {
+			s.cancel()
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return fn(r, ctl)
+	})
+}
+
+// An export stopped midway leaves nothing of the campaign behind, so that a
+// reader never sees a partial campaign and the export can simply run again.
+func TestParquetStoppedLeavesNothing(t *testing.T) {
+	st, c, _ := fill(t, "c1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	_, err := export.Parquet(ctx, cancelAfter{st, 300, cancel}, []*store.Campaign{c}, dir, export.Options{RowGroup: 50})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("export: %v, want context.Canceled", err)
+	}
+	for _, d := range []string{"records/campaign=c1", "certificates/campaign=c1"} {
+		if _, err := os.Stat(filepath.Join(dir, d)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left behind: %v", d, err)
+		}
+	}
+	if _, err := export.Parquet(context.Background(), st, []*store.Campaign{c}, dir, export.Options{}); err != nil {
+		t.Fatalf("export after a stopped one: %v", err)
+	}
+}
