@@ -32,6 +32,10 @@ type Report struct {
 	Networks  []Network               `json:"networks"`
 	Timeline  []Point                 `json:"timeline"`
 	Traits    []Trait                 `json:"forgery_traits"`
+	// Vantages is the share intercepted per vantage point; Divergent the
+	// pairs intercepted from one vantage point and clean from another.
+	Vantages  []Vantage    `json:"vantages"`
+	Divergent []Divergence `json:"vantage_divergent"`
 }
 
 // Domain is one test SNI across the hosts.
@@ -88,7 +92,9 @@ func Build(ctx context.Context, st store.Store, campaign string) (*Report, error
 	hosts := map[string]*Host{}
 	seenHost := map[string]bool{}
 	traits := map[string]int{}
+	vants := newVantages()
 	err = st.Records(ctx, c, func(rec measure.Record, _ measure.Control) error {
+		vants.add(rec)
 		r.Records++
 		r.Outcomes[rec.Outcome]++
 		if !seenHost[rec.Host] {
@@ -132,6 +138,9 @@ func Build(ctx context.Context, st store.Store, campaign string) (*Report, error
 		return nil
 	})
 	if err != nil {
+		return nil, err
+	}
+	if r.Vantages, r.Divergent, err = vants.finish(ctx, st, c); err != nil {
 		return nil, err
 	}
 	for name, d := range domains {

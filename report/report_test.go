@@ -158,6 +158,17 @@ func sortedCopy(s []string) []string {
 // features off, and checks that its script drew every chart.
 func checkRendered(t *testing.T, html string, domains, networks, timeline int) {
 	t.Helper()
+	dom := renderDOM(t, html)
+	checkCharts(t, dom, map[string]int{"domains": domains, "networks": networks, "timeline": timeline})
+	if !strings.Contains(dom, `data-value="0.3000"`) {
+		t.Error("the domain chart does not show the 30% share")
+	}
+}
+
+// renderDOM returns the page's DOM after its script ran in headless
+// Chromium, with the network features off.
+func renderDOM(t *testing.T, html string) string {
+	t.Helper()
 	bin := testtool.Need(t, "chromium", "chromium")
 	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
 		"--disable-component-update", "--no-first-run", "--disable-sync", "--user-data-dir="+t.TempDir(),
@@ -178,11 +189,16 @@ func checkRendered(t *testing.T, html string, domains, networks, timeline int) {
 		cmd.Process.Kill()
 		t.Fatal("chromium did not finish")
 	}
-	dom := out.String()
+	return out.String()
+}
+
+// checkCharts checks that the script ran and drew each chart with its bars.
+func checkCharts(t *testing.T, dom string, charts map[string]int) {
+	t.Helper()
 	if !strings.Contains(dom, `data-rendered="yes"`) {
 		t.Fatalf("the report's script did not run:\n%.2000s", dom)
 	}
-	for chart, rows := range map[string]int{"domains": domains, "networks": networks, "timeline": timeline} {
+	for chart, rows := range charts {
 		re := regexp.MustCompile(`<svg class="chart" data-chart="` + chart + `"[^>]*>(.*?)</svg>`)
 		m := re.FindStringSubmatch(dom)
 		if m == nil {
@@ -192,8 +208,5 @@ func checkRendered(t *testing.T, html string, domains, networks, timeline int) {
 		if bars := strings.Count(m[1], `class="bar"`); bars != rows {
 			t.Errorf("chart %s: %d bars, want %d", chart, bars, rows)
 		}
-	}
-	if !strings.Contains(dom, `data-value="0.3000"`) {
-		t.Error("the domain chart does not show the 30% share")
 	}
 }

@@ -38,6 +38,7 @@ func (r *Report) WriteText(w io.Writer) {
 	for _, h := range r.Intercept {
 		fmt.Fprintf(w, "  %-24s %d domains, by %s\n", h.Host, len(h.Domains), join(h.Issuers))
 	}
+	r.writeVantages(w)
 	if len(r.Traits) > 0 {
 		fmt.Fprintln(w, "\nforged certificates' traits:")
 		for _, t := range r.Traits {
@@ -53,18 +54,28 @@ func (r *Report) WriteText(w io.Writer) {
 }
 
 // WriteCSV writes domains.csv, hosts.csv, networks.csv, timeline.csv,
-// traits.csv and records.csv (every record of the campaign) into dir.
+// traits.csv, vantages.csv, vantage_divergent.csv and records.csv (every
+// record of the campaign) into dir.
 func (r *Report) WriteCSV(ctx context.Context, st store.Store, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	f := func(x float64) string { return strconv.FormatFloat(x, 'f', 4, 64) }
 	tables := map[string][][]string{
-		"domains.csv":  {{"domain", "hosts", "intercepted", "blocked", "intercepted_share", "issuers"}},
-		"hosts.csv":    {{"host", "intercepted_domains", "issuers", "known_entries"}},
-		"networks.csv": {{"network", "hosts", "intercepting", "intercepting_share"}},
-		"timeline.csv": {{"campaign", "started", "records", "intercepted", "blocked", "intercepted_share"}},
-		"traits.csv":   {{"trait", "count"}},
+		"domains.csv":           {{"domain", "hosts", "intercepted", "blocked", "intercepted_share", "issuers"}},
+		"hosts.csv":             {{"host", "intercepted_domains", "issuers", "known_entries"}},
+		"networks.csv":          {{"network", "hosts", "intercepting", "intercepting_share"}},
+		"timeline.csv":          {{"campaign", "started", "records", "intercepted", "blocked", "intercepted_share"}},
+		"traits.csv":            {{"trait", "count"}},
+		"vantages.csv":          {{"vantage", "hosts", "intercepting_hosts", "intercepting_share", "records", "judged", "intercepted", "intercepted_share"}},
+		"vantage_divergent.csv": {{"host", "sni", "intercepted_from", "clean_from"}},
+	}
+	for _, v := range r.Vantages {
+		tables["vantages.csv"] = append(tables["vantages.csv"], []string{v.Vantage, strconv.Itoa(v.Hosts), strconv.Itoa(v.Intercepting), f(v.HostShare),
+			strconv.Itoa(v.Records), strconv.Itoa(v.Judged), strconv.Itoa(v.Intercepted), f(v.Share)})
+	}
+	for _, d := range r.Divergent {
+		tables["vantage_divergent.csv"] = append(tables["vantage_divergent.csv"], []string{d.Host, d.SNI, join(d.InterceptedFrom), join(d.CleanFrom)})
 	}
 	for _, d := range r.Domains {
 		tables["domains.csv"] = append(tables["domains.csv"], []string{d.Domain, strconv.Itoa(d.Hosts), strconv.Itoa(d.Intercepted), strconv.Itoa(d.Blocked), f(d.Share), join(d.Issuers)})
@@ -123,4 +134,29 @@ func writeCSV(path string, fill func(*csv.Writer) error) error {
 		return err
 	}
 	return fh.Close()
+}
+
+// maxDivergentText bounds the divergent pairs a terminal shows; JSON, CSV
+// and HTML carry them all.
+const maxDivergentText = 50
+
+// writeVantages prints the per-vantage table and the pairs seen
+// differently, when the campaign was measured from more than one place.
+func (r *Report) writeVantages(w io.Writer) {
+	if len(r.Vantages) < 2 {
+		return
+	}
+	fmt.Fprintln(w, "\nper vantage point:")
+	fmt.Fprintf(w, "  %-20s %7s %22s %26s\n", "vantage", "hosts", "intercepting hosts", "intercepted records")
+	for _, v := range r.Vantages {
+		fmt.Fprintf(w, "  %-20s %7d %13d (%5.1f%%) %16d (%5.1f%%)\n", v.Vantage, v.Hosts, v.Intercepting, 100*v.HostShare, v.Intercepted, 100*v.Share)
+	}
+	fmt.Fprintf(w, "\nintercepted from one vantage point, clean from another: %d pairs\n", len(r.Divergent))
+	for i, d := range r.Divergent {
+		if i == maxDivergentText {
+			fmt.Fprintf(w, "  ... and %d more (--json, --csv or --html list them all)\n", len(r.Divergent)-i)
+			break
+		}
+		fmt.Fprintf(w, "  %-24s %-24s intercepted from %s, clean from %s\n", d.Host, d.SNI, join(d.InterceptedFrom), join(d.CleanFrom))
+	}
 }

@@ -65,7 +65,7 @@ intercepted and by which root, using a curated list of interception roots
 	root.Flags().BoolVar(&showVersion, "version", false, "print mitmguard's version and the active blocklist's, as mitmguard version does")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newCheck(), newProbe(), newReport(), newAudit(), newDistrust(), newDetect(), newServe(), newUpdate(), newRepo(), newLab(), newBlocklist(), newLocate(), newNats(), newCampaign(), newWorker())
+	root.AddCommand(newCheck(), newProbe(), newReport(), newAudit(), newDistrust(), newDetect(), newServe(), newUpdate(), newRepo(), newLab(), newBlocklist(), newLocate(), newNats(), newCampaign(), newWorker(), newExport())
 	root.AddCommand(newVersion())
 	root.SetHelpCommand(newHelp())
 	// Cobra adds its completion command only inside Execute; add it now so

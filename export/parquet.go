@@ -1,0 +1,374 @@
+package export
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/mitmguard/mitmguard/chain"
+	"github.com/mitmguard/mitmguard/measure"
+	"github.com/mitmguard/mitmguard/store"
+)
+
+// RecordRow is one record in the Parquet export (records/...). Strings that
+// repeat (campaign, vantage, host, SNI, outcome, issuer, hashes) are
+// dictionary-encoded, which is most of why a record costs tens of bytes.
+// An absent issuer or error is the empty string. docs/export.md documents
+// each column; change both together.
+type RecordRow struct {
+	Campaign       string    `parquet:"campaign,dict"`
+	Vantage        string    `parquet:"vantage,dict"`
+	Host           string    `parquet:"host,dict"`
+	SNI            string    `parquet:"sni,dict"`
+	Outcome        string    `parquet:"outcome,dict"`
+	Time           time.Time `parquet:"time,timestamp(millisecond:utc),delta"`
+	Attempts       int32     `parquet:"attempts"`
+	Issuer         string    `parquet:"issuer,dict"`
+	Traits         []string  `parquet:"traits,list" parquet-element:",dict"`
+	Chain          []string  `parquet:"chain,list" parquet-element:",dict"`
+	ControlSNI     string    `parquet:"control_sni,dict"`
+	ControlOutcome string    `parquet:"control_outcome,dict"`
+	ControlChain   []string  `parquet:"control_chain,list" parquet-element:",dict"`
+	Error          string    `parquet:"error,dict"`
+	HandshakeMS    float32   `parquet:"handshake_ms"`
+}
+
+// CertRow is one certificate in the Parquet export (certificates/...),
+// written once per campaign: records refer to it by SHA256.
+type CertRow struct {
+	Campaign string `parquet:"campaign,dict"`
+	SHA256   string `parquet:"sha256"`
+	DER      []byte `parquet:"der"`
+}
+
+// Options tune the Parquet export; the zero value is the default.
+type Options struct {
+	// RowGroup is the rows per row group (default 64Ki): what bounds the
+	// memory of each open file.
+	RowGroup int64
+	// MaxOpen is how many partition files may be open at once (default 4).
+	// Records come in (vantage, host, SNI) order, so a campaign spanning
+	// several days writes several dates at once; past MaxOpen the file
+	// used longest ago is closed and its partition continues in the next
+	// part-N.
+	MaxOpen int
+}
+
+func (o Options) rowGroup() int64 {
+	if o.RowGroup <= 0 {
+		return 64 << 10
+	}
+	return o.RowGroup
+}
+
+func (o Options) maxOpen() int {
+	if o.MaxOpen <= 0 {
+		return 4
+	}
+	return o.MaxOpen
+}
+
+// Parquet writes the campaigns under dir as
+//
+//	records/campaign=ID/date=YYYY-MM-DD/part-N.parquet
+//	certificates/campaign=ID/part-N.parquet
+//
+// (the date is the record's measurement time, in UTC). A campaign already
+// under dir is refused (ExistsError); a failed export removes what it wrote
+// of the campaign.
+func Parquet(ctx context.Context, st store.Store, cs []*store.Campaign, dir string, o Options) (Stats, error) {
+	var stats Stats
+	if dir == "" || dir == "-" {
+		return stats, ErrOutput
+	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return stats, ErrOutput
+	}
+	for _, c := range cs {
+		if err := parquetCampaign(ctx, st, c, dir, o, &stats); err != nil {
+			return stats, err
+		}
+	}
+	return stats, nil
+}
+
+func parquetCampaign(ctx context.Context, st store.Store, c *store.Campaign, dir string, o Options, stats *Stats) (err error) {
+	part := "campaign=" + partitionValue(c.ID)
+	recDir := filepath.Join(dir, "records", part)
+	certDir := filepath.Join(dir, "certificates", part)
+	for _, d := range []string{recDir, certDir} {
+		if _, err := os.Lstat(d); err == nil {
+			return &ExistsError{d}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(recDir)
+			os.RemoveAll(certDir)
+		}
+	}()
+	certs := &partitions[CertRow]{o: o, stats: stats}
+	defer certs.abort()
+	cs := &certSet{st: st, seen: map[chain.Hash]struct{}{}, emit: func(h chain.Hash, der []byte) error {
+		stats.Certs++
+		return certs.write(certDir, CertRow{Campaign: c.ID, SHA256: hex.EncodeToString(h[:]), DER: der})
+	}}
+	// The store's cursor and the Parquet encoder each cost about as much
+	// per record, so they run side by side: this goroutine reads records
+	// and certificates, the writer encodes records, with at most
+	// pipeBuffers batches between them.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := newRecordWriter(o)
+	go w.run(cancel)
+	batch := <-w.free
+	var lastDay int64 = -1
+	var dayDir string
+	err = st.Records(ctx, c, func(r measure.Record, ctl measure.Control) error {
+		if err := cs.add(ctx, ctl.Chain); err != nil {
+			return err
+		}
+		if err := cs.add(ctx, r.Chain); err != nil {
+			return err
+		}
+		t := r.Time.UTC()
+		if day := t.Unix() / 86400; day != lastDay || dayDir == "" {
+			lastDay = day
+			dayDir = filepath.Join(recDir, "date="+t.Format("2006-01-02"))
+		}
+		stats.Records++
+		batch = append(batch, dirRow{dayDir, RecordRow{
+			Campaign: c.ID, Vantage: r.Vantage, Host: r.Host, SNI: r.SNI, Outcome: string(r.Outcome),
+			Time: t, Attempts: int32(min(r.Attempts, 1<<30)), Issuer: r.Issuer, Traits: r.Traits, Chain: hexes(r.Chain),
+			ControlSNI: ctl.SNI, ControlOutcome: string(ctl.Outcome), ControlChain: hexes(ctl.Chain),
+			Error: r.Error, HandshakeMS: float32(r.MS),
+		}})
+		if len(batch) < cap(batch) {
+			return nil
+		}
+		select {
+		case w.full <- batch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case batch = <-w.free:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return nil
+	})
+	if err == nil && len(batch) > 0 {
+		select {
+		case w.full <- batch:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	close(w.full)
+	<-w.done
+	stats.Files, stats.Bytes = stats.Files+w.stats.Files, stats.Bytes+w.stats.Bytes
+	if w.err != nil { // the writer's failure is what cancelled the cursor
+		return w.err
+	}
+	if err != nil {
+		return err
+	}
+	if certs.parts == nil { // a campaign without certificates still gets its folder
+		if err := os.MkdirAll(certDir, 0o755); err != nil {
+			return err
+		}
+	}
+	return certs.close()
+}
+
+type dirRow struct {
+	dir string
+	row RecordRow
+}
+
+const (
+	pipeBatch   = 2048 // records per batch handed to the writer
+	pipeBuffers = 3    // batches in flight
+)
+
+// recordWriter encodes records in its own goroutine.
+type recordWriter struct {
+	parts      *partitions[RecordRow]
+	stats      Stats // files and bytes it wrote
+	full, free chan []dirRow
+	done       chan struct{}
+	err        error // valid after done
+}
+
+func newRecordWriter(o Options) *recordWriter {
+	w := &recordWriter{full: make(chan []dirRow, pipeBuffers), free: make(chan []dirRow, pipeBuffers), done: make(chan struct{})}
+	w.parts = &partitions[RecordRow]{o: o, stats: &w.stats}
+	for range pipeBuffers {
+		w.free <- make([]dirRow, 0, pipeBatch)
+	}
+	return w
+}
+
+// run writes batches until full is closed, then closes the files; on a
+// failure it cancels the reader and drains what is still sent.
+func (w *recordWriter) run(cancel func()) {
+	defer close(w.done)
+	for b := range w.full {
+		if w.err == nil {
+			for i := range b {
+				if w.err = w.parts.write(b[i].dir, b[i].row); w.err != nil {
+					cancel()
+					break
+				}
+			}
+		}
+		clear(b)
+		w.free <- b[:0]
+	}
+	if w.err == nil {
+		w.err = w.parts.close()
+	}
+	w.parts.abort()
+}
+
+// partitions writes rows into part files, one folder per partition, with at
+// most Options.MaxOpen files open.
+type partitions[T any] struct {
+	o     Options
+	stats *Stats
+	open  []*partFile[T] // oldest first
+	parts map[string]int // folder → parts begun
+}
+
+type partFile[T any] struct {
+	dir  string
+	path string
+	fh   *os.File
+	bw   *bufio.Writer
+	w    *parquet.GenericWriter[T]
+	rows []T // rows waiting for one Write call
+}
+
+func (p *partitions[T]) write(dir string, row T) error {
+	var f *partFile[T]
+	for i, o := range p.open {
+		if o.dir == dir {
+			f = o
+			if i != len(p.open)-1 { // most recently used last
+				copy(p.open[i:], p.open[i+1:])
+				p.open[len(p.open)-1] = f
+			}
+			break
+		}
+	}
+	if f == nil {
+		if len(p.open) >= p.o.maxOpen() {
+			if err := p.finish(p.open[0]); err != nil {
+				return err
+			}
+			p.open = p.open[1:]
+		}
+		var err error
+		if f, err = p.begin(dir); err != nil {
+			return err
+		}
+		p.open = append(p.open, f)
+	}
+	f.rows = append(f.rows, row)
+	if len(f.rows) == cap(f.rows) {
+		return f.flushRows()
+	}
+	return nil
+}
+
+func (p *partitions[T]) begin(dir string) (*partFile[T], error) {
+	if p.parts == nil {
+		p.parts = map[string]int{}
+	}
+	n := p.parts[dir]
+	p.parts[dir] = n + 1
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "part-"+strconv.Itoa(n)+".parquet")
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	bw := bufio.NewWriterSize(fh, 1<<20)
+	w := parquet.NewGenericWriter[T](bw,
+		parquet.MaxRowsPerRowGroup(p.o.rowGroup()),
+		parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
+		parquet.CreatedBy("mitmguard", "", ""),
+	)
+	return &partFile[T]{dir: dir, path: path, fh: fh, bw: bw, w: w, rows: make([]T, 0, 1024)}, nil
+}
+
+func (f *partFile[T]) flushRows() error {
+	if len(f.rows) == 0 {
+		return nil
+	}
+	if _, err := f.w.Write(f.rows); err != nil {
+		return fmt.Errorf("export: %s: %w", f.path, err)
+	}
+	clear(f.rows) // drop references to the rows' strings and slices
+	f.rows = f.rows[:0]
+	return nil
+}
+
+func (p *partitions[T]) finish(f *partFile[T]) error {
+	err := f.flushRows()
+	if err == nil {
+		err = f.w.Close()
+	}
+	if err == nil {
+		err = f.bw.Flush()
+	}
+	if err == nil {
+		err = f.fh.Sync()
+	}
+	if cerr := f.fh.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("export: %s: %w", f.path, err)
+	}
+	if fi, err := os.Stat(f.path); err == nil {
+		p.stats.Bytes += fi.Size()
+	}
+	p.stats.Files++
+	return nil
+}
+
+// close finishes every open file.
+func (p *partitions[T]) close() error {
+	for len(p.open) > 0 {
+		f := p.open[0]
+		p.open = p.open[1:]
+		if err := p.finish(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// abort closes whatever is still open after a failure.
+func (p *partitions[T]) abort() {
+	for _, f := range p.open {
+		f.fh.Close()
+	}
+	p.open = nil
+}
