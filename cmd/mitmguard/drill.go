@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -60,6 +61,8 @@ type drill struct {
 	dir, clientDir, repoDir string
 	net                     *lab.Network
 	url                     string
+	served                  atomic.Pointer[string] // the folder the mirror serves
+	updater                 *update.Client
 	policy                  *guard.Policy
 	swapped                 chan *blocklist.List
 	client                  *http.Client
@@ -99,6 +102,8 @@ func runDrill(ctx context.Context, cmd io.Writer, asJSON bool) error {
 		{"guarded connection through the lab refused", d.refused},
 		{"check names it", d.check},
 		{"audit names it", d.audit},
+		{"tampered list refused; the guard keeps the previous list", d.tampered},
+		{"rolled-back repository refused; the guard keeps the previous list", d.rolledBack},
 	}
 	res := drillResult{Steps: []drillStep{}}
 	start := time.Now()
@@ -170,7 +175,15 @@ func (d *drill) start(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	srv := &http.Server{Handler: http.FileServer(http.Dir(filepath.Join(d.repoDir, "repository"))), ReadHeaderTimeout: drillTimeout}
+	if err := copyDir(filepath.Join(d.repoDir, "repository"), filepath.Join(d.dir, "mirror-v1")); err != nil {
+		return "", err
+	}
+	served := filepath.Join(d.repoDir, "repository")
+	d.served.Store(&served)
+	mirror := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.FileServer(http.Dir(*d.served.Load())).ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: mirror, ReadHeaderTimeout: drillTimeout}
 	go srv.Serve(ln)
 	context.AfterFunc(ctx, func() { srv.Close() })
 	d.url = "http://" + ln.Addr().String()
@@ -185,6 +198,7 @@ func (d *drill) start(ctx context.Context) (string, error) {
 	if _, err := uc.Update(ctx); err != nil {
 		return "", err
 	}
+	d.updater = uc
 	go func() {
 		for ctx.Err() == nil {
 			uc.Update(ctx) // a refused run keeps the installed list; the guard keeps enforcing it
@@ -415,4 +429,103 @@ func addDrillFlags(cmd *cobra.Command) *drillFlags {
 	cmd.Flags().BoolVar(&f.on, "drill", false, "run the closed loop on this machine (campaign, proposal, publication, update, guarded refusal), print each step's time, and exit")
 	cmd.Flags().BoolVar(&f.json, "json", false, "with --drill: print the steps as JSON")
 	return f
+}
+
+// tampered publishes a next version, in a copy of the repository, whose
+// list a mirror then alters (same length, another id): the update is
+// refused, and the guard still refuses the interceptor with the list in
+// force. The real repository is left at the version in force, so that the
+// running update never installs anything meanwhile.
+func (d *drill) tampered(ctx context.Context) (string, error) {
+	data, err := d.policy.List().Marshal()
+	if err != nil {
+		return "", err
+	}
+	forged := filepath.Join(d.dir, "tuf-tampered")
+	if err := copyDir(d.repoDir, forged); err != nil {
+		return "", err
+	}
+	v, err := update.Publish(forged, data, time.Now())
+	if err != nil {
+		return "", err
+	}
+	bad := filepath.Join(forged, "repository")
+	targets, err := filepath.Glob(filepath.Join(bad, "targets", "*.json"))
+	if err != nil || len(targets) == 0 {
+		return "", fmt.Errorf("no published list to tamper with in %s", bad)
+	}
+	for _, t := range targets {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(t, []byte(strings.ReplaceAll(string(b), `"proposed-`, `"proposex-`)), 0o644); err != nil {
+			return "", err
+		}
+	}
+	refusal, err := d.refusedUpdate(ctx, bad)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("version %d altered on the mirror: %s", v, refusal), nil
+}
+
+// rolledBack serves the repository as it was before the proposal was
+// published: the update is refused, and the guard keeps the newer list.
+func (d *drill) rolledBack(ctx context.Context) (string, error) {
+	refusal, err := d.refusedUpdate(ctx, filepath.Join(d.dir, "mirror-v1"))
+	if err != nil {
+		return "", err
+	}
+	return "the repository of list version 1 served again: " + refusal, nil
+}
+
+// refusedUpdate serves dir, runs the update once, and checks that it was
+// refused and that the guard still enforces the list naming the proposal
+// (a fresh connection through the lab is still refused); then it serves the
+// real repository again.
+func (d *drill) refusedUpdate(ctx context.Context, dir string) (string, error) {
+	before := d.policy.List()
+	d.served.Store(&dir)
+	defer func() {
+		real := filepath.Join(d.repoDir, "repository")
+		d.served.Store(&real)
+	}()
+	_, uerr := d.updater.Update(ctx)
+	if uerr == nil {
+		return "", errors.New("the update was not refused")
+	}
+	if l := d.policy.List(); l.Version != before.Version || l.ByID(d.entryID) == nil {
+		return "", fmt.Errorf("the guard swapped to list version %d", l.Version)
+	}
+	var ie *guard.InterceptionError
+	if err := d.handshake(ctx); !errors.As(err, &ie) || ie.Entry.ID != d.entryID {
+		return "", fmt.Errorf("after the refused update the guarded connection gave %v", err)
+	}
+	return fmt.Sprintf("refused (%v); list version %d still enforced", uerr, before.Version), nil
+}
+
+// copyDir copies the regular files and folders under from to to.
+func copyDir(from, to string) error {
+	return filepath.WalkDir(from, func(path string, e os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(from, path)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(to, rel)
+		if e.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		if !e.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	})
 }

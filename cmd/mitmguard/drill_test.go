@@ -7,7 +7,9 @@ import (
 )
 
 // lab --drill runs the whole loop, every step ok, and the guarded client
-// ends refused as mitm.known:<the proposed entry>.
+// ends refused as mitm.known:<the proposed entry>; a tampered and a
+// rolled-back publication during the drill are refused while the guard keeps
+// enforcing the list in force.
 func TestLabDrill(t *testing.T) {
 	var out, errOut strings.Builder
 	if code := run([]string{"lab", "--drill", "--json"}, &out, &errOut); code != 0 {
@@ -17,7 +19,7 @@ func TestLabDrill(t *testing.T) {
 	if err := json.Unmarshal([]byte(out.String()), &res); err != nil {
 		t.Fatalf("%v:\n%s", err, out.String())
 	}
-	if len(res.Steps) < 8 {
+	if len(res.Steps) != 10 || !strings.HasPrefix(res.Steps[8].Name, "tampered list refused") || !strings.HasPrefix(res.Steps[9].Name, "rolled-back repository refused") {
 		t.Fatalf("%d steps:\n%s", len(res.Steps), out.String())
 	}
 	var proposed string
@@ -36,7 +38,7 @@ func TestLabDrill(t *testing.T) {
 	t.Logf("total %.2fs", res.TotalSeconds)
 	// The text form prints each step's time and the total.
 	out.Reset()
-	if code := run([]string{"lab", "--drill"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "total ") || strings.Count(out.String(), "ok  ") < 8 {
+	if code := run([]string{"lab", "--drill"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "total ") || strings.Count(out.String(), "ok  ") != 10 {
 		t.Errorf("lab --drill exited %d:\n%s", code, out.String())
 	}
 }
