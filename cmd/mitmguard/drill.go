@@ -231,8 +231,8 @@ func (d *drill) start(ctx context.Context) (string, error) {
 	return fmt.Sprintf("%d hosts; repository at %s (list version %d); the guarded client connects through the interceptor unwarned", len(n.Hosts), d.url, d.policy.List().Version), nil
 }
 
-// handshake makes one request to a targeted domain through the lab; an
-// HTTP-level answer or error after the handshake counts as connected.
+// handshake makes one request to the intercepted name through the lab with
+// the guarded client; any failure is returned.
 func (d *drill) handshake(ctx context.Context) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, "https://"+drillName+"/", nil)
 	if err != nil {
@@ -240,15 +240,9 @@ func (d *drill) handshake(ctx context.Context) error {
 	}
 	resp, err := d.client.Do(req)
 	if err != nil {
-		var ie *guard.InterceptionError
-		var te *tls.CertificateVerificationError
-		if errors.As(err, &ie) || errors.As(err, &te) || strings.Contains(err.Error(), "tls:") {
-			return err
-		}
-		return nil
+		return err
 	}
-	resp.Body.Close()
-	return nil
+	return resp.Body.Close()
 }
 
 func (d *drill) campaign(ctx context.Context) (string, error) {

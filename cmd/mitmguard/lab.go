@@ -40,7 +40,8 @@ pass through untouched. It writes the lab's roots to DIR and prints the
 commands to try. With --demo it checks a few names itself and exits.`,
 		Example: `  mitmguard lab --demo
   mitmguard lab --dir /tmp/lab     # then, in another terminal, the printed commands
-  mitmguard lab --network 24 --dir /tmp/net   # hosts for a mitmguard probe campaign`,
+  mitmguard lab --network 24 --dir /tmp/net   # hosts for a mitmguard probe campaign
+  mitmguard lab --drill        # the closed loop: campaign, proposal, publication, update, refusal`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if drillF.on {

@@ -29,7 +29,8 @@ traits. --html writes one self-contained file with charts (no network needed to
 view it); --csv writes tables; --jsonl exports every record.`,
 		Example: `  mitmguard report --db kz.db
   mitmguard report --db kz.db --html report.html --csv tables/
-  mitmguard report --db kz.db --campaign 20261125T120000-3fa2 --json`,
+  mitmguard report --db kz.db --campaign 20261125T120000-3fa2 --json
+  mitmguard report --db kz.db --propose --output proposal/   # blocklist entries to review`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, err := os.Stat(db); err != nil {
