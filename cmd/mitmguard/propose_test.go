@@ -188,6 +188,15 @@ func TestReportProposeLabNetwork(t *testing.T) {
 		}
 	}
 
+	// Thresholds above the evidence propose nothing, and say why.
+	for _, args := range [][]string{{"--min-hosts", "4"}, {"--min-domains", "7"}} {
+		out.Reset()
+		if code := run(append([]string{"report", "--db", db, "--propose"}, args...), &out, &out); code != 0 ||
+			!strings.Contains(out.String(), "nothing to propose") || !strings.Contains(out.String(), "not proposed: CN=Security Certificate") {
+			t.Errorf("%v: exit %d:\n%s", args, code, out.String())
+		}
+	}
+
 	out.Reset()
 	proposed := filepath.Join(outDir, "proposed.json")
 	if code := run([]string{"blocklist", "validate", proposed}, &out, &out); code != 0 {
