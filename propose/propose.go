@@ -190,12 +190,14 @@ func Find(ctx context.Context, st store.Store, id string, opts Options) (*Result
 			cands[issuer.SPKI] = cd
 			order = append(order, issuer.SPKI)
 		}
-		ctlChain, err := load(ctl.Chain)
-		if err != nil {
-			return err
-		}
-		if holdsKey(ctlChain, issuer) {
-			cd.ownHosts[r.Host] = true
+		if !cd.hosts[r.Host] { // a host's control once per issuer, not per record
+			ctlChain, err := load(ctl.Chain)
+			if err != nil {
+				return err
+			}
+			if holdsKey(ctlChain, issuer) {
+				cd.ownHosts[r.Host] = true
+			}
 		}
 		p := cd.p
 		cd.hosts[r.Host], cd.domains[strings.ToLower(r.SNI)], cd.vantages[r.Vantage] = true, true, true
