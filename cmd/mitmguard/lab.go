@@ -29,6 +29,7 @@ func newLab() *cobra.Command {
 	var demo bool
 	var network int
 	var hops *hopFlags
+	var drillF *drillFlags
 	cmd := &cobra.Command{
 		Use:   "lab",
 		Short: "Run an interception middlebox on loopback to try mitmguard on",
@@ -39,9 +40,13 @@ pass through untouched. It writes the lab's roots to DIR and prints the
 commands to try. With --demo it checks a few names itself and exits.`,
 		Example: `  mitmguard lab --demo
   mitmguard lab --dir /tmp/lab     # then, in another terminal, the printed commands
-  mitmguard lab --network 24 --dir /tmp/net   # hosts for a mitmguard probe campaign`,
+  mitmguard lab --network 24 --dir /tmp/net   # hosts for a mitmguard probe campaign
+  mitmguard lab --drill        # the closed loop: campaign, proposal, publication, update, refusal`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if drillF.on {
+				return runDrill(cmd.Context(), cmd.OutOrStdout(), drillF.json)
+			}
 			if hops.hops > 0 {
 				return runLabHops(cmd, dir, hops)
 			}
@@ -93,6 +98,7 @@ commands to try. With --demo it checks a few names itself and exits.`,
 	cmd.Flags().StringVar(&dir, "dir", "", "write the lab's root certificates into `DIR` and keep them (default: a new temporary folder, removed when the lab stops)")
 	cmd.Flags().BoolVar(&demo, "demo", false, "check some names through the middlebox, print the verdicts, and exit")
 	hops = addLabHops(cmd)
+	drillF = addDrillFlags(cmd)
 	cmd.Flags().IntVar(&network, "network", 0, "instead, run `N` hosts on 127.0.1.x, clean or interfering, for mitmguard probe (writes hosts.txt, domains.txt, truth.tsv)")
 	return cmd
 }

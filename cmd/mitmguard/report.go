@@ -17,6 +17,7 @@ import (
 func newReport() *cobra.Command {
 	var db, campaign, html, csvDir, jsonl string
 	var asJSON bool
+	var pf *proposeFlags
 	cmd := &cobra.Command{
 		Use:   "report --db FILE [flags]",
 		Short: "Summarise a measurement campaign: which domains, which hosts, which roots",
@@ -28,7 +29,8 @@ traits. --html writes one self-contained file with charts (no network needed to
 view it); --csv writes tables; --jsonl exports every record.`,
 		Example: `  mitmguard report --db kz.db
   mitmguard report --db kz.db --html report.html --csv tables/
-  mitmguard report --db kz.db --campaign 20261125T120000-3fa2 --json`,
+  mitmguard report --db kz.db --campaign 20261125T120000-3fa2 --json
+  mitmguard report --db kz.db --propose --output proposal/   # blocklist entries to review`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, err := os.Stat(db); err != nil && !store.IsPostgresDSN(db) {
@@ -39,6 +41,9 @@ view it); --csv writes tables; --jsonl exports every record.`,
 				return err
 			}
 			defer st.Close()
+			if pf.on {
+				return runPropose(cmd, st, db, campaign, pf, asJSON)
+			}
 			rep, err := report.Build(cmd.Context(), st, campaign)
 			if errors.Is(err, store.ErrNoCampaign) {
 				return fmt.Errorf("report: %s has no campaign %q", db, campaign)
@@ -76,6 +81,7 @@ view it); --csv writes tables; --jsonl exports every record.`,
 	fl.StringVar(&csvDir, "csv", "", "write CSV tables (domains, hosts, networks, timeline, traits, records) into `DIR`")
 	fl.StringVar(&jsonl, "jsonl", "", "export every record, and each certificate once, as JSON Lines to `FILE`")
 	fl.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	pf = addProposeFlags(cmd)
 	return cmd
 }
 

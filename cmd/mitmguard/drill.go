@@ -1,0 +1,525 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mitmguard/mitmguard/blocklist"
+	"github.com/mitmguard/mitmguard/check"
+	"github.com/mitmguard/mitmguard/guard"
+	"github.com/mitmguard/mitmguard/guard/watch"
+	"github.com/mitmguard/mitmguard/internal/lab"
+	"github.com/mitmguard/mitmguard/outcome"
+	"github.com/mitmguard/mitmguard/propose"
+	"github.com/mitmguard/mitmguard/store"
+	"github.com/mitmguard/mitmguard/truststore"
+	"github.com/mitmguard/mitmguard/update"
+	"github.com/mitmguard/mitmguard/verdict"
+)
+
+// drillStep is one timed step of lab --drill.
+type drillStep struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+	OK      bool    `json:"ok"`
+	Detail  string  `json:"detail,omitempty"`
+}
+
+// drillResult is lab --drill --json.
+type drillResult struct {
+	Steps        []drillStep `json:"steps"`
+	TotalSeconds float64     `json:"total_seconds"`
+	FinalOutcome string      `json:"final_outcome"`
+}
+
+// drillTimeout bounds each wait of the drill (an update picked up, a
+// handshake): a bound on failure only, never a pace.
+const drillTimeout = 30 * time.Second
+
+// drillHosts are the lab network's hosts in the drill: enough intercepting
+// hosts for a proposal, and clean ones as a campaign would meet.
+var drillHosts = []lab.Action{lab.Intercept, lab.Pass, lab.Intercept, lab.Intercept, lab.Pass}
+
+// drillName is the name of the lab network's first host.
+const drillName = "host1.hosts.mitmguard-lab.net"
+
+// drill is the state the steps pass on.
+type drill struct {
+	dir, clientDir, repoDir string
+	net                     *lab.Network
+	url                     string
+	served                  atomic.Pointer[string] // the folder the mirror serves
+	updater                 *update.Client
+	policy                  *guard.Policy
+	swapped                 chan *blocklist.List
+	client                  *http.Client
+	proposal                *propose.Proposal
+	entryID                 string
+	final                   outcome.Outcome
+}
+
+// runDrill runs the closed loop on this machine: the lab forges with a root
+// no list knows; a campaign finds it; --propose names it; it is merged and
+// published to a TUF repository served on loopback; a guarded program with
+// the update running picks it up and refuses its next connection through the
+// lab as mitm.known; check and audit name it.
+func runDrill(ctx context.Context, cmd io.Writer, asJSON bool) error {
+	tmp, err := os.MkdirTemp("", "mitmguard-drill-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d := &drill{dir: tmp, clientDir: filepath.Join(tmp, "client"), repoDir: filepath.Join(tmp, "tuf"), swapped: make(chan *blocklist.List, 16)}
+	defer func() {
+		if d.net != nil {
+			d.net.Close()
+		}
+	}()
+	steps := []struct {
+		name string
+		run  func(context.Context) (string, error)
+	}{
+		{"lab forging with a root no list knows; guarded client on the published list", d.start},
+		{"campaign finds mitm.suspected", d.campaign},
+		{"report --propose names the issuer", d.propose},
+		{"blocklist merge and repo publish", d.publish},
+		{"update running installs it; guard swaps it in", d.pickUp},
+		{"guarded connection through the lab refused", d.refused},
+		{"check names it", d.check},
+		{"audit names it", d.audit},
+		{"tampered list refused; the guard keeps the previous list", d.tampered},
+		{"rolled-back repository refused; the guard keeps the previous list", d.rolledBack},
+	}
+	res := drillResult{Steps: []drillStep{}}
+	start := time.Now()
+	ok := true
+	for _, s := range steps {
+		t := time.Now()
+		detail, err := s.run(ctx)
+		st := drillStep{Name: s.name, Seconds: time.Since(t).Seconds(), OK: err == nil, Detail: detail}
+		if err != nil {
+			st.Detail = err.Error()
+		}
+		res.Steps = append(res.Steps, st)
+		if !asJSON {
+			mark := "ok  "
+			if !st.OK {
+				mark = "FAIL"
+			}
+			fmt.Fprintf(cmd, "%s %6.2fs  %s: %s\n", mark, st.Seconds, st.Name, st.Detail)
+		}
+		if err != nil {
+			ok = false
+			break
+		}
+	}
+	res.TotalSeconds = time.Since(start).Seconds()
+	res.FinalOutcome = string(d.final)
+	if asJSON {
+		if err := writeJSON(cmd, res); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(cmd, "total %.2fs; the guarded client saw %s\n", res.TotalSeconds, res.FinalOutcome)
+	}
+	if !ok {
+		return &exitError{exitFailed}
+	}
+	return nil
+}
+
+func (d *drill) start(ctx context.Context) (string, error) {
+	// The middleboxes also target the first host's own name, so that the
+	// guarded client, which checks names as any client does, gets a forged
+	// certificate valid for the name it asked for.
+	n, err := lab.StartNetwork(lab.NetworkConfig{Hosts: drillHosts, Domains: append([]string{drillName}, labTargeted...), ForgedKeyBits: 1024})
+	if err != nil {
+		return "", err
+	}
+	d.net = n
+	if n.Hosts[0].Name != drillName || n.Hosts[0].Action != lab.Intercept {
+		return "", fmt.Errorf("the lab's first host is %s (%s), not an intercepting %s", n.Hosts[0].Name, n.Hosts[0].Action, drillName)
+	}
+	if blocklist.Embedded().MatchX509([]*x509.Certificate{n.NationalRoot}) != nil {
+		return "", errors.New("the lab's national root is listed already")
+	}
+	// The maintainers' repository, publishing the current list, served on
+	// loopback as a static mirror would serve it.
+	now := time.Now()
+	if err := update.InitRepo(d.repoDir, now); err != nil {
+		return "", err
+	}
+	current, err := blocklist.Embedded().Marshal()
+	if err != nil {
+		return "", err
+	}
+	if _, err := update.Publish(d.repoDir, current, now); err != nil {
+		return "", err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	if err := copyDir(filepath.Join(d.repoDir, "repository"), filepath.Join(d.dir, "mirror-v1")); err != nil {
+		return "", err
+	}
+	served := filepath.Join(d.repoDir, "repository")
+	d.served.Store(&served)
+	mirror := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.FileServer(http.Dir(*d.served.Load())).ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: mirror, ReadHeaderTimeout: drillTimeout}
+	go srv.Serve(ln)
+	context.AfterFunc(ctx, func() { srv.Close() })
+	d.url = "http://" + ln.Addr().String()
+
+	// The protected client: the update running on a schedule, and a Go
+	// program whose HTTP client is guarded by the installed list.
+	trusted, err := os.ReadFile(filepath.Join(d.repoDir, "repository", "1.root.json"))
+	if err != nil {
+		return "", err
+	}
+	uc := &update.Client{Mirrors: []string{d.url}, TrustedRoot: trusted, Dir: d.clientDir, MirrorTimeout: drillTimeout}
+	if _, err := uc.Update(ctx); err != nil {
+		return "", err
+	}
+	d.updater = uc
+	go func() {
+		for ctx.Err() == nil {
+			uc.Update(ctx) // a refused run keeps the installed list; the guard keeps enforcing it
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	d.policy = watch.Start(ctx, watch.Options{Dir: d.clientDir, Interval: 20 * time.Millisecond,
+		OnSwap:  func(_, l *blocklist.List) { d.swapped <- l },
+		OnError: func(error) {}})
+	// The device trusts the national root, as users were told to install
+	// it: without the list, the interception is invisible.
+	roots := x509.NewCertPool()
+	roots.AddCert(n.PublicRoot)
+	roots.AddCert(n.NationalRoot)
+	target := n.Hosts[0].Addr
+	base := &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, target)
+		},
+		DisableKeepAlives: true, TLSHandshakeTimeout: drillTimeout,
+	}
+	d.client = &http.Client{Transport: guard.Transport(base, guard.Options{Policy: d.policy}), Timeout: drillTimeout}
+	if err := d.handshake(ctx); err != nil {
+		return "", fmt.Errorf("before the update, the guarded client could not connect through the lab: %v", err)
+	}
+	return fmt.Sprintf("%d hosts; repository at %s (list version %d); the guarded client connects through the interceptor unwarned", len(n.Hosts), d.url, d.policy.List().Version), nil
+}
+
+// handshake makes one request to the intercepted name through the lab with
+// the guarded client; any failure is returned.
+func (d *drill) handshake(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, "https://"+drillName+"/", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}
+
+func (d *drill) campaign(ctx context.Context) (string, error) {
+	var hosts []string
+	for _, h := range d.net.Hosts {
+		hosts = append(hosts, h.Addr)
+	}
+	write := func(name, data string) (string, error) {
+		p := filepath.Join(d.dir, name)
+		return p, os.WriteFile(p, []byte(data), 0o644)
+	}
+	hostsFile, err := write("hosts.txt", strings.Join(hosts, "\n")+"\n")
+	if err != nil {
+		return "", err
+	}
+	domainsFile, err := write("domains.txt", strings.Join(append(append([]string{}, labTargeted...), labUntargeted...), "\n")+"\n")
+	if err != nil {
+		return "", err
+	}
+	rootsFile, err := write("public-root.pem", string(lab.PEM(d.net.PublicRoot)))
+	if err != nil {
+		return "", err
+	}
+	db := filepath.Join(d.dir, "campaign.db")
+	var out strings.Builder
+	args := []string{"probe", "--hosts", hostsFile, "--domains", domainsFile, "--roots", rootsFile, "--db", db,
+		"--campaign", "drill", "--no-progress", "--timeout", "30s", "--min-timeout", "3s"}
+	if code := run(args, &out, &out); code != 0 {
+		return "", fmt.Errorf("probe exited %d: %s", code, out.String())
+	}
+	st, err := store.Open(db)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	c, err := st.Campaign(ctx, "drill")
+	if err != nil {
+		return "", err
+	}
+	counts, err := st.OutcomeCounts(ctx, c)
+	if err != nil {
+		return "", err
+	}
+	if counts[outcome.Suspected] == 0 {
+		return "", fmt.Errorf("no mitm.suspected record: %v", counts)
+	}
+	return fmt.Sprintf("%d records mitm.suspected", counts[outcome.Suspected]), nil
+}
+
+func (d *drill) propose(ctx context.Context) (string, error) {
+	st, err := store.Open(filepath.Join(d.dir, "campaign.db"))
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	res, err := propose.Find(ctx, st, "drill", propose.Options{})
+	if err != nil {
+		return "", err
+	}
+	if len(res.Proposals) != 1 {
+		return "", fmt.Errorf("%d proposals, want 1", len(res.Proposals))
+	}
+	p := res.Proposals[0]
+	issuing, err := x509.ParseCertificate(chainDER(p.Certificate))
+	if err != nil || issuing.CheckSignatureFrom(d.net.NationalRoot) != nil {
+		return "", fmt.Errorf("the proposal %q is not the lab's national root's key", p.Subject)
+	}
+	if err := propose.WriteBundle(filepath.Join(d.dir, "proposal"), res, time.Now()); err != nil {
+		return "", err
+	}
+	d.proposal, d.entryID = p, propose.EntryID(p)
+	return fmt.Sprintf("%s (%s, issued by %s): %d hosts, %d domains, confidence %s", d.entryID, p.Subject, p.Issuer, len(p.Hosts), len(p.Domains), p.Confidence), nil
+}
+
+// chainDER returns the DER of the first PEM certificate in s.
+func chainDER(s string) []byte {
+	c, err := blocklist.FromPEM([]byte(s), "proposal")
+	if err != nil || c.Len() == 0 || c.Entries()[0].Cert() == nil {
+		return nil
+	}
+	return c.Entries()[0].Cert().X509.Raw
+}
+
+func (d *drill) publish(context.Context) (string, error) {
+	proposed, err := os.ReadFile(filepath.Join(d.dir, "proposal", "proposed.json"))
+	if err != nil {
+		return "", err
+	}
+	pl, err := blocklist.Parse(proposed, "proposed.json")
+	if err != nil {
+		return "", err
+	}
+	current := d.policy.List()
+	m, err := blocklist.MergeProposal(current, pl, blocklist.MergeOptions{})
+	if err != nil {
+		return "", err
+	}
+	data, err := m.List.Marshal()
+	if err != nil {
+		return "", err
+	}
+	v, err := update.Publish(d.repoDir, data, time.Now())
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("added %d entry; published list version %d", len(m.Added), v), nil
+}
+
+func (d *drill) pickUp(ctx context.Context) (string, error) {
+	timeout := time.After(drillTimeout)
+	for {
+		select {
+		case l := <-d.swapped:
+			if l.ByID(d.entryID) != nil {
+				return fmt.Sprintf("list version %d in force", l.Version), nil
+			}
+		case <-timeout:
+			return "", fmt.Errorf("no list naming %s within %s", d.entryID, drillTimeout)
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+}
+
+func (d *drill) refused(ctx context.Context) (string, error) {
+	err := d.handshake(ctx)
+	var ie *guard.InterceptionError
+	if !errors.As(err, &ie) {
+		return "", fmt.Errorf("the guarded connection was not refused as interception: %v", err)
+	}
+	d.final = outcome.Known(ie.Entry.ID)
+	if ie.Entry.ID != d.entryID {
+		return "", fmt.Errorf("refused as %s, want %s", d.final, outcome.Known(d.entryID))
+	}
+	return string(d.final), nil
+}
+
+func (d *drill) check(ctx context.Context) (string, error) {
+	r := check.Run(ctx, drillName, check.Options{
+		Classifier: verdict.New(verdict.Options{ExtraRoots: []*x509.Certificate{d.net.PublicRoot}, Blocklist: d.policy.List()}),
+		Connect:    d.net.Hosts[0].Addr, Timeout: drillTimeout,
+	})
+	if want := outcome.Known(d.entryID); r.Outcome != want {
+		return "", fmt.Errorf("check: %s, want %s", r.Outcome, want)
+	}
+	return string(r.Outcome), nil
+}
+
+// audit reads a device, under a temporary root, whose trust store holds the
+// key the proposal named, judged with the installed list.
+func (d *drill) audit(context.Context) (string, error) {
+	root := filepath.Join(d.dir, "device")
+	bundle := filepath.Join(root, "etc", "ssl", "certs", "ca-certificates.crt")
+	if err := os.MkdirAll(filepath.Dir(bundle), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(bundle, []byte(d.proposal.Certificate), 0o644); err != nil {
+		return "", err
+	}
+	stores, err := truststore.Read(truststore.Options{Root: root})
+	if err != nil {
+		return "", err
+	}
+	rep := truststore.Audit(stores, d.policy.List())
+	for _, f := range rep.Findings {
+		if f.Status == truststore.KnownInterception && f.EntryID == d.entryID {
+			return fmt.Sprintf("%s in %s: %s", f.EntryID, f.StorePath, f.Status), nil
+		}
+	}
+	return "", fmt.Errorf("audit did not name %s: %+v", d.entryID, rep.Findings)
+}
+
+// drillFlags are lab's --drill flags.
+type drillFlags struct{ on, json bool }
+
+func addDrillFlags(cmd *cobra.Command) *drillFlags {
+	f := &drillFlags{}
+	cmd.Flags().BoolVar(&f.on, "drill", false, "run the closed loop on this machine (campaign, proposal, publication, update, guarded refusal), print each step's time, and exit")
+	cmd.Flags().BoolVar(&f.json, "json", false, "with --drill: print the steps as JSON")
+	return f
+}
+
+// tampered publishes a next version, in a copy of the repository, whose
+// list a mirror then alters (same length, another id): the update is
+// refused, and the guard still refuses the interceptor with the list in
+// force. The real repository is left at the version in force, so that the
+// running update never installs anything meanwhile.
+func (d *drill) tampered(ctx context.Context) (string, error) {
+	data, err := d.policy.List().Marshal()
+	if err != nil {
+		return "", err
+	}
+	forged := filepath.Join(d.dir, "tuf-tampered")
+	if err := copyDir(d.repoDir, forged); err != nil {
+		return "", err
+	}
+	v, err := update.Publish(forged, data, time.Now())
+	if err != nil {
+		return "", err
+	}
+	bad := filepath.Join(forged, "repository")
+	targets, err := filepath.Glob(filepath.Join(bad, "targets", "*.json"))
+	if err != nil || len(targets) == 0 {
+		return "", fmt.Errorf("no published list to tamper with in %s", bad)
+	}
+	for _, t := range targets {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(t, []byte(strings.ReplaceAll(string(b), `"proposed-`, `"proposex-`)), 0o644); err != nil {
+			return "", err
+		}
+	}
+	refusal, err := d.refusedUpdate(ctx, bad)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("version %d altered on the mirror: %s", v, refusal), nil
+}
+
+// rolledBack serves the repository as it was before the proposal was
+// published: the update is refused, and the guard keeps the newer list.
+func (d *drill) rolledBack(ctx context.Context) (string, error) {
+	refusal, err := d.refusedUpdate(ctx, filepath.Join(d.dir, "mirror-v1"))
+	if err != nil {
+		return "", err
+	}
+	return "the repository of list version 1 served again: " + refusal, nil
+}
+
+// refusedUpdate serves dir, runs the update once, and checks that it was
+// refused and that the guard still enforces the list naming the proposal
+// (a fresh connection through the lab is still refused); then it serves the
+// real repository again.
+func (d *drill) refusedUpdate(ctx context.Context, dir string) (string, error) {
+	before := d.policy.List()
+	d.served.Store(&dir)
+	defer func() {
+		real := filepath.Join(d.repoDir, "repository")
+		d.served.Store(&real)
+	}()
+	_, uerr := d.updater.Update(ctx)
+	if uerr == nil {
+		return "", errors.New("the update was not refused")
+	}
+	if l := d.policy.List(); l.Version != before.Version || l.ByID(d.entryID) == nil {
+		return "", fmt.Errorf("the guard swapped to list version %d", l.Version)
+	}
+	var ie *guard.InterceptionError
+	if err := d.handshake(ctx); !errors.As(err, &ie) || ie.Entry.ID != d.entryID {
+		return "", fmt.Errorf("after the refused update the guarded connection gave %v", err)
+	}
+	return fmt.Sprintf("refused (%v); list version %d still enforced", uerr, before.Version), nil
+}
+
+// copyDir copies the regular files and folders under from to to.
+func copyDir(from, to string) error {
+	return filepath.WalkDir(from, func(path string, e os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(from, path)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(to, rel)
+		if e.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		if !e.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	})
+}
