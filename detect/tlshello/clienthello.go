@@ -63,9 +63,9 @@ type ParseError struct {
 
 func (e *ParseError) Error() string {
 	if e.Extension >= 0 {
-		return fmt.Sprintf("detect: ClientHello: extension %d: %s (at byte %d of its data)", e.Extension, e.Reason, e.Offset)
+		return fmt.Sprintf("tlshello: ClientHello extension %d: %s (at byte %d of its data)", e.Extension, e.Reason, e.Offset)
 	}
-	return fmt.Sprintf("detect: ClientHello: %s (at byte %d)", e.Reason, e.Offset)
+	return fmt.Sprintf("tlshello: ClientHello: %s (at byte %d)", e.Reason, e.Offset)
 }
 
 // perr is a ParseError outside the extensions' data.
@@ -74,7 +74,7 @@ func perr(off int, reason string) *ParseError {
 }
 
 // ErrIncomplete is returned for input that ends before the ClientHello does.
-var ErrIncomplete = errors.New("detect: ClientHello: incomplete (more records needed)")
+var ErrIncomplete = errors.New("tlshello: ClientHello: incomplete (more records needed)")
 
 // Reassemble takes the raw bytes of the first TLS records of a connection
 // and returns the ClientHello handshake message, joining fragments spread

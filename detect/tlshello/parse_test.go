@@ -83,6 +83,8 @@ func TestHostileClientHellos(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		} else if !errors.As(err, &pe) && !errors.Is(err, ErrIncomplete) {
 			t.Errorf("%s: error %v is neither a *ParseError nor ErrIncomplete", name, err)
+		} else if msg := err.Error(); !strings.HasPrefix(msg, "tlshello: ClientHello: ") || strings.Count(msg, "tlshello:") != 1 {
+			t.Errorf("%s: want one \"tlshello:\" prefix, got %q", name, msg)
 		}
 	}
 }
@@ -155,7 +157,7 @@ func helloWith(exts ...Extension) []byte {
 }
 
 // Hellos that browsers' servers refuse (issue 9 item 13) are refused, each
-// with one "detect: ClientHello:" prefix naming the extension at fault.
+// with the package's one "tlshello:" prefix, naming the extension at fault.
 func TestParseRefusesMalformedLists(t *testing.T) {
 	if _, err := Parse(helloWith(Extension{43, []byte{4, 3, 4, 3, 3}}, Extension{13, []byte{0, 2, 4, 3}})); err != nil {
 		t.Fatalf("well-formed hello refused: %v", err)
@@ -181,8 +183,8 @@ func TestParseRefusesMalformedLists(t *testing.T) {
 		if pe.Extension != c.ext {
 			t.Errorf("%s: extension %d at fault, want %d", name, pe.Extension, c.ext)
 		}
-		if msg := err.Error(); strings.Count(msg, "detect:") != 1 || strings.Count(msg, "ClientHello:") != 1 {
-			t.Errorf("%s: prefix repeated in %q", name, msg)
+		if msg := err.Error(); !strings.HasPrefix(msg, "tlshello: ClientHello extension ") || strings.Count(msg, "tlshello:") != 1 || strings.Contains(msg, "detect:") {
+			t.Errorf("%s: want one \"tlshello:\" prefix, got %q", name, msg)
 		}
 	}
 }
