@@ -5,7 +5,29 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/mitmguard/mitmguard/detect/internal/hellotest"
 )
+
+// readCapture reads one of the development captures (testdata/captures).
+func readCapture(t *testing.T, file string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/captures/" + file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// parseCapture reads and parses one of the development captures.
+func parseCapture(t *testing.T, file string) *ClientHello {
+	t.Helper()
+	ch, err := Parse(readCapture(t, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
 
 // withoutExtension rebuilds a ClientHello record without one extension.
 func withoutExtension(t *testing.T, raw []byte, drop uint16) []byte {
@@ -35,7 +57,7 @@ func withoutExtension(t *testing.T, raw []byte, drop uint16) []byte {
 			}
 		})
 	})
-	return records(b.BytesOrPanic(), 1<<14)
+	return hellotest.Records(b.BytesOrPanic(), 1<<14)
 }
 
 // Issue 10: a browser connecting to a bare IP address sends no server_name;
@@ -54,15 +76,11 @@ func TestNoSNIIsNoEvidence(t *testing.T) {
 		{"b-computer-Windows-10-firefox-43.0.bin", "Mozilla/5.0 (Windows NT 10.0; WOW64; rv:43.0) Gecko/20100101 Firefox/43.0"},
 		{"b-computer-Windows-7-ie-11.0.bin", "Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; rv:11.0) like Gecko"},
 	} {
-		raw, err := os.ReadFile("testdata/captures/" + f.file)
-		if err != nil {
-			t.Fatal(err)
-		}
 		cases = append(cases, struct {
 			name string
 			raw  []byte
 			ua   string
-		}{f.file, raw, f.ua})
+		}{f.file, readCapture(t, f.file), f.ua})
 	}
 	for _, k := range cases {
 		ch, err := Parse(withoutExtension(t, k.raw, 0))
@@ -83,14 +101,7 @@ func TestNoSNIIsNoEvidence(t *testing.T) {
 // hello that fits the browser. The real Windows 7 IE 11 hello matches
 // Kaspersky's records in mitm.txt.
 func TestInterceptorSignatureEqualToBrowserDoesNotConvict(t *testing.T) {
-	raw, err := os.ReadFile("testdata/captures/b-windows-7-no-av-ie-11.bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch, err := Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := parseCapture(t, "b-windows-7-no-av-ie-11.bin")
 	c := Default()
 	ua := "Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; rv:11.0) like Gecko"
 	b := ParseUA(ua)
@@ -106,14 +117,7 @@ func TestInterceptorSignatureEqualToBrowserDoesNotConvict(t *testing.T) {
 // iOS 9 browser (no GREASE, RC4 offered) is judged by the references of
 // its own version, not convicted for what Safari sends now.
 func TestOldIOSNotJudgedByTodaysSafari(t *testing.T) {
-	raw, err := os.ReadFile("testdata/captures/b-iphone6-iOS-9-firefox-1.4.bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch, err := Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := parseCapture(t, "b-iphone6-iOS-9-firefox-1.4.bin")
 	ua := "Mozilla/5.0 (iPhone; CPU iPhone OS 9_1 like Mac OS X) AppleWebKit/601.1.46 (KHTML, like Gecko) FxiOS/1.4 Mobile/13B143 Safari/601.1.46"
 	if r := Default().Check(ch, ua, nil); r.Intercepted != nil && *r.Intercepted {
 		t.Errorf("iOS 9 Firefox judged intercepted: %+v", r.Reasons)
