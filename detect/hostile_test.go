@@ -1,60 +1,17 @@
 package detect
 
 import (
-	"bytes"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"net"
-	"os"
 	"testing"
 
+	"github.com/mitmguard/mitmguard/detect/internal/hellotest"
 	"github.com/mitmguard/mitmguard/detect/tlshello"
 )
 
 // vectorHellos returns FoxIO's JA4 test vectors' ClientHello records.
 func vectorHellos(t testing.TB) [][]byte {
-	b, err := os.ReadFile("tlshello/testdata/ja4/vectors.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for _, line := range splitLines(b) {
-		var v struct {
-			Hex string `json:"clienthello_hex"`
-		}
-		if err := json.Unmarshal(line, &v); err != nil {
-			t.Fatal(err)
-		}
-		raw, err := hex.DecodeString(v.Hex)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, raw)
-	}
-	return out
-}
-
-func splitLines(b []byte) [][]byte {
-	var out [][]byte
-	for _, l := range bytes.Split(b, []byte("\n")) {
-		if len(bytes.TrimSpace(l)) > 0 {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-// records splits a handshake message into records of n bytes each.
-func records(msg []byte, n int) []byte {
-	var out []byte
-	for len(msg) > 0 {
-		k := min(n, len(msg))
-		out = append(out, 22, 3, 1, byte(k>>8), byte(k))
-		out = append(out, msg[:k]...)
-		msg = msg[k:]
-	}
-	return out
+	return hellotest.Hellos(t, "tlshello/testdata/ja4/vectors.jsonl")
 }
 
 // FuzzCheck: any bytes that parse as a ClientHello are judged, under a
@@ -62,7 +19,7 @@ func records(msg []byte, n int) []byte {
 func FuzzCheck(f *testing.F) {
 	for _, b := range vectorHellos(f) {
 		f.Add(b)
-		f.Add(records(b[5:], 7))
+		f.Add(hellotest.Records(b[5:], 7))
 	}
 	c := Default()
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -79,7 +36,7 @@ func FuzzCheck(f *testing.F) {
 // one record per write, consuming each record once as it arrives.
 func TestCaptureOneByteRecords(t *testing.T) {
 	good := vectorHellos(t)[0]
-	split := records(good[5:], 1)
+	split := hellotest.Records(good[5:], 1)
 	client, server := net.Pipe()
 	go func() {
 		for i := 0; i < len(split); i += 6 { // one record (5-byte header, 1 byte) per write

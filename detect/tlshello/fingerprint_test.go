@@ -1,40 +1,14 @@
 package tlshello
 
 import (
-	"bufio"
 	"encoding/hex"
-	"encoding/json"
-	"os"
 	"testing"
+
+	"github.com/mitmguard/mitmguard/detect/internal/hellotest"
 )
 
-type ja4Vector struct {
-	Name, ClientHelloHex, JA4, JA4R, SNI string
-}
-
-func ja4Vectors(t testing.TB) []ja4Vector {
-	f, err := os.Open("testdata/ja4/vectors.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []ja4Vector
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var v struct {
-			Name           string `json:"name"`
-			ClientHelloHex string `json:"clienthello_hex"`
-			JA4            string `json:"ja4"`
-			JA4R           string `json:"ja4_r"`
-			SNI            string `json:"sni"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, ja4Vector{v.Name, v.ClientHelloHex, v.JA4, v.JA4R, v.SNI})
-	}
-	return out
+func ja4Vectors(t testing.TB) []hellotest.Vector {
+	return hellotest.Vectors(t, "testdata/ja4/vectors.jsonl")
 }
 
 // Every FoxIO vector gives its expected JA4 and JA4_r.

@@ -9,26 +9,12 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/mitmguard/mitmguard/detect/internal/hellotest"
 )
 
 func vectorBytes(t testing.TB) []byte {
-	b, err := hex.DecodeString(ja4Vectors(t)[0].ClientHelloHex)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// records splits a handshake message into records of n bytes each.
-func records(msg []byte, n int) []byte {
-	var out []byte
-	for len(msg) > 0 {
-		k := min(n, len(msg))
-		out = append(out, 22, 3, 1, byte(k>>8), byte(k))
-		out = append(out, msg[:k]...)
-		msg = msg[k:]
-	}
-	return out
+	return hellotest.Hellos(t, "testdata/ja4/vectors.jsonl")[0]
 }
 
 func TestHostileClientHellos(t *testing.T) {
@@ -37,7 +23,7 @@ func TestHostileClientHellos(t *testing.T) {
 	want, _ := mustParse(t, good).JA4()
 
 	// Split over 100+ one-byte records: still the same ClientHello.
-	split := records(msg, 1)
+	split := hellotest.Records(msg, 1)
 	ch, err := Parse(split)
 	if err != nil {
 		t.Fatalf("one-byte records: %v", err)
@@ -56,7 +42,7 @@ func TestHostileClientHellos(t *testing.T) {
 	big := append([]byte{1, byte(len(body) >> 16), byte(len(body) >> 8), byte(len(body))}, body...)
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
-	ch, err = Parse(records(big, 1<<14))
+	ch, err = Parse(hellotest.Records(big, 1<<14))
 	runtime.ReadMemStats(&m1)
 	if err != nil || len(ch.Extensions[len(ch.Extensions)-1].Data) != bigLen {
 		t.Errorf("64 KB extension: %v", err)
@@ -71,7 +57,7 @@ func TestHostileClientHellos(t *testing.T) {
 		"truncated record":   good[:len(good)-10],
 		"not handshake":      append([]byte{23}, good[1:]...),
 		"not a ClientHello":  append(append([]byte{}, good[:5]...), append([]byte{2}, good[6:]...)...),
-		"handshake too long": records([]byte{1, 0xff, 0xff, 0xff}, 4),
+		"handshake too long": hellotest.Records([]byte{1, 0xff, 0xff, 0xff}, 4),
 		"record too long":    {22, 3, 1, 0xff, 0xff},
 		"length lies short":  lie(msg, -7),
 		"length lies long":   lie(msg, +7),
@@ -104,7 +90,7 @@ func lie(msg []byte, d int) []byte {
 	off += 1 + int(m[off])
 	n := int(binary.BigEndian.Uint16(m[off:])) + d
 	binary.BigEndian.PutUint16(m[off:], uint16(n))
-	return records(m, 1<<14)
+	return hellotest.Records(m, 1<<14)
 }
 
 // extensionsLen reads the extensions length of a ClientHello body.
@@ -122,7 +108,7 @@ func FuzzParse(f *testing.F) {
 	for _, v := range ja4Vectors(f) {
 		b, _ := hex.DecodeString(v.ClientHelloHex)
 		f.Add(b)
-		f.Add(records(b[5:], 7))
+		f.Add(hellotest.Records(b[5:], 7))
 	}
 	f.Add([]byte{22, 3, 1, 0, 4, 1, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -153,7 +139,7 @@ func helloWith(exts ...Extension) []byte {
 			}
 		})
 	})
-	return records(b.BytesOrPanic(), 1<<14)
+	return hellotest.Records(b.BytesOrPanic(), 1<<14)
 }
 
 // Hellos that browsers' servers refuse (issue 9 item 13) are refused, each
