@@ -181,26 +181,19 @@ func NewChecker(reference, browsers, mitm, badHeaders []byte) (*Checker, error) 
 			c.mitmOther = append(c.mitmOther, s)
 		}
 	}
-	c.neverBits = map[string]*neverSet{}
+	c.never, c.neverBits = map[string][]*Never{}, map[string]*neverSet{}
 	for _, n := range c.ref.Never {
 		for _, st := range n.Stacks {
-			b := c.neverBits[st]
-			if b == nil {
-				b = &neverSet{}
-				c.neverBits[st] = b
+			c.never[st] = append(c.never[st], n)
+			if c.neverBits[st] == nil {
+				c.neverBits[st] = &neverSet{}
 			}
-			b.add(n)
+			c.neverBits[st].add(n)
 		}
 	}
 	c.labels = map[*Profile]string{}
 	for _, p := range c.ref.Browsers {
 		c.labels[p] = fmt.Sprintf("%s %d-%d (%s)", p.Stack, p.MinMajor, p.MaxMajor, strings.Join(p.Sources, ", "))
-	}
-	c.never = map[string][]*Never{}
-	for _, n := range c.ref.Never {
-		for _, st := range n.Stacks {
-			c.never[st] = append(c.never[st], n)
-		}
 	}
 	// mitmengine's browser signatures include Cloudflare's "trusted
 	// traffic", where some interception products' hellos were labelled

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -121,5 +122,65 @@ func TestOldIOSNotJudgedByTodaysSafari(t *testing.T) {
 	ua := "Mozilla/5.0 (iPhone; CPU iPhone OS 9_1 like Mac OS X) AppleWebKit/601.1.46 (KHTML, like Gecko) FxiOS/1.4 Mobile/13B143 Safari/601.1.46"
 	if r := Default().Check(ch, ua, nil); r.Intercepted != nil && *r.Intercepted {
 		t.Errorf("iOS 9 Firefox judged intercepted: %+v", r.Reasons)
+	}
+}
+
+// The bit sets that let Check skip the rules of "never" agree with the
+// rules: every value a rule bans is a hit for each of its stacks, and a
+// hello that breaks a rule is judged intercepted with that rule's reason.
+func TestNeverBitsAgreeWithRules(t *testing.T) {
+	c := Default()
+	if len(c.ref.Never) == 0 {
+		t.Fatal("the reference has no rules of never")
+	}
+	for _, n := range c.ref.Never {
+		for _, st := range n.Stacks {
+			for _, l := range []struct {
+				banned []uint16
+				one    func(v uint16) Features
+			}{
+				{n.Extensions, func(v uint16) Features { return Features{Exts: []uint16{v}} }},
+				{n.Groups, func(v uint16) Features { return Features{Curves: []uint16{v}} }},
+				{n.Ciphers, func(v uint16) Features { return Features{Ciphers: []uint16{v}} }},
+			} {
+				for _, v := range l.banned {
+					if f := l.one(v); !c.neverHit(st, f) || len(n.Violations(f)) == 0 {
+						t.Errorf("%s: %#04x banned by %q: hit %v, violations %v", st, v, n.Why, c.neverHit(st, f), n.Violations(f))
+					}
+				}
+			}
+			if n.OnlyPointFormat != nil && !c.neverHit(st, Features{PF: []uint16{uint16(*n.OnlyPointFormat) + 1}}) {
+				t.Errorf("%s: a second point format is no hit", st)
+			}
+		}
+	}
+	for _, p := range parrots {
+		ch, err := Parse(captureHello(t, p.id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := ParseUA(p.ua); c.neverHit(b.Stack, FeaturesOf(ch)) {
+			t.Errorf("%s's own hello breaks a rule of never", b.Stack)
+		}
+	}
+	// Chrome's stack with an OpenSSL-only cipher added: intercepted, for
+	// the rule's reason.
+	ch, err := Parse(captureHello(t, parrots[0].id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var banned uint16
+	for _, n := range c.never["chromium"] {
+		if len(n.Ciphers) > 0 {
+			banned = n.Ciphers[0]
+		}
+	}
+	if banned == 0 {
+		t.Skip("no cipher rule for chromium")
+	}
+	ch.CipherSuites = append(ch.CipherSuites, banned)
+	r := c.Check(ch, parrots[0].ua, nil)
+	if r.Intercepted == nil || !*r.Intercepted || len(r.Reasons) == 0 || !strings.Contains(r.Reasons[0].What, "this browser's TLS stack never offers") {
+		t.Errorf("Chrome's hello with %#04x judged %s: %+v", banned, fmtBool(r.Intercepted), r.Reasons)
 	}
 }
