@@ -23,3 +23,6 @@ all=$(cpu "$n")
 awk -v a="$all" -v o="$one" -v n="$n" 'BEGIN { printf "parse+fingerprint+check CPU time: %.2f µs per connection (%d iterations; goal < 5)\n", (a-o)*1e6/(n-1), n }'
 go test ./detect -run '^$' -bench 'BenchmarkMiddleware$' -benchtime "${ROUNDS:-120}x"
 go test ./detect -run '^$' -bench BenchmarkMiddlewareCost -benchmem
+# A hostile hello of 16000 empty extensions: ns/ext stays near the cost of
+# one extension (linear), not thousands (the square of the count).
+go test ./detect/tlshello -run '^$' -bench BenchmarkParseManyExtensions -benchtime 20x

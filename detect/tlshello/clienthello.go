@@ -94,6 +94,10 @@ func Reassemble(data []byte) ([]byte, int, error) {
 	return msg, r.off, err
 }
 
+// scanExtensions is how many extensions the repeated-type check scans
+// before it keeps a bit set instead.
+const scanExtensions = 32
+
 // maxRecord is the largest TLS record a client may send (2^14 plus the
 // allowance RFC 8446 gives).
 const maxRecord = 1<<14 + 2048
@@ -228,16 +232,31 @@ func ParseHandshake(msg []byte) (*ClientHello, error) {
 		off += 4 + int(binary.BigEndian.Uint16(exts[off+2:]))
 	}
 	ch.Extensions = make([]Extension, 0, n)
+	// Repeated types: a scan over the usual ~20 extensions; past that (a
+	// hostile hello may carry 16K empty ones) a bit set of the 2^16 types,
+	// so the check stays linear in the hello's length.
+	var seen *[1 << 10]uint64
 	for !exts.Empty() {
 		var t uint16
 		var data cryptobyte.String
 		if !exts.ReadUint16(&t) || !exts.ReadUint16LengthPrefixed(&data) {
 			return nil, perr(len(msg)-len(exts), "extension runs past the end")
 		}
-		for _, e := range ch.Extensions {
-			if e.Type == t {
-				return nil, &ParseError{Extension: int(t), Reason: "sent twice"}
+		if seen == nil && len(ch.Extensions) >= scanExtensions {
+			seen = new([1 << 10]uint64)
+			for _, e := range ch.Extensions {
+				seen[e.Type>>6] |= 1 << (e.Type & 63)
 			}
+		}
+		twice := false
+		if seen != nil {
+			twice = seen[t>>6]&(1<<(t&63)) != 0
+			seen[t>>6] |= 1 << (t & 63)
+		} else {
+			twice = slices.ContainsFunc(ch.Extensions, func(e Extension) bool { return e.Type == t })
+		}
+		if twice {
+			return nil, &ParseError{Extension: int(t), Reason: "sent twice"}
 		}
 		ch.Extensions = append(ch.Extensions, Extension{Type: t, Data: data})
 		if err := ch.parseExtension(t, data); err != nil {

@@ -174,3 +174,48 @@ func TestParseRefusesMalformedLists(t *testing.T) {
 		}
 	}
 }
+
+// manyExtensions is a hello with n empty extensions of distinct types and,
+// when dup >= 0, extension dup's type sent again at the end.
+func manyExtensions(n, dup int) []byte {
+	exts := make([]Extension, 0, n+1)
+	for i := range n {
+		exts = append(exts, Extension{Type: uint16(0x1000 + i)})
+	}
+	if dup >= 0 {
+		exts = append(exts, Extension{Type: uint16(0x1000 + dup)})
+	}
+	return helloWith(exts...)
+}
+
+// A hello with thousands of extensions (past the scanned few, where the
+// check keeps a bit set) still has its repeated type found, whichever
+// extension it repeats, and parses when none repeats.
+func TestParseRepeatedAmongManyExtensions(t *testing.T) {
+	for _, n := range []int{scanExtensions - 1, scanExtensions, scanExtensions + 1, 16000} {
+		if ch, err := Parse(manyExtensions(n, -1)); err != nil || len(ch.Extensions) != n {
+			t.Fatalf("%d distinct extensions: %v", n, err)
+		}
+		for _, dup := range []int{0, min(scanExtensions, n) - 1, n - 1} {
+			_, err := Parse(manyExtensions(n, dup))
+			var pe *ParseError
+			if !errors.As(err, &pe) || pe.Extension != 0x1000+dup || pe.Reason != "sent twice" {
+				t.Errorf("%d extensions, #%d repeated: %v", n, dup, err)
+			}
+		}
+	}
+}
+
+// BenchmarkParseManyExtensions: a hostile 64 KB hello of 16000 empty
+// extensions costs time linear in its length (ns/ext stays near the cost
+// of reading one extension), not the square of the extension count.
+func BenchmarkParseManyExtensions(b *testing.B) {
+	const n = 16000
+	raw := manyExtensions(n, -1)
+	for b.Loop() {
+		if _, err := Parse(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/ext")
+}
