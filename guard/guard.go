@@ -23,12 +23,16 @@ import (
 	"strings"
 
 	"github.com/mitmguard/mitmguard/blocklist"
+	"github.com/mitmguard/mitmguard/update/active"
 )
 
-// Options configure the guard. The zero value uses the embedded blocklist.
+// Options configure the guard. The zero value uses the installed list, as
+// every mitmguard command does (see Blocklist).
 type Options struct {
-	// Blocklist is the list of blocked keys; nil means blocklist.Embedded().
-	// It is ignored when Policy is set.
+	// Blocklist is the list of blocked keys; nil means the list in force on
+	// this machine (active.List: the list mitmguard update installed, over
+	// the embedded one), so that a program built with the guard refuses a
+	// root listed after it was compiled. It is ignored when Policy is set.
 	Blocklist *blocklist.List
 	// Policy, if set, holds the list in force: every handshake reads it
 	// anew, so a list swapped in with Policy.Update applies to the next
@@ -54,7 +58,7 @@ func (o Options) list() *blocklist.List {
 	if o.Blocklist != nil {
 		return o.Blocklist
 	}
-	return blocklist.Embedded()
+	return active.List()
 }
 
 // Config returns a copy of base (a new config when nil) that performs base's

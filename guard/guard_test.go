@@ -8,12 +8,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mitmguard/mitmguard/blocklist"
 	"github.com/mitmguard/mitmguard/guard"
 	"github.com/mitmguard/mitmguard/internal/lab"
+	"github.com/mitmguard/mitmguard/update/active"
 )
 
 // deviceTrusting returns a pool like a Kazakh user's device in 2019: the
@@ -89,7 +92,9 @@ func TestGuardRefusesTrustedBlockedChain(t *testing.T) {
 		t.Fatalf("guard refused a clean connection: %v", err)
 	}
 	resp.Body.Close()
-	// The embedded list alone does not know the lab root: no false refusal.
+	// The embedded list alone (nothing installed) does not know the lab
+	// root: no false refusal.
+	t.Setenv(active.EnvDir, t.TempDir())
 	plainGuard := guard.Config(trusting, guard.Options{})
 	if resp, err = labClient(l.MiddleboxAddr, plainGuard).Get("https://www.facebook.com/"); err != nil {
 		t.Fatalf("embedded-list guard refused an unlisted root: %v", err)
@@ -131,5 +136,42 @@ func TestConfigKeepsBase(t *testing.T) {
 	}
 	if tr := guard.Transport(nil, guard.Options{}); tr.TLSClientConfig.VerifyConnection == nil || tr == http.DefaultTransport {
 		t.Fatal("Transport not guarded")
+	}
+}
+
+// The zero Options enforce the list mitmguard update installed, as every
+// command does: a program built before the lab root was listed refuses it
+// once the list naming it is installed, with no change to the program.
+func TestDefaultIsInstalledList(t *testing.T) {
+	l, err := lab.Start(lab.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dir := t.TempDir()
+	t.Setenv(active.EnvDir, dir)
+	data, err := nationalList(l).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, active.ListFile), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := guard.Config(deviceTrustingConfig(l), guard.Options{})
+	_, err = labClient(l.MiddleboxAddr, cfg).Get("https://www.facebook.com/")
+	var ie *guard.InterceptionError
+	if !errors.As(err, &ie) {
+		t.Fatalf("default guard with the lab root installed: err = %v, want an *InterceptionError", err)
+	}
+
+	// SystemPool's default leaves the installed list's roots out too.
+	bundle := filepath.Join(t.TempDir(), "ca-certificates.crt")
+	if err := os.WriteFile(bundle, lab.PEM(l.NationalRoot), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SSL_CERT_FILE", bundle)
+	t.Setenv("SSL_CERT_DIR", t.TempDir())
+	if _, removed, err := guard.SystemPool(guard.Options{}); err != nil || len(removed) != 1 {
+		t.Fatalf("SystemPool with the lab root installed: removed %d, err %v; want the lab root removed", len(removed), err)
 	}
 }

@@ -220,13 +220,7 @@ func TestReadBundleForm(t *testing.T) {
 // panic or hold more than the limit, and whatever it accepts is named as a
 // repository file.
 func FuzzReadBundle(f *testing.F) {
-	now := time.Now()
-	dir := f.TempDir()
-	if err := InitRepo(dir, now); err != nil {
-		f.Fatal(err)
-	}
-	emb, _ := blocklist.Embedded().Marshal()
-	Publish(dir, emb, now)
+	dir, _ := newTestRepo(f, time.Now())
 	var buf bytes.Buffer
 	if _, err := WriteBundle(&buf, dir); err != nil {
 		f.Fatal(err)

@@ -18,13 +18,16 @@ import (
 
 // newTestRepo makes a repository with the embedded list published as
 // version 1, and returns its folder and its 1.root.json.
-func newTestRepo(t *testing.T, now time.Time) (string, []byte) {
+func newTestRepo(t testing.TB, now time.Time) (string, []byte) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := InitRepo(dir, now); err != nil {
 		t.Fatal(err)
 	}
-	emb, _ := blocklist.Embedded().Marshal()
+	emb, err := blocklist.Embedded().Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := Publish(dir, emb, now); err != nil {
 		t.Fatal(err)
 	}

@@ -224,14 +224,9 @@ func signedWithOtherKey(t *testing.T, dir string) []byte {
 // root key (the new root signed by the old root key too).
 func TestKeyRotation(t *testing.T) {
 	now := time.Now()
-	dir := t.TempDir()
-	if err := InitRepo(dir, now); err != nil {
-		t.Fatal(err)
-	}
+	dir, root := newTestRepo(t, now)
 	emb, _ := blocklist.Embedded().Marshal()
-	Publish(dir, emb, now)
 	srv := serveRepo(t, dir)
-	root, _ := os.ReadFile(filepath.Join(dir, "repository", "1.root.json"))
 	c := &Client{Mirrors: []string{srv.url}, TrustedRoot: root, Dir: t.TempDir()}
 	if _, err := c.Update(context.Background()); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -63,6 +64,7 @@ type drill struct {
 	url                     string
 	served                  atomic.Pointer[string] // the folder the mirror serves
 	updater                 *update.Client
+	updating                sync.Mutex // one update run at a time in clientDir
 	policy                  *guard.Policy
 	swapped                 chan *blocklist.List
 	client                  *http.Client
@@ -194,14 +196,13 @@ func (d *drill) start(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	uc := &update.Client{Mirrors: []string{d.url}, TrustedRoot: trusted, Dir: d.clientDir, MirrorTimeout: drillTimeout}
-	if _, err := uc.Update(ctx); err != nil {
+	d.updater = &update.Client{Mirrors: []string{d.url}, TrustedRoot: trusted, Dir: d.clientDir, MirrorTimeout: drillTimeout}
+	if _, err := d.update(ctx); err != nil {
 		return "", err
 	}
-	d.updater = uc
 	go func() {
 		for ctx.Err() == nil {
-			uc.Update(ctx) // a refused run keeps the installed list; the guard keeps enforcing it
+			d.update(ctx) // a refused run keeps the installed list; the guard keeps enforcing it
 			select {
 			case <-ctx.Done():
 			case <-time.After(100 * time.Millisecond):
@@ -229,6 +230,14 @@ func (d *drill) start(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("before the update, the guarded client could not connect through the lab: %v", err)
 	}
 	return fmt.Sprintf("%d hosts; repository at %s (list version %d); the guarded client connects through the interceptor unwarned", len(n.Hosts), d.url, d.policy.List().Version), nil
+}
+
+// update runs the client's update once; the scheduled runs and the refusal
+// steps share the folder, so they take turns.
+func (d *drill) update(ctx context.Context) (*update.Result, error) {
+	d.updating.Lock()
+	defer d.updating.Unlock()
+	return d.updater.Update(ctx)
 }
 
 // handshake makes one request to the intercepted name through the lab with
@@ -457,7 +466,7 @@ func (d *drill) tampered(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
-	refusal, err := d.refusedUpdate(ctx, bad)
+	refusal, err := d.refusedUpdate(ctx, bad, "target")
 	if err != nil {
 		return "", err
 	}
@@ -467,7 +476,7 @@ func (d *drill) tampered(ctx context.Context) (string, error) {
 // rolledBack serves the repository as it was before the proposal was
 // published: the update is refused, and the guard keeps the newer list.
 func (d *drill) rolledBack(ctx context.Context) (string, error) {
-	refusal, err := d.refusedUpdate(ctx, filepath.Join(d.dir, "mirror-v1"))
+	refusal, err := d.refusedUpdate(ctx, filepath.Join(d.dir, "mirror-v1"), "metadata")
 	if err != nil {
 		return "", err
 	}
@@ -475,19 +484,29 @@ func (d *drill) rolledBack(ctx context.Context) (string, error) {
 }
 
 // refusedUpdate serves dir, runs the update once, and checks that it was
-// refused and that the guard still enforces the list naming the proposal
-// (a fresh connection through the lab is still refused); then it serves the
-// real repository again.
-func (d *drill) refusedUpdate(ctx context.Context, dir string) (string, error) {
+// refused at stage (not for some other reason), that the installed list is
+// still the one naming the proposal (the watcher polls, so the guard's list
+// alone would not yet show a bad install) and that the guard still enforces
+// it (a fresh connection through the lab is still refused); then it serves
+// the real repository again.
+func (d *drill) refusedUpdate(ctx context.Context, dir, stage string) (string, error) {
 	before := d.policy.List()
 	d.served.Store(&dir)
 	defer func() {
 		real := filepath.Join(d.repoDir, "repository")
 		d.served.Store(&real)
 	}()
-	_, uerr := d.updater.Update(ctx)
-	if uerr == nil {
-		return "", errors.New("the update was not refused")
+	_, uerr := d.update(ctx)
+	var ue *update.Error
+	if !errors.As(uerr, &ue) || ue.Stage != stage {
+		return "", fmt.Errorf("the update gave %v, want a refusal at the %s stage", uerr, stage)
+	}
+	installed, _, err := update.Active(d.clientDir)
+	if err != nil {
+		return "", err
+	}
+	if installed.Version != before.Version || installed.ByID(d.entryID) == nil {
+		return "", fmt.Errorf("the refused update installed list version %d", installed.Version)
 	}
 	if l := d.policy.List(); l.Version != before.Version || l.ByID(d.entryID) == nil {
 		return "", fmt.Errorf("the guard swapped to list version %d", l.Version)

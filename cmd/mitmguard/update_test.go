@@ -44,14 +44,7 @@ func TestRepoAndUpdate(t *testing.T) {
 	if s := mustRun(0, "repo", "publish", repo, "--list", list); !strings.Contains(s, "version 1") {
 		t.Fatal(s)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.FileServer(http.Dir(filepath.Join(repo, "repository")))}
-	go srv.Serve(ln)
-	defer srv.Close()
-	url := "http://" + ln.Addr().String()
+	url := serveRepo(t, repo)
 
 	mustRun(1, "update", "--url", url) // no trusted root yet
 	if !strings.Contains(out.String(), "--trust-root") {
@@ -159,22 +152,8 @@ func TestReleaseChannelBinary(t *testing.T) {
 		t.Fatal("the go command is needed to build a release-like binary: ", err)
 	}
 	dir := t.TempDir()
-	repo := filepath.Join(dir, "tuf")
-	if err := update.InitRepo(repo, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	emb, _ := blocklist.Embedded().Marshal()
-	if _, err := update.Publish(repo, emb, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.FileServer(http.Dir(filepath.Join(repo, "repository")))}
-	go srv.Serve(ln)
-	defer srv.Close()
-	good := "http://" + ln.Addr().String()
+	repo := embeddedRepo(t, dir)
+	good := serveRepo(t, repo)
 	down, _ := net.Listen("tcp", "127.0.0.1:0")
 	down.Close()
 
@@ -219,14 +198,7 @@ func TestBundleWithoutNetwork(t *testing.T) {
 		testtool.Missing(t, "an unprivileged network namespace (unshare -rn: "+err.Error()+"; kernel.unprivileged_userns_clone=1)")
 	}
 	dir := t.TempDir()
-	repo := filepath.Join(dir, "tuf")
-	if err := update.InitRepo(repo, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	emb, _ := blocklist.Embedded().Marshal()
-	if _, err := update.Publish(repo, emb, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	repo := embeddedRepo(t, dir)
 	f, err := os.Create(filepath.Join(dir, "list.bundle"))
 	if err != nil {
 		t.Fatal(err)
@@ -244,4 +216,36 @@ func TestBundleWithoutNetwork(t *testing.T) {
 	if _, st, err := update.Active(filepath.Join(dir, "state")); err != nil || st == nil || st.Version != 1 {
 		t.Fatalf("not installed: %+v %v", st, err)
 	}
+}
+
+// embeddedRepo makes a repository in dir/tuf with the embedded list
+// published as version 1, and returns its folder.
+func embeddedRepo(t *testing.T, dir string) string {
+	t.Helper()
+	repo := filepath.Join(dir, "tuf")
+	if err := update.InitRepo(repo, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	emb, err := blocklist.Embedded().Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := update.Publish(repo, emb, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return repo
+}
+
+// serveRepo serves a repository's published folder on loopback for the
+// rest of the test, as a mirror does, and returns its URL.
+func serveRepo(t *testing.T, repo string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.FileServer(http.Dir(filepath.Join(repo, "repository")))}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
 }
