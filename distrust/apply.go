@@ -12,7 +12,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mitmguard/mitmguard/internal/rootfs"
@@ -559,7 +558,7 @@ func checkPermitted(r rootFS, p *Plan) error {
 				}
 				dev = parent
 			}
-			if err := syscall.Access(r.Real(dev), 2 /* W_OK */); err != nil {
+			if err := writable(r.Real(dev)); err != nil {
 				return &NotPermittedError{Path: r.Real(dev), Reason: err.Error()}
 			}
 		}

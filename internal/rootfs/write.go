@@ -25,7 +25,7 @@ func (f *FS) WriteFile(dev string, data []byte, perm fs.FileMode) error {
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	tmp := path.Join(path.Dir(p), "."+path.Base(p)+".tmp-"+hex.EncodeToString(rnd[:]))
-	fh, err := f.r.OpenFile(rel(tmp), os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	fh, err := f.r.OpenFile(rel(tmp), os.O_WRONLY|os.O_CREATE|os.O_EXCL|openFlags, 0o600)
 	if err != nil {
 		return err
 	}
