@@ -143,6 +143,12 @@ func Apply(ctx context.Context, p *Plan, opts ApplyOptions) ([]Step, error) {
 		}
 		stepPaths[i] = paths
 	}
+	// The folder the journal lives in is shared (update keeps the active
+	// list there, which every user reads): only the journal's own folders
+	// are private.
+	if _, err := r.MkdirAll(path.Dir(JournalDir), 0o755); err != nil {
+		return nil, &NotPermittedError{Path: r.Real(path.Dir(JournalDir)), Reason: err.Error()}
+	}
 	if _, err := r.MkdirAll(blobDir, 0o700); err != nil {
 		return nil, &NotPermittedError{Path: r.Real(blobDir), Reason: err.Error()}
 	}
