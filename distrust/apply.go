@@ -12,7 +12,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mitmguard/mitmguard/internal/rootfs"
@@ -143,6 +142,12 @@ func Apply(ctx context.Context, p *Plan, opts ApplyOptions) ([]Step, error) {
 			return nil, err
 		}
 		stepPaths[i] = paths
+	}
+	// The folder the journal lives in is shared (update keeps the active
+	// list there, which every user reads): only the journal's own folders
+	// are private.
+	if _, err := r.MkdirAll(path.Dir(JournalDir), 0o755); err != nil {
+		return nil, &NotPermittedError{Path: r.Real(path.Dir(JournalDir)), Reason: err.Error()}
 	}
 	if _, err := r.MkdirAll(blobDir, 0o700); err != nil {
 		return nil, &NotPermittedError{Path: r.Real(blobDir), Reason: err.Error()}
@@ -559,7 +564,7 @@ func checkPermitted(r rootFS, p *Plan) error {
 				}
 				dev = parent
 			}
-			if err := syscall.Access(r.Real(dev), 2 /* W_OK */); err != nil {
+			if err := writable(r.Real(dev)); err != nil {
 				return &NotPermittedError{Path: r.Real(dev), Reason: err.Error()}
 			}
 		}

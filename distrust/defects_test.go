@@ -147,3 +147,26 @@ func TestReadMissingRoot(t *testing.T) {
 		t.Fatalf("Read of a missing root: %v", err)
 	}
 }
+
+// The journal's parent holds update's active list, which every user reads:
+// apply makes it 0755 and keeps only the journal's own folders private.
+func TestApplyJournalParentReadable(t *testing.T) {
+	f := storetest.New(t)
+	if err := os.RemoveAll(filepath.Join(f.Root, "var/lib/mitmguard")); err != nil {
+		t.Fatal(err)
+	}
+	applyAll(t, f.Root)
+	for p, want := range map[string]os.FileMode{
+		"var/lib/mitmguard":                0o755,
+		"var/lib/mitmguard/distrust":       0o700,
+		"var/lib/mitmguard/distrust/blobs": 0o700,
+	} {
+		fi, err := os.Stat(filepath.Join(f.Root, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s is %o, want %o", p, got, want)
+		}
+	}
+}

@@ -20,15 +20,3 @@ const (
 // inside the root as a chroot would, never out of it (a disk image may be
 // hostile).
 type rootFS struct{ *rootfs.FS }
-
-// readFile reads a device path, following links inside the root, bounded.
-func (r rootFS) readFile(devicePath string) ([]byte, error) {
-	return r.ReadFile(devicePath, maxFileSize)
-}
-
-// glob expands a device-path pattern under the root, sorted; a tree too
-// large to expand gives what was found before.
-func (r rootFS) glob(pattern string) []string {
-	out, _ := r.Glob(pattern)
-	return out
-}

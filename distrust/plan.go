@@ -212,8 +212,9 @@ func packageOwned(r rootFS, dev string) (string, bool) {
 	if path.Base(dev) == "ssl-cert-snakeoil.pem" {
 		return "ssl-cert", true
 	}
-	for _, list := range r.glob("/var/lib/dpkg/info/*.list") {
-		data, err := r.readFile(list)
+	lists, _ := r.Glob("/var/lib/dpkg/info/*.list") // a tree too large gives what was found
+	for _, list := range lists {
+		data, err := r.ReadFile(list, maxFileSize)
 		if err != nil {
 			continue
 		}
@@ -252,7 +253,7 @@ func updateCAArgs(r rootFS) []string {
 // deselectInConf marks files with '!' in ca-certificates.conf, adding the
 // line when the file was not listed.
 func deselectInConf(r rootFS, conf string, files []string) error {
-	data, err := r.readFile(conf)
+	data, err := r.ReadFile(conf, maxFileSize)
 	if err != nil && !errors.Is(err, iofs.ErrNotExist) {
 		return err
 	}
@@ -441,7 +442,7 @@ func javaStep(r rootFS, s storeRef, fs []truststore.Finding) Step {
 	if _, err := exec.LookPath("keytool"); err != nil {
 		st.Manual, st.Reason = true, "keytool is not installed here (it comes with a JDK or JRE)"
 	}
-	if data, err := r.readFile(dev); err == nil && (len(data) < 4 || string(data[:4]) != "\xfe\xed\xfe\xed") {
+	if data, err := r.ReadFile(dev, maxFileSize); err == nil && (len(data) < 4 || string(data[:4]) != "\xfe\xed\xfe\xed") {
 		st.Manual, st.Reason = true, "a PKCS#12 keystore: find the aliases with keytool -list and delete them by hand"
 	}
 	st.run = func(ctx context.Context, r rootFS, x runner) error {
@@ -449,7 +450,7 @@ func javaStep(r rootFS, s storeRef, fs []truststore.Finding) Step {
 		if err != nil {
 			return err
 		}
-		data, err := r.readFile(dev)
+		data, err := r.ReadFile(dev, maxFileSize)
 		if err != nil {
 			return err
 		}

@@ -77,9 +77,7 @@ func capture(r rootFS, paths []string, keep func(sum string, data []byte) error)
 			return err
 		}
 		st := fileState{Path: relPath(p), Mode: uint32(fi.Mode() & modeBits)}
-		if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-			st.UID, st.GID = int(sys.Uid), int(sys.Gid)
-		}
+		st.UID, st.GID = owner(fi)
 		switch {
 		case fi.Mode()&fs.ModeSymlink != 0:
 			st.Type, st.Mode = "symlink", 0

@@ -379,7 +379,7 @@ func (f *FS) ReadFile(dev string, max int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	fh, err := dir.OpenFile(base, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	fh, err := dir.OpenFile(base, os.O_RDONLY|openFlags, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -470,14 +470,6 @@ func hasMeta(s string) bool { return strings.ContainsAny(s, `*?[\`) }
 // fileID is a folder's identity, to walk each folder once however many
 // links lead to it.
 type fileID struct{ dev, ino uint64 }
-
-func idOf(fi fs.FileInfo) (fileID, bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fileID{}, false
-	}
-	return fileID{uint64(st.Dev), uint64(st.Ino)}, true
-}
 
 // WalkFiles lists the regular files (after links) under a device folder,
 // recursively, sorted, as device paths through the folders walked. Each

@@ -1,13 +1,12 @@
 package rootfs
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io/fs"
-	"os"
 	"path"
 	"syscall"
+
+	"github.com/mitmguard/mitmguard/internal/atomicfile"
 )
 
 // The write side: every operation resolves the folders of its path inside
@@ -22,37 +21,7 @@ func (f *FS) WriteFile(dev string, data []byte, perm fs.FileMode) error {
 	if err != nil {
 		return err
 	}
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	tmp := path.Join(path.Dir(p), "."+path.Base(p)+".tmp-"+hex.EncodeToString(rnd[:]))
-	fh, err := f.r.OpenFile(rel(tmp), os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return err
-	}
-	defer f.r.Remove(rel(tmp)) // a no-op once renamed
-	if _, err := fh.Write(data); err != nil {
-		fh.Close()
-		return err
-	}
-	if err := fh.Chmod(perm); err != nil {
-		fh.Close()
-		return err
-	}
-	if err := fh.Sync(); err != nil {
-		fh.Close()
-		return err
-	}
-	if err := fh.Close(); err != nil {
-		return err
-	}
-	if err := f.r.Rename(rel(tmp), rel(p)); err != nil {
-		return err
-	}
-	if d, err := f.r.Open(rel(path.Dir(p))); err == nil {
-		d.Sync() // some file systems refuse to sync a folder; the rename stands
-		d.Close()
-	}
-	return nil
+	return atomicfile.WriteIn(f.r, rel(p), data, perm, nil)
 }
 
 // Remove removes a file, an empty folder, or a link itself.

@@ -7,13 +7,11 @@ package storetest
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/mitmguard/mitmguard/blocklist"
@@ -174,10 +172,7 @@ func Tree(t testing.TB, root string) map[string]string {
 		if err != nil {
 			return err
 		}
-		owner := ""
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			owner = fmt.Sprintf(" %d:%d", st.Uid, st.Gid)
-		}
+		owner := owner(fi)
 		switch {
 		case fi.Mode()&fs.ModeSymlink != 0:
 			tgt, _ := os.Readlink(p)
