@@ -39,6 +39,22 @@ func addLabHops(cmd *cobra.Command) *hopFlags {
 	return &f
 }
 
+// requested says whether the hop lab was asked for (--hops given, any
+// value: a bad one is refused by the lab). A hop flag without --hops is an
+// error, not the one-host lab silently.
+func (f *hopFlags) requested(cmd *cobra.Command) (bool, error) {
+	fl := cmd.Flags()
+	if fl.Changed("hops") {
+		return true, nil
+	}
+	for _, name := range []string{"box-at", "reset-at", "netns-prefix"} {
+		if fl.Changed(name) {
+			return false, fmt.Errorf("lab: --%s is for a lab with hops: add --hops N", name)
+		}
+	}
+	return false, nil
+}
+
 func runLabHops(cmd *cobra.Command, dir string, f *hopFlags) error {
 	if err := lab.CanRunHops(); err != nil {
 		return err
