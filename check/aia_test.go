@@ -245,8 +245,8 @@ func TestAIAFetchPolicy(t *testing.T) {
 // the first URL (a redirect carrying credentials is refused), and reads at
 // most maxAIABytes: a certificate past that bound is not reached.
 func TestAIARedirectsAndSize(t *testing.T) {
-	der := testCertDER(t)
-	pemCert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	_, leaf := forgedServer(t, "aia.test", nil) // any certificate will do
+	pemCert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf[0].DER})
 	var srv *httptest.Server
 	srv, hits := aiaServer(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -278,19 +278,4 @@ func TestAIARedirectsAndSize(t *testing.T) {
 	if _, err := f.fetch(ctx, srv.URL+"/big"); err == nil {
 		t.Error("a certificate past maxAIABytes was read")
 	}
-}
-
-// testCertDER is a self-signed certificate.
-func testCertDER(t *testing.T) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "aia test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der
 }
