@@ -66,10 +66,13 @@ func runLabHops(cmd *cobra.Command, dir string, f *hopFlags) error {
 	if f.prefix == "" {
 		f.prefix = "mglab" + strconv.Itoa(os.Getpid())
 	}
-	if dir == "" {
+	temporary := dir == ""
+	if temporary {
+		// As the one-host lab's: a folder of its own, removed when it stops.
 		if dir, err = os.MkdirTemp("", "mitmguard-hops-"); err != nil {
 			return err
 		}
+		defer os.RemoveAll(dir)
 	}
 	if dir, err = filepath.Abs(dir); err != nil {
 		return err
@@ -87,7 +90,7 @@ func runLabHops(cmd *cobra.Command, dir string, f *hopFlags) error {
 		return err
 	}
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "mitmguard lab: %d routers between %s and the origin %s, files in %s\n", f.hops, h.ClientNetns, h.Server, dir)
+	fmt.Fprintf(out, "mitmguard lab: %d routers between %s and the origin %s, files in %s%s\n", f.hops, h.ClientNetns, h.Server, dir, removedNote(temporary))
 	for i, r := range h.Routers {
 		mark := ""
 		switch i + 1 {
