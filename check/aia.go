@@ -53,7 +53,7 @@ func newAIAFetcher(targetIP netip.Addr, anyPort bool) *aiaFetcher {
 		// address dialed, which must be the issuer's own.
 		Transport: &http.Transport{DialContext: dialer.DialContext, DisableKeepAlives: true, MaxResponseHeaderBytes: 16 << 10},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= maxAIARedirects {
+			if len(via) > maxAIARedirects { // via holds the first request too
 				return errors.New("too many redirects")
 			}
 			return f.checkURL(req.URL)

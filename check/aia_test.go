@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
@@ -237,5 +238,44 @@ func TestAIAFetchPolicy(t *testing.T) {
 	knob := newAIAFetcher(netip.MustParseAddr("127.0.0.1"), true)
 	if _, err := knob.fetch(context.Background(), srv.URL+"/x"); err == nil || errors.As(err, &re) || hits.Load() != 1 {
 		t.Errorf("test knob: %v, %d requests", err, hits.Load())
+	}
+}
+
+// A download follows at most maxAIARedirects redirects, each checked as
+// the first URL (a redirect carrying credentials is refused), and reads at
+// most maxAIABytes: a certificate past that bound is not reached.
+func TestAIARedirectsAndSize(t *testing.T) {
+	_, leaf := forgedServer(t, "aia.test", nil) // any certificate will do
+	pemCert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf[0].DER})
+	var srv *httptest.Server
+	srv, hits := aiaServer(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/loop":
+			http.Redirect(w, r, "/loop", http.StatusFound)
+		case "/creds":
+			http.Redirect(w, r, strings.Replace(srv.URL, "http://", "http://user:pw@", 1)+"/ok", http.StatusFound)
+		case "/ok":
+			w.Write(pemCert)
+		case "/big":
+			w.Write([]byte(strings.Repeat("\n", maxAIABytes))) // padding, then the certificate
+			w.Write(pemCert)
+		}
+	})
+	f := newAIAFetcher(netip.MustParseAddr("127.0.0.1"), true)
+	ctx := context.Background()
+	if c, err := f.fetch(ctx, srv.URL+"/ok"); err != nil || c == nil {
+		t.Fatalf("a plain download: %v", err)
+	}
+	hits.Store(0)
+	if _, err := f.fetch(ctx, srv.URL+"/loop"); err == nil || hits.Load() != maxAIARedirects+1 {
+		t.Errorf("a redirect loop: %v after %d requests, want an error after %d", err, hits.Load(), maxAIARedirects+1)
+	}
+	hits.Store(0)
+	var re *AIARefusedError
+	if _, err := f.fetch(ctx, srv.URL+"/creds"); !errors.As(err, &re) || hits.Load() != 1 {
+		t.Errorf("a redirect to a URL with credentials: %v after %d requests, want refused after 1", err, hits.Load())
+	}
+	if _, err := f.fetch(ctx, srv.URL+"/big"); err == nil {
+		t.Error("a certificate past maxAIABytes was read")
 	}
 }

@@ -168,13 +168,13 @@ func Run(ctx context.Context, target string, opts Options) *Report {
 			return rep
 		}
 	} else {
-		ip, err := resolve(ctx, opts.Resolver, host)
+		ip, err := Resolve(ctx, opts.Resolver, host)
 		if err != nil {
 			rep.Outcome, rep.Error = outcome.ErrorResolve, err.Error()
 			rep.Message = fmt.Sprintf("cannot resolve %s: %v", host, err)
 			return rep
 		}
-		addr = net.JoinHostPort(ip, port)
+		addr = net.JoinHostPort(ip.String(), port)
 	}
 	rep.Address = addr
 	pr := probe.Handshake(ctx, probe.Target{Address: addr, SNI: rep.SNI}, probe.Options{Timeout: opts.Timeout})
@@ -212,23 +212,27 @@ func FromChain(ctx context.Context, c chain.Chain, name string, cl *verdict.Clas
 	return rep
 }
 
-func resolve(ctx context.Context, r *net.Resolver, host string) (string, error) {
-	if ip := net.ParseIP(host); ip != nil {
-		return host, nil
+// Resolve is the address to connect to for host: host itself when it is
+// an IP literal, else its first address from r (nil: net.DefaultResolver).
+// A name that does not exist is reported as "no such host". check and
+// locate both dial what it returns.
+func Resolve(ctx context.Context, r *net.Resolver, host string) (netip.Addr, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip, nil
 	}
 	if r == nil {
 		r = net.DefaultResolver
 	}
-	addrs, err := r.LookupHost(ctx, host)
+	addrs, err := r.LookupNetIP(ctx, "ip", host)
 	if err != nil {
 		var dnsErr *net.DNSError
 		if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
-			return "", fmt.Errorf("no such host")
+			return netip.Addr{}, errors.New("no such host")
 		}
-		return "", err
+		return netip.Addr{}, err
 	}
 	if len(addrs) == 0 {
-		return "", errors.New("no addresses")
+		return netip.Addr{}, errors.New("no addresses")
 	}
 	return addrs[0], nil
 }

@@ -224,25 +224,11 @@ func address(ctx context.Context, host, port string, opts Options) (netip.AddrPo
 		}
 		return netip.AddrPortFrom(a.Unmap(), p.Port()), nil
 	}
-	if a, err := netip.ParseAddr(host); err == nil {
-		return netip.AddrPortFrom(a.Unmap(), p.Port()), nil
-	}
-	res := opts.Resolver
-	if res == nil {
-		res = net.DefaultResolver
-	}
-	addrs, err := res.LookupNetIP(ctx, "ip", host)
+	a, err := check.Resolve(ctx, opts.Resolver, host)
 	if err != nil {
-		var dnsErr *net.DNSError
-		if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
-			err = errors.New("no such host")
-		}
 		return netip.AddrPort{}, &ResolveError{Name: host, Err: err}
 	}
-	if len(addrs) == 0 {
-		return netip.AddrPort{}, &ResolveError{Name: host, Err: errors.New("no addresses")}
-	}
-	return netip.AddrPortFrom(addrs[0].Unmap(), p.Port()), nil
+	return netip.AddrPortFrom(a.Unmap(), p.Port()), nil
 }
 
 // tracer runs the attempts of one trace.

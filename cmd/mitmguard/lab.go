@@ -47,7 +47,10 @@ commands to try. With --demo it checks a few names itself and exits.`,
 			if drillF.on {
 				return runDrill(cmd.Context(), cmd.OutOrStdout(), drillF.json)
 			}
-			if hops.hops > 0 {
+			if on, err := hops.requested(cmd); err != nil || on {
+				if err != nil {
+					return err
+				}
 				return runLabHops(cmd, dir, hops)
 			}
 			if cmd.Flags().Changed("network") {

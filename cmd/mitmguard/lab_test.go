@@ -25,8 +25,15 @@ func TestLabRemovesTemporaryFolderOnSignal(t *testing.T) {
 		{"lab SIGTERM", []string{"lab"}, syscall.SIGTERM},
 		{"lab SIGHUP", []string{"lab"}, syscall.SIGHUP},
 		{"network SIGTERM", []string{"lab", "--network", "1"}, syscall.SIGTERM},
+		{"hops SIGTERM", []string{"lab", "--hops", "1", "--netns-prefix", "mgt-sig"}, syscall.SIGTERM},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			folder, file := "mitmguard-lab-", "national-root.pem"
+			if len(c.args) > 1 && c.args[1] == "--hops" {
+				needHops(t)
+				folder, file = "mitmguard-hops-", "public-root.pem"
+				defer noneLeft(t, "mgt-sig")
+			}
 			tmp := t.TempDir()
 			cmd := exec.Command(os.Args[0], c.args...)
 			cmd.Env = append(os.Environ(), mainEnv+"=1", "TMPDIR="+tmp)
@@ -54,10 +61,10 @@ func TestLabRemovesTemporaryFolderOnSignal(t *testing.T) {
 			if dir == "" {
 				t.Fatalf("the lab never said where its files are (%v)", sc.Err())
 			}
-			if filepath.Dir(dir) != tmp || !strings.HasPrefix(filepath.Base(dir), "mitmguard-lab-") {
-				t.Fatalf("folder %s, want a mitmguard-lab-* in %s", dir, tmp)
+			if filepath.Dir(dir) != tmp || !strings.HasPrefix(filepath.Base(dir), folder) {
+				t.Fatalf("folder %s, want a %s* in %s", dir, folder, tmp)
 			}
-			if _, err := os.Stat(filepath.Join(dir, "national-root.pem")); err != nil {
+			if _, err := os.Stat(filepath.Join(dir, file)); err != nil {
 				t.Fatal(err)
 			}
 			if err := cmd.Process.Signal(c.sig); err != nil {

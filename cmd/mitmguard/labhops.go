@@ -39,6 +39,22 @@ func addLabHops(cmd *cobra.Command) *hopFlags {
 	return &f
 }
 
+// requested says whether the hop lab was asked for (--hops given, any
+// value: a bad one is refused by the lab). A hop flag without --hops is an
+// error, not the one-host lab silently.
+func (f *hopFlags) requested(cmd *cobra.Command) (bool, error) {
+	fl := cmd.Flags()
+	if fl.Changed("hops") {
+		return true, nil
+	}
+	for _, name := range []string{"box-at", "reset-at", "netns-prefix"} {
+		if fl.Changed(name) {
+			return false, fmt.Errorf("lab: --%s is for a lab with hops: add --hops N", name)
+		}
+	}
+	return false, nil
+}
+
 func runLabHops(cmd *cobra.Command, dir string, f *hopFlags) error {
 	if err := lab.CanRunHops(); err != nil {
 		return err
@@ -50,10 +66,13 @@ func runLabHops(cmd *cobra.Command, dir string, f *hopFlags) error {
 	if f.prefix == "" {
 		f.prefix = "mglab" + strconv.Itoa(os.Getpid())
 	}
-	if dir == "" {
+	temporary := dir == ""
+	if temporary {
+		// As the one-host lab's: a folder of its own, removed when it stops.
 		if dir, err = os.MkdirTemp("", "mitmguard-hops-"); err != nil {
 			return err
 		}
+		defer os.RemoveAll(dir)
 	}
 	if dir, err = filepath.Abs(dir); err != nil {
 		return err
@@ -71,7 +90,7 @@ func runLabHops(cmd *cobra.Command, dir string, f *hopFlags) error {
 		return err
 	}
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "mitmguard lab: %d routers between %s and the origin %s, files in %s\n", f.hops, h.ClientNetns, h.Server, dir)
+	fmt.Fprintf(out, "mitmguard lab: %d routers between %s and the origin %s, files in %s%s\n", f.hops, h.ClientNetns, h.Server, dir, removedNote(temporary))
 	for i, r := range h.Routers {
 		mark := ""
 		switch i + 1 {

@@ -184,10 +184,12 @@ func StartHops(ctx context.Context, cfg HopsConfig) (h *Hops, err error) {
 	}
 	nodes = append(nodes, cfg.Prefix+"-o")
 	for _, ns := range nodes {
+		// Recorded before it is made: an ip that ctx kills may have made
+		// it already, and Close must still remove it.
+		h.Namespaces = append(h.Namespaces, ns)
 		if err := ipCmd(ctx, "netns", "add", ns); err != nil {
 			return h, &UnavailableError{"cannot create a network namespace: " + err.Error()}
 		}
-		h.Namespaces = append(h.Namespaces, ns)
 		if err := ipCmd(ctx, "-n", ns, "link", "set", "lo", "up"); err != nil {
 			return h, err
 		}
@@ -355,7 +357,7 @@ func nft(ctx context.Context, ns, rules string) error {
 type child struct {
 	cmd   *exec.Cmd
 	stdin io.Closer
-	done  chan error
+	done  chan struct{} // closed when the child has been waited for
 }
 
 // childStart bounds how long a role may take to be ready (it makes an RSA
@@ -382,7 +384,7 @@ func (h *Hops) start(ctx context.Context, cfg HopsConfig, ns string, role ...str
 	if err := cmd.Start(); err != nil {
 		return "", err
 	}
-	c := &child{cmd: cmd, stdin: stdin, done: make(chan error, 1)}
+	c := &child{cmd: cmd, stdin: stdin, done: make(chan struct{})}
 	h.children = append(h.children, c)
 	line := make(chan string, 1)
 	go func() {
@@ -392,7 +394,8 @@ func (h *Hops) start(ctx context.Context, cfg HopsConfig, ns string, role ...str
 		}
 		close(line)
 		io.Copy(io.Discard, stdout)
-		c.done <- cmd.Wait()
+		cmd.Wait()
+		close(c.done)
 	}()
 	t := time.NewTimer(childStart)
 	defer t.Stop()

@@ -256,3 +256,37 @@ func TestHopsRemovesLeftovers(t *testing.T) {
 		t.Fatalf("another prefix's namespace was removed: %v", err)
 	}
 }
+
+// cancelOnWrite cancels a context at the first byte written to it.
+type cancelOnWrite struct{ cancel context.CancelFunc }
+
+func (w cancelOnWrite) Write(p []byte) (int, error) { w.cancel(); return len(p), nil }
+
+// A lab that fails after it made its namespaces removes them all, and ends
+// the roles it started: a role that dies before it is ready, and a lab
+// stopped (ctx) while a role is starting.
+func TestHopsTornDownOnError(t *testing.T) {
+	needHops(t)
+	for name, command := range map[string][]string{
+		"role fails":    {"false"},
+		"ctx cancelled": {"sh", "-c", "echo starting >&2; exec cat >/dev/null", "role"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			const prefix = "mgt-fail"
+			t.Cleanup(func() { RemoveHopNamespaces(prefix) })
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			h, err := StartHops(ctx, HopsConfig{Prefix: prefix, Routers: 2, BoxAt: 1, Dir: t.TempDir(), Command: command, Stderr: cancelOnWrite{cancel}})
+			if err == nil {
+				h.Close()
+				t.Fatal("the lab started")
+			}
+			if left := namespaces(t, prefix); len(left) > 0 {
+				t.Fatalf("%v; left behind: %v", err, left)
+			}
+			if len(h.children) > 0 {
+				t.Fatalf("%v; children not stopped", err)
+			}
+		})
+	}
+}
