@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/mitmguard/mitmguard/internal/pgtest"
 	"github.com/mitmguard/mitmguard/measure"
@@ -161,5 +163,18 @@ func TestPostgresRedeliveredBatch(t *testing.T) {
 	got, err := st.VantageCounts(ctx, c2)
 	if err != nil || len(got) != 1 || got["a"] != 2 {
 		t.Fatalf("per vantage %v %v", got, err)
+	}
+}
+
+// TestPostgresTransientConnClosed: a connection pgx already closed is
+// recognised by pgx's sentinel, wrapped or not, and not by the words
+// "conn closed" in any error's text.
+func TestPostgresTransientConnClosed(t *testing.T) {
+	var p *store.Postgres
+	if !p.Transient(fmt.Errorf("write batch: %w", pgconn.ErrConnClosed)) {
+		t.Error("a wrapped pgconn.ErrConnClosed is not transient")
+	}
+	if p.Transient(errors.New(`check: host "conn closed.example" refused`)) {
+		t.Error(`an error that merely says "conn closed" is transient`)
 	}
 }
