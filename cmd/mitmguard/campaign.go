@@ -10,15 +10,13 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
 
 	"github.com/mitmguard/mitmguard/campaign"
 	"github.com/mitmguard/mitmguard/measure"
+	"github.com/mitmguard/mitmguard/store"
 )
 
 func newCampaign() *cobra.Command {
@@ -222,54 +220,21 @@ func readRootsPEM(name string) (string, error) {
 	return string(b), nil
 }
 
-// DBError says why the PostgreSQL DSN is unusable; it never shows the
-// password.
-type DBError struct {
-	Where  string // user@host:port/database, or the DSN's kind
-	Reason string
-}
-
-func (e *DBError) Error() string { return "PostgreSQL " + e.Where + ": " + e.Reason }
-
-// checkPostgres checks that dsn is a PostgreSQL DSN the server accepts:
-// parsed, connected and pinged within a few seconds.
+// checkPostgres checks, before a campaign's jobs go out, that dsn is a
+// PostgreSQL database the workers can share: store.OpenPostgres connects
+// within a few seconds, refuses a schema it does not own, migrates, and
+// says why a DSN is unusable without showing its password.
 func checkPostgres(ctx context.Context, dsn string) error {
-	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
-		return &DBError{"--db", "want a postgres:// DSN for a campaign (workers share the store); a file is for a single-machine probe"}
+	if !store.IsPostgresDSN(dsn) {
+		return &store.PostgresError{Where: "--db", Reason: "want a postgres:// DSN for a campaign (workers share the store); a file is for a single-machine probe"}
 	}
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		return &DBError{"--db", "not a valid DSN: " + strings.ReplaceAll(err.Error(), dsn, "(the DSN)")}
-	}
-	where := fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	cfg.ConnectTimeout = 5 * time.Second
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	st, err := store.OpenPostgres(ctx, dsn)
 	if err != nil {
-		var pe *pgconn.PgError
-		switch {
-		case errors.As(err, &pe) && pe.Code == "28P01":
-			return &DBError{where, "the server refused the password (SQLSTATE 28P01)"}
-		case errors.As(err, &pe) && (pe.Code == "28000" || pe.Code == "3D000"):
-			return &DBError{where, pe.Message + " (SQLSTATE " + pe.Code + ")"}
-		case errors.As(err, &pe):
-			return &DBError{where, pe.Message}
-		}
-		return &DBError{where, "cannot connect: " + redactPassword(err.Error(), cfg.Password)}
+		return err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if err := conn.Ping(ctx); err != nil {
-		return &DBError{where, "ping: " + err.Error()}
-	}
-	return nil
-}
-
-func redactPassword(s, password string) string {
-	if password == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, password, "xxxxx")
+	return st.Close()
 }
 
 func newCampaignStatus() *cobra.Command {
