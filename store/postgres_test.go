@@ -178,3 +178,32 @@ func TestPostgresTransientConnClosed(t *testing.T) {
 		t.Error(`an error that merely says "conn closed" is transient`)
 	}
 }
+
+// A schema that another program wrote, with its own table under one of
+// mitmguard's names, is refused before anything is created or written in
+// it; the SQLite backend refuses such a file the same way.
+func TestPostgresRefuseForeignSchema(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE TABLE records(id integer PRIMARY KEY, body text);
+		INSERT INTO records VALUES (1, 'theirs')`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = store.OpenPostgres(ctx, dsn)
+	var fe *store.ForeignError
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "records") || !strings.Contains(err.Error(), "mitmguard_test@") {
+		t.Fatalf("foreign schema: %v", err)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("the foreign schema has %d tables after the refused open, want its 1", n)
+	}
+}
