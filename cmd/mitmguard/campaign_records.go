@@ -42,7 +42,7 @@ func printStatusWithRecords(ctx context.Context, w io.Writer, st *campaign.Statu
 	case err != nil:
 		return err
 	default:
-		if counts, err = vantageCounts(ctx, db, c); err != nil {
+		if counts, err = db.VantageCounts(ctx, c); err != nil {
 			return err
 		}
 	}
@@ -63,15 +63,4 @@ func printStatusWithRecords(ctx context.Context, w io.Writer, st *campaign.Statu
 		fmt.Fprintf(w, "  %-24s %9d records\n", v.Vantage, v.Records)
 	}
 	return nil
-}
-
-// vantageCounts counts the records per vantage point, in the database when
-// the backend can.
-func vantageCounts(ctx context.Context, db store.Store, c *store.Campaign) (map[string]int, error) {
-	if vc, ok := db.(interface {
-		VantageCounts(context.Context, *store.Campaign) (map[string]int, error)
-	}); ok {
-		return vc.VantageCounts(ctx, c)
-	}
-	return nil, fmt.Errorf("campaign status: the %T store cannot count records per vantage point", db)
 }
