@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -119,13 +118,9 @@ func runSubmit(cmd *cobra.Command, f submitFlags) error {
 			return err
 		}
 	}
-	exclude := slices.Clone(measure.DefaultExcluded)
-	if f.exclude != "" {
-		more, err := readList(f.exclude, measure.ReadExclusions)
-		if err != nil {
-			return err
-		}
-		exclude = append(exclude, more...)
+	exclude, err := excludedNets(f.exclude)
+	if err != nil {
+		return err
 	}
 	if f.roots != "" {
 		if req.Roots, err = readRootsPEM(f.roots); err != nil {
