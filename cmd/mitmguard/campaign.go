@@ -131,9 +131,11 @@ func runSubmit(cmd *cobra.Command, f submitFlags) error {
 
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()
-	if err := checkPostgres(ctx, f.db); err != nil {
+	db, err := openCampaignStore(ctx, f.db)
+	if err != nil {
 		return err
 	}
+	db.Close()
 	q, closeQ, err := openCampaignQueue(ctx, f.nats, "mitmguard campaign submit")
 	if err != nil {
 		return err
@@ -215,25 +217,22 @@ func readRootsPEM(name string) (string, error) {
 	return string(b), nil
 }
 
-// checkPostgres checks, before a campaign's jobs go out, that dsn is a
-// PostgreSQL database the workers can share: store.OpenPostgres connects
-// within a few seconds, refuses a schema it does not own, migrates, and
-// says why a DSN is unusable without showing its password.
-func checkPostgres(ctx context.Context, dsn string) error {
+// openCampaignStore opens the PostgreSQL database the workers share, so
+// that a bad --db stops submit or status before anything else is done:
+// store.OpenPostgres connects within a few seconds, refuses a schema it
+// does not own, migrates, and says why a DSN is unusable without showing
+// its password.
+func openCampaignStore(ctx context.Context, dsn string) (*store.Postgres, error) {
 	if !store.IsPostgresDSN(dsn) {
-		return &store.PostgresError{Where: "--db", Reason: "want a postgres:// DSN for a campaign (workers share the store); a file is for a single-machine probe"}
+		return nil, &store.PostgresError{Where: "--db", Reason: "want a postgres:// DSN for a campaign (workers share the store); a file is for a single-machine probe"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	st, err := store.OpenPostgres(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	return st.Close()
+	return store.OpenPostgres(ctx, dsn)
 }
 
 func newCampaignStatus() *cobra.Command {
-	var natsURL, db string
+	var natsURL, dsn string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status ID --nats URL [--db DSN] [--json]",
@@ -246,10 +245,14 @@ after its records were committed) and pending, from the NATS stream; with
 			if natsURL == "" {
 				return errors.New("campaign status: --nats is required")
 			}
-			if db != "" {
-				if err := checkPostgres(cmd.Context(), db); err != nil {
+			var db store.Store
+			if dsn != "" {
+				pg, err := openCampaignStore(cmd.Context(), dsn)
+				if err != nil {
 					return err
 				}
+				defer pg.Close()
+				db = pg
 			}
 			q, closeQ, err := openCampaignQueue(cmd.Context(), natsURL, "mitmguard campaign status")
 			if err != nil {
@@ -260,7 +263,7 @@ after its records were committed) and pending, from the NATS stream; with
 			if err != nil {
 				return err
 			}
-			if db != "" {
+			if db != nil {
 				return printStatusWithRecords(cmd.Context(), cmd.OutOrStdout(), st, db, asJSON)
 			}
 			if asJSON {
@@ -271,7 +274,7 @@ after its records were committed) and pending, from the NATS stream; with
 		},
 	}
 	cmd.Flags().StringVar(&natsURL, "nats", "", "`URL` of the NATS server")
-	cmd.Flags().StringVar(&db, "db", "", "PostgreSQL `DSN` of the store")
+	cmd.Flags().StringVar(&dsn, "db", "", "PostgreSQL `DSN` of the store")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
 	return cmd
 }

@@ -28,12 +28,7 @@ type vantageWithRecords struct {
 }
 
 // printStatusWithRecords adds the records stored per vantage point to st.
-func printStatusWithRecords(ctx context.Context, w io.Writer, st *campaign.Status, dsn string, asJSON bool) error {
-	db, err := store.OpenDSN(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
+func printStatusWithRecords(ctx context.Context, w io.Writer, st *campaign.Status, db store.Store, asJSON bool) error {
 	counts := map[string]int{}
 	c, err := db.Campaign(ctx, st.Campaign)
 	switch {
