@@ -65,6 +65,9 @@ var pgMigrations = []string{
 	);`,
 }
 
+// pgTables are the tables pgMigrations create.
+var pgTables = []string{"campaigns", "certs", "controls", "records"}
+
 // pgLockKey is the advisory lock that serialises migrations: workers
 // started together migrate a new database once.
 const pgLockKey = 0x6d677264 // "mgrd", as SQLite's application_id
@@ -115,6 +118,11 @@ func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
 			nerr.Path = where
 			return nil, nerr
 		}
+		var ferr *ForeignError
+		if errors.As(err, &ferr) {
+			ferr.Path = where
+			return nil, ferr
+		}
 		return nil, pgOpenError(where, cc.Password, err)
 	}
 	return p, nil
@@ -158,6 +166,20 @@ func (p *Postgres) migrate(ctx context.Context) error {
 	if version > len(pgMigrations) {
 		return &NewerError{Version: version, Latest: len(pgMigrations)}
 	}
+	if version == 0 {
+		// A schema mitmguard never migrated may hold another program's
+		// tables under our names: refuse it rather than fail half-way or,
+		// worse, write into them.
+		var taken []string
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(array_agg(table_name::text ORDER BY table_name), '{}')
+			FROM information_schema.tables
+			WHERE table_schema = current_schema() AND table_name = ANY($1)`, pgTables).Scan(&taken); err != nil {
+			return err
+		}
+		if len(taken) > 0 {
+			return &ForeignError{Reason: "it has tables " + strings.Join(taken, ", ") + " that mitmguard did not create"}
+		}
+	}
 	for i := version; i < len(pgMigrations); i++ {
 		if _, err := tx.Exec(ctx, pgMigrations[i]); err != nil {
 			return fmt.Errorf("migration %d: %w", i+1, err)
@@ -198,7 +220,7 @@ func pgTransient(err error) bool {
 	var ce *pgconn.ConnectError
 	var ne net.Error
 	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		pgconn.SafeToRetry(err) || pgconn.Timeout(err) || strings.Contains(err.Error(), "conn closed")
+		pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.Is(err, pgconn.ErrConnClosed)
 }
 
 // CreateCampaign records a new campaign.

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/mitmguard/mitmguard/internal/pgtest"
 	"github.com/mitmguard/mitmguard/measure"
@@ -161,5 +163,47 @@ func TestPostgresRedeliveredBatch(t *testing.T) {
 	got, err := st.VantageCounts(ctx, c2)
 	if err != nil || len(got) != 1 || got["a"] != 2 {
 		t.Fatalf("per vantage %v %v", got, err)
+	}
+}
+
+// TestPostgresTransientConnClosed: a connection pgx already closed is
+// recognised by pgx's sentinel, wrapped or not, and not by the words
+// "conn closed" in any error's text.
+func TestPostgresTransientConnClosed(t *testing.T) {
+	var p *store.Postgres
+	if !p.Transient(fmt.Errorf("write batch: %w", pgconn.ErrConnClosed)) {
+		t.Error("a wrapped pgconn.ErrConnClosed is not transient")
+	}
+	if p.Transient(errors.New(`check: host "conn closed.example" refused`)) {
+		t.Error(`an error that merely says "conn closed" is transient`)
+	}
+}
+
+// A schema that another program wrote, with its own table under one of
+// mitmguard's names, is refused before anything is created or written in
+// it; the SQLite backend refuses such a file the same way.
+func TestPostgresRefuseForeignSchema(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE TABLE records(id integer PRIMARY KEY, body text);
+		INSERT INTO records VALUES (1, 'theirs')`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = store.OpenPostgres(ctx, dsn)
+	var fe *store.ForeignError
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "records") || !strings.Contains(err.Error(), "mitmguard_test@") {
+		t.Fatalf("foreign schema: %v", err)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("the foreign schema has %d tables after the refused open, want its 1", n)
 	}
 }

@@ -479,19 +479,38 @@ func (s *SQLite) Count(ctx context.Context, c *Campaign) (int, error) {
 // OutcomeCounts returns how many records of the campaign have each outcome,
 // counted by the database rather than by reading every record.
 func (s *SQLite) OutcomeCounts(ctx context.Context, c *Campaign) (map[outcome.Outcome]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT outcome, COUNT(*) FROM records WHERE campaign = ? GROUP BY outcome`, c.n)
+	m, err := s.groupCount(ctx, `SELECT outcome, COUNT(*) FROM records WHERE campaign = ? GROUP BY outcome`, c.n)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[outcome.Outcome]int, len(m))
+	for k, v := range m {
+		out[outcome.Outcome(k)] = v
+	}
+	return out, nil
+}
+
+// VantageCounts returns how many records of the campaign each vantage
+// point has stored.
+func (s *SQLite) VantageCounts(ctx context.Context, c *Campaign) (map[string]int, error) {
+	return s.groupCount(ctx, `SELECT vantage, COUNT(*) FROM records WHERE campaign = ? GROUP BY vantage`, c.n)
+}
+
+// groupCount runs a "SELECT key, COUNT(*) ... GROUP BY key" query.
+func (s *SQLite) groupCount(ctx context.Context, q string, args ...any) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[outcome.Outcome]int{}
+	out := map[string]int{}
 	for rows.Next() {
-		var o string
+		var k string
 		var n int
-		if err := rows.Scan(&o, &n); err != nil {
+		if err := rows.Scan(&k, &n); err != nil {
 			return nil, err
 		}
-		out[outcome.Outcome(o)] = n
+		out[k] = n
 	}
 	return out, rows.Err()
 }

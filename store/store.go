@@ -47,6 +47,9 @@ type Store interface {
 	// OutcomeCounts returns how many records of the campaign have each
 	// outcome, counted by the database.
 	OutcomeCounts(ctx context.Context, c *Campaign) (map[outcome.Outcome]int, error)
+	// VantageCounts returns how many records of the campaign each vantage
+	// point has stored, counted by the database (campaign status).
+	VantageCounts(ctx context.Context, c *Campaign) (map[string]int, error)
 	// Cert returns a stored certificate by hash.
 	Cert(ctx context.Context, h chain.Hash) ([]byte, error)
 	// Transient reports whether a write error may pass if tried again

@@ -9,16 +9,13 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"slices"
-	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
 
 	"github.com/mitmguard/mitmguard/campaign"
 	"github.com/mitmguard/mitmguard/measure"
+	"github.com/mitmguard/mitmguard/store"
 )
 
 func newCampaign() *cobra.Command {
@@ -121,13 +118,9 @@ func runSubmit(cmd *cobra.Command, f submitFlags) error {
 			return err
 		}
 	}
-	exclude := slices.Clone(measure.DefaultExcluded)
-	if f.exclude != "" {
-		more, err := readList(f.exclude, measure.ReadExclusions)
-		if err != nil {
-			return err
-		}
-		exclude = append(exclude, more...)
+	exclude, err := excludedNets(f.exclude)
+	if err != nil {
+		return err
 	}
 	if f.roots != "" {
 		if req.Roots, err = readRootsPEM(f.roots); err != nil {
@@ -138,9 +131,11 @@ func runSubmit(cmd *cobra.Command, f submitFlags) error {
 
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()
-	if err := checkPostgres(ctx, f.db); err != nil {
+	db, err := openCampaignStore(ctx, f.db)
+	if err != nil {
 		return err
 	}
+	db.Close()
 	q, closeQ, err := openCampaignQueue(ctx, f.nats, "mitmguard campaign submit")
 	if err != nil {
 		return err
@@ -222,58 +217,22 @@ func readRootsPEM(name string) (string, error) {
 	return string(b), nil
 }
 
-// DBError says why the PostgreSQL DSN is unusable; it never shows the
-// password.
-type DBError struct {
-	Where  string // user@host:port/database, or the DSN's kind
-	Reason string
-}
-
-func (e *DBError) Error() string { return "PostgreSQL " + e.Where + ": " + e.Reason }
-
-// checkPostgres checks that dsn is a PostgreSQL DSN the server accepts:
-// parsed, connected and pinged within a few seconds.
-func checkPostgres(ctx context.Context, dsn string) error {
-	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
-		return &DBError{"--db", "want a postgres:// DSN for a campaign (workers share the store); a file is for a single-machine probe"}
+// openCampaignStore opens the PostgreSQL database the workers share, so
+// that a bad --db stops submit or status before anything else is done:
+// store.OpenPostgres connects within a few seconds, refuses a schema it
+// does not own, migrates, and says why a DSN is unusable without showing
+// its password.
+func openCampaignStore(ctx context.Context, dsn string) (*store.Postgres, error) {
+	if !store.IsPostgresDSN(dsn) {
+		return nil, &store.PostgresError{Where: "--db", Reason: "want a postgres:// DSN for a campaign (workers share the store); a file is for a single-machine probe"}
 	}
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		return &DBError{"--db", "not a valid DSN: " + strings.ReplaceAll(err.Error(), dsn, "(the DSN)")}
-	}
-	where := fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	cfg.ConnectTimeout = 5 * time.Second
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		var pe *pgconn.PgError
-		switch {
-		case errors.As(err, &pe) && pe.Code == "28P01":
-			return &DBError{where, "the server refused the password (SQLSTATE 28P01)"}
-		case errors.As(err, &pe) && (pe.Code == "28000" || pe.Code == "3D000"):
-			return &DBError{where, pe.Message + " (SQLSTATE " + pe.Code + ")"}
-		case errors.As(err, &pe):
-			return &DBError{where, pe.Message}
-		}
-		return &DBError{where, "cannot connect: " + redactPassword(err.Error(), cfg.Password)}
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if err := conn.Ping(ctx); err != nil {
-		return &DBError{where, "ping: " + err.Error()}
-	}
-	return nil
-}
-
-func redactPassword(s, password string) string {
-	if password == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, password, "xxxxx")
+	return store.OpenPostgres(ctx, dsn)
 }
 
 func newCampaignStatus() *cobra.Command {
-	var natsURL, db string
+	var natsURL, dsn string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status ID --nats URL [--db DSN] [--json]",
@@ -286,10 +245,14 @@ after its records were committed) and pending, from the NATS stream; with
 			if natsURL == "" {
 				return errors.New("campaign status: --nats is required")
 			}
-			if db != "" {
-				if err := checkPostgres(cmd.Context(), db); err != nil {
+			var db store.Store
+			if dsn != "" {
+				pg, err := openCampaignStore(cmd.Context(), dsn)
+				if err != nil {
 					return err
 				}
+				defer pg.Close()
+				db = pg
 			}
 			q, closeQ, err := openCampaignQueue(cmd.Context(), natsURL, "mitmguard campaign status")
 			if err != nil {
@@ -300,7 +263,7 @@ after its records were committed) and pending, from the NATS stream; with
 			if err != nil {
 				return err
 			}
-			if db != "" {
+			if db != nil {
 				return printStatusWithRecords(cmd.Context(), cmd.OutOrStdout(), st, db, asJSON)
 			}
 			if asJSON {
@@ -311,7 +274,7 @@ after its records were committed) and pending, from the NATS stream; with
 		},
 	}
 	cmd.Flags().StringVar(&natsURL, "nats", "", "`URL` of the NATS server")
-	cmd.Flags().StringVar(&db, "db", "", "PostgreSQL `DSN` of the store")
+	cmd.Flags().StringVar(&dsn, "db", "", "PostgreSQL `DSN` of the store")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
 	return cmd
 }

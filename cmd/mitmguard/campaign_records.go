@@ -28,12 +28,7 @@ type vantageWithRecords struct {
 }
 
 // printStatusWithRecords adds the records stored per vantage point to st.
-func printStatusWithRecords(ctx context.Context, w io.Writer, st *campaign.Status, dsn string, asJSON bool) error {
-	db, err := store.OpenDSN(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
+func printStatusWithRecords(ctx context.Context, w io.Writer, st *campaign.Status, db store.Store, asJSON bool) error {
 	counts := map[string]int{}
 	c, err := db.Campaign(ctx, st.Campaign)
 	switch {
@@ -42,7 +37,7 @@ func printStatusWithRecords(ctx context.Context, w io.Writer, st *campaign.Statu
 	case err != nil:
 		return err
 	default:
-		if counts, err = vantageCounts(ctx, db, c); err != nil {
+		if counts, err = db.VantageCounts(ctx, c); err != nil {
 			return err
 		}
 	}
@@ -63,15 +58,4 @@ func printStatusWithRecords(ctx context.Context, w io.Writer, st *campaign.Statu
 		fmt.Fprintf(w, "  %-24s %9d records\n", v.Vantage, v.Records)
 	}
 	return nil
-}
-
-// vantageCounts counts the records per vantage point, in the database when
-// the backend can.
-func vantageCounts(ctx context.Context, db store.Store, c *store.Campaign) (map[string]int, error) {
-	if vc, ok := db.(interface {
-		VantageCounts(context.Context, *store.Campaign) (map[string]int, error)
-	}); ok {
-		return vc.VantageCounts(ctx, c)
-	}
-	return nil, fmt.Errorf("campaign status: the %T store cannot count records per vantage point", db)
 }

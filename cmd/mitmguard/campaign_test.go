@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/mitmguard/mitmguard/campaign"
 	"github.com/mitmguard/mitmguard/internal/pgtest"
@@ -153,5 +156,40 @@ func TestNatsCommand(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("exit: %v", err)
+	}
+}
+
+// A schema a newer mitmguard wrote is refused by submit before any job
+// goes out: the check is store.OpenPostgres's own, not a bare ping.
+func TestCampaignSubmitNewerSchema(t *testing.T) {
+	db := pgtest.Schema(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, `CREATE TABLE mitmguard_migrations(version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now());
+		INSERT INTO mitmguard_migrations(version) VALUES (99)`)
+	conn.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := natsd.Start(natsd.Config{Listen: "127.0.0.1:0", StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	dir := t.TempDir()
+	hosts := filepath.Join(dir, "hosts.txt")
+	domains := filepath.Join(dir, "domains.txt")
+	os.WriteFile(hosts, []byte("127.0.3.1\n"), 0o644)
+	os.WriteFile(domains, []byte("kz.example\n"), 0o644)
+	code, _, errOut := runCLI("campaign", "submit", "--nats", s.URL(), "--db", db, "--hosts", hosts, "--domains", domains, "--vantage", "a", "--id", "nw")
+	if code != 1 || !strings.Contains(errOut, "schema version 99, newer than") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	code, _, errOut = runCLI("campaign", "status", "nw", "--nats", s.URL())
+	if code != 1 || !strings.Contains(errOut, "no campaign nw") {
+		t.Fatalf("a refused submit left a campaign: exit %d, %s", code, errOut)
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -47,7 +45,7 @@ refused rather than written twice.`,
 			case format == "parquet" && output == "-":
 				return export.ErrOutput
 			}
-			st, err := openExportStore(db)
+			st, err := openExistingStore(cmd.Context(), "export", db)
 			if err != nil {
 				return err
 			}
@@ -90,17 +88,4 @@ refused rather than written twice.`,
 	fl.StringVar(&format, "format", "", "parquet (a partitioned folder) or jsonl (one record per line)")
 	fl.StringVar(&output, "output", "", "`DIR` for parquet; FILE or - (standard output) for jsonl")
 	return cmd
-}
-
-// openExportStore opens the store at db without creating one.
-func openExportStore(db string) (store.Store, error) {
-	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
-		// The PostgreSQL backend opens here once it is merged (store's
-		// DSN opener); export itself only uses the Store interface.
-		return nil, errors.New("export: this build has no PostgreSQL store backend yet; give an SQLite file")
-	}
-	if _, err := os.Stat(db); err != nil {
-		return nil, fmt.Errorf("export: %w (give the --db that mitmguard probe wrote)", err)
-	}
-	return store.Open(db)
 }

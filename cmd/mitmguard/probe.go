@@ -134,13 +134,9 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 			return err
 		}
 	}
-	exclude := slices.Clone(measure.DefaultExcluded)
-	if f.exclude != "" {
-		more, err := readList(f.exclude, measure.ReadExclusions)
-		if err != nil {
-			return err
-		}
-		exclude = append(exclude, more...)
+	exclude, err := excludedNets(f.exclude)
+	if err != nil {
+		return err
 	}
 
 	hostCount := -1
@@ -431,4 +427,18 @@ func printStats(w io.Writer, id string, s *measure.Stats) {
 	for _, o := range slices.Sorted(maps.Keys(s.Outcomes)) {
 		fmt.Fprintf(w, "  %-40s %d\n", o, s.Outcomes[o])
 	}
+}
+
+// excludedNets are the networks never probed: the special-purpose ranges
+// and those of the --exclude file, if one is given.
+func excludedNets(file string) ([]netip.Prefix, error) {
+	exclude := slices.Clone(measure.DefaultExcluded)
+	if file == "" {
+		return exclude, nil
+	}
+	more, err := readList(file, measure.ReadExclusions)
+	if err != nil {
+		return nil, err
+	}
+	return append(exclude, more...), nil
 }

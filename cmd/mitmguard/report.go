@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -33,10 +34,7 @@ view it); --csv writes tables; --jsonl exports every record.`,
   mitmguard report --db kz.db --propose --output proposal/   # blocklist entries to review`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := os.Stat(db); err != nil && !store.IsPostgresDSN(db) {
-				return fmt.Errorf("report: %w (give the --db that mitmguard probe wrote)", err)
-			}
-			st, err := store.OpenDSN(cmd.Context(), db)
+			st, err := openExistingStore(cmd.Context(), "report", db)
 			if err != nil {
 				return err
 			}
@@ -113,4 +111,17 @@ func exportJSONL(cmd *cobra.Command, st store.Store, id, name string) error {
 	return writeFileWith(name, func(w io.Writer) error {
 		return measure.NewJSONL(w, c.ID).Export(cmd.Context(), store.Bind(st, c), nil)
 	})
+}
+
+// openExistingStore opens the store --db names for a command that reads
+// it (report, export): a PostgreSQL database for a postgres:// DSN, else an
+// SQLite file that must exist already, so that a mistyped path is an error
+// rather than a new empty store.
+func openExistingStore(ctx context.Context, cmdName, db string) (store.Store, error) {
+	if !store.IsPostgresDSN(db) {
+		if _, err := os.Stat(db); err != nil {
+			return nil, fmt.Errorf("%s: %w (give the --db that mitmguard probe wrote)", cmdName, err)
+		}
+	}
+	return store.OpenDSN(ctx, db)
 }

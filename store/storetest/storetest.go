@@ -183,6 +183,10 @@ func roundTrip(t *testing.T, st store.Store) {
 	if err != nil || counts[outcome.Suspected] != 3 || counts[outcome.OK] != 2 || counts[outcome.ErrorControl] != 1 || len(counts) != 3 {
 		t.Errorf("outcome counts %v %v", counts, err)
 	}
+	vcounts, err := st.VantageCounts(ctx, c)
+	if err != nil || vcounts["local"] != 4 || vcounts["kz-almaty"] != 2 || len(vcounts) != 2 {
+		t.Errorf("vantage counts %v %v", vcounts, err)
+	}
 }
 
 func certsOnce(t *testing.T, st store.Store) {
