@@ -148,6 +148,7 @@ func debianStep(r rootFS, fs []truststore.Finding) Step {
 	st := Step{Store: truststore.DebianLocal, StorePath: "/etc/ssl/certs", Owner: "system", Certs: subjects(fs),
 		Changes: []string{debianConf, debianLocal, debianCerts}}
 	var remove, deselect, kept []string
+	owners := packageOwners(r)
 	for _, f := range fs {
 		var cand string
 		switch f.Store {
@@ -165,7 +166,7 @@ func debianStep(r rootFS, fs []truststore.Finding) Step {
 		if cand == "" {
 			continue
 		}
-		if pkg, owned := packageOwned(r, cand); owned {
+		if pkg, owned := owners(cand); owned {
 			kept = appendNew(kept, cand+" (installed by "+pkg+")")
 			continue
 		}
@@ -205,28 +206,37 @@ func debianStep(r rootFS, fs []truststore.Finding) Step {
 	return st
 }
 
-// packageOwned reports a file that a package of the system put there: the
-// snakeoil certificate that ssl-cert generates (Postfix, Apache and Dovecot
-// serve it), or a file dpkg lists as installed.
-func packageOwned(r rootFS, dev string) (string, bool) {
-	if path.Base(dev) == "ssl-cert-snakeoil.pem" {
-		return "ssl-cert", true
-	}
-	lists, _ := r.Glob("/var/lib/dpkg/info/*.list") // a tree too large gives what was found
-	for _, list := range lists {
-		data, err := r.ReadFile(list, maxFileSize)
-		if err != nil {
-			continue
+// packageOwners returns a lookup of the files that a package of the system
+// put there: the snakeoil certificate that ssl-cert generates (Postfix,
+// Apache and Dovecot serve it), or a file dpkg lists as installed. dpkg's
+// lists are read once, on the first lookup that needs them, however many
+// files the plan asks about.
+func packageOwners(r rootFS) func(dev string) (string, bool) {
+	var owner map[string]string
+	return func(dev string) (string, bool) {
+		if path.Base(dev) == "ssl-cert-snakeoil.pem" {
+			return "ssl-cert", true
 		}
-		for _, line := range strings.Split(string(data), "\n") {
-			if line == dev {
+		if owner == nil {
+			owner = map[string]string{}
+			lists, _ := r.Glob("/var/lib/dpkg/info/*.list") // a tree too large gives what was found
+			for _, list := range lists {
+				data, err := r.ReadFile(list, maxFileSize)
+				if err != nil {
+					continue
+				}
 				pkg, _, _ := strings.Cut(path.Base(list), ".list")
 				pkg, _, _ = strings.Cut(pkg, ":")
-				return pkg, true
+				for _, line := range strings.Split(string(data), "\n") {
+					if _, seen := owner[line]; !seen && line != "" {
+						owner[line] = pkg
+					}
+				}
 			}
 		}
+		pkg, ok := owner[dev]
+		return pkg, ok
 	}
-	return "", false
 }
 
 // updateCAArgs are the arguments that point update-ca-certificates at the
