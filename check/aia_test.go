@@ -22,6 +22,7 @@ import (
 
 	"github.com/mitmguard/mitmguard/chain"
 	"github.com/mitmguard/mitmguard/outcome"
+	"github.com/mitmguard/mitmguard/probe"
 	"github.com/mitmguard/mitmguard/verdict"
 )
 
@@ -277,5 +278,29 @@ func TestAIARedirectsAndSize(t *testing.T) {
 	}
 	if _, err := f.fetch(ctx, srv.URL+"/big"); err == nil {
 		t.Error("a certificate past maxAIABytes was read")
+	}
+}
+
+// The zero Options.Timeout is a bound too (probe.DefaultTimeout), not "no
+// bound": a library caller that passes a context without a deadline must
+// not be held for ever by issuer URLs that never answer.
+func TestZeroTimeoutStillBounded(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	stall, _ := aiaServer(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	defer close(release)
+	addr, _ := forgedServer(t, "facebook.com", []string{stall.URL + "/issuer.crt"})
+	start := time.Now()
+	rep := Run(context.Background(), "facebook.com", Options{Classifier: verdict.New(verdict.Options{}), Connect: addr, FetchIssuers: true, aiaAnyPort: true})
+	if took := time.Since(start); took > 3*probe.DefaultTimeout {
+		t.Errorf("check with the zero timeout took %v", took)
+	}
+	if rep.Outcome != outcome.Suspected {
+		t.Errorf("stalled AIA with the zero timeout: %s (%s)", rep.Outcome, rep.Message)
 	}
 }

@@ -29,7 +29,9 @@ type Options struct {
 	// still sent as SNI (the "SNI X to host Y" test).
 	Connect string
 	// Timeout bounds the whole check: resolving, connecting, the handshake
-	// and any issuer download. Zero means no bound but the caller's context.
+	// and any issuer download. Zero means probe.DefaultTimeout: a server or
+	// an issuer URL that never answers must not hold the check for ever,
+	// whatever context the caller passes.
 	Timeout time.Duration
 	// Resolver resolves names; nil means net.DefaultResolver.
 	Resolver *net.Resolver
@@ -147,11 +149,11 @@ func (e *InputError) Error() string { return fmt.Sprintf("check: %q: %s", e.Inpu
 // every failure becomes an outcome in the report.
 func Run(ctx context.Context, target string, opts Options) *Report {
 	rep := &Report{Target: target, Time: time.Now().UTC(), Chain: []chain.Info{}}
-	if opts.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
-		defer cancel()
+	if opts.Timeout <= 0 {
+		opts.Timeout = probe.DefaultTimeout
 	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
 	host, port, err := ParseTarget(target)
 	if err != nil {
 		rep.Outcome, rep.Message, rep.Error = outcome.ErrorInput, err.Error(), err.Error()

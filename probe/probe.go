@@ -47,6 +47,11 @@ type Options struct {
 	Groups []tls.CurveID
 }
 
+// DefaultTimeout is the default Options.Timeout: long enough for a slow
+// link, short enough that a server which never answers cannot hold a
+// handshake open.
+const DefaultTimeout = 10 * time.Second
+
 // DefaultMaxBytes is the default Options.MaxBytes. Real handshakes read
 // 3-15 KB.
 const DefaultMaxBytes = 1 << 20
@@ -80,7 +85,7 @@ type Result struct {
 func Handshake(ctx context.Context, t Target, opts Options) *Result {
 	timeout := opts.Timeout
 	if timeout <= 0 {
-		timeout = 10 * time.Second
+		timeout = DefaultTimeout
 	}
 	alpn := opts.ALPN
 	if alpn == nil {
