@@ -22,14 +22,23 @@ const serialLowBits = 33
 type forger struct {
 	ca      *issuer // the "Security Certificate" intermediate
 	keyBits int
+	// above are the certificates sent after the forged leaf: the
+	// intermediate, then the root on boxes that send it.
+	above [][]byte
 
 	mu    sync.Mutex
 	keys  map[string]func() (*rsa.PrivateKey, error) // by host; each made once
 	certs map[string]*tls.Certificate                // by the real certificate's bytes
 }
 
-func newForger(ca *issuer, keyBits int) *forger {
-	return &forger{ca: ca, keyBits: keyBits, keys: map[string]func() (*rsa.PrivateKey, error){}, certs: map[string]*tls.Certificate{}}
+// newForger makes a forger that signs with ca and sends ca's certificate,
+// then alsoSend (the root, as some deployments' boxes do), after each leaf.
+func newForger(ca *issuer, keyBits int, alsoSend ...*x509.Certificate) *forger {
+	above := [][]byte{ca.cert.Raw}
+	for _, c := range alsoSend {
+		above = append(above, c.Raw)
+	}
+	return &forger{ca: ca, keyBits: keyBits, above: above, keys: map[string]func() (*rsa.PrivateKey, error){}, certs: map[string]*tls.Certificate{}}
 }
 
 // key returns the host's RSA key, generating it once even when several
@@ -81,7 +90,7 @@ func (f *forger) forge(real *x509.Certificate) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	c = &tls.Certificate{Certificate: [][]byte{der, f.ca.cert.Raw}, PrivateKey: key}
+	c = &tls.Certificate{Certificate: append([][]byte{der}, f.above...), PrivateKey: key}
 	f.mu.Lock()
 	f.certs[string(real.Raw)] = c
 	f.mu.Unlock()

@@ -18,6 +18,14 @@ type NetworkConfig struct {
 	// ForgedKeyBits as in Config (default 2048; tests may use 1024, as the
 	// 2019 box did before 19 July 2019).
 	ForgedKeyBits int
+	// SendsRoot picks, by index as in Hosts, the intercepting hosts whose
+	// middlebox sends the national root after the "Security Certificate"
+	// intermediate. Real deployments differ: some boxes send the whole
+	// chain, others (the 2020 one) never the root, so an analysis must
+	// name the root from the hosts that do and attribute the others' chains
+	// to it. Hosts past its end send leaf and intermediate only, as the
+	// single-host lab does.
+	SendsRoot []bool
 }
 
 // NetHost is one host of a Network.
@@ -25,6 +33,8 @@ type NetHost struct {
 	Addr   string // IP:port it listens on
 	Name   string // the name its own certificate is for
 	Action Action // what it does with targeted SNIs
+	// SendsRoot: its middlebox sends the national root with forged chains.
+	SendsRoot bool
 }
 
 // Network is a running set of hosts on loopback addresses, each with its
@@ -60,7 +70,9 @@ func StartNetwork(cfg NetworkConfig) (n *Network, err error) {
 			n.Close()
 		}
 	}()
-	f := newForger(p.security, cfg.ForgedKeyBits)
+	// One forger per chain the boxes send; each host's key is made by the
+	// one its box uses.
+	partial, full := newForger(p.security, cfg.ForgedKeyBits), newForger(p.security, cfg.ForgedKeyBits, p.national.cert)
 	for i, action := range cfg.Hosts {
 		ip := fmt.Sprintf("127.0.1.%d", i+1)
 		name := fmt.Sprintf("host%d.hosts.mitmguard-lab.net", i+1)
@@ -69,7 +81,11 @@ func StartNetwork(cfg NetworkConfig) (n *Network, err error) {
 			return nil, err
 		}
 		cert := tls.Certificate{Certificate: [][]byte{leaf.Raw, p.publicCA.cert.Raw}, PrivateKey: key, Leaf: leaf}
-		h := NetHost{Name: name, Action: action}
+		h := NetHost{Name: name, Action: action, SendsRoot: action == Intercept && i < len(cfg.SendsRoot) && cfg.SendsRoot[i]}
+		f := partial
+		if h.SendsRoot {
+			f = full
+		}
 		if action == Pass {
 			if h.Addr, err = n.serveTLS(ip, cert); err != nil {
 				return nil, err
