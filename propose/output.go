@@ -28,7 +28,7 @@ func Blocklist(ps []*Proposal, published time.Time) (*blocklist.List, error) {
 			Name:        p.Subject,
 			Kind:        blocklist.KindGovernment,
 			FirstSeen:   p.FirstSeen.Format(time.DateOnly),
-			Notes:       fmt.Sprintf("proposed by mitmguard report --propose (confidence %s); a reviewer confirms the kind and the operator", p.Confidence),
+			Notes:       notes(p),
 			SPKISHA256:  p.SPKISHA256,
 			Certificate: p.Certificate,
 			Evidence:    filepath.ToSlash(EvidencePath(p)),
@@ -39,6 +39,15 @@ func Blocklist(ps []*Proposal, published time.Time) (*blocklist.List, error) {
 		entries = append(entries, e)
 	}
 	return blocklist.New(entries, 1, published)
+}
+
+// notes is an entry's note for the reviewer.
+func notes(p *Proposal) string {
+	n := fmt.Sprintf("proposed by mitmguard report --propose (confidence %s); a reviewer confirms the kind and the operator", p.Confidence)
+	if !p.RootSent {
+		n += "; root not sent: this is the key that signed the forged certificates, issued by " + p.Issuer
+	}
+	return n
 }
 
 // WriteBundle writes dir/proposed.json (the proposed blocklist), and the
@@ -68,7 +77,10 @@ func WriteBundle(dir string, res *Result, published time.Time) error {
 		if err := writeJSON(base, p); err != nil {
 			return err
 		}
-		pemText := "# issuing certificate: " + p.Subject + "\n" + p.Certificate
+		pemText := "# proposed key's certificate: " + p.Subject + "\n" + p.Certificate
+		for _, in := range p.Intermediates {
+			pemText += "# intermediate under it that signed forged certificates: " + in.Subject + "\n" + in.Certificate
+		}
 		for _, ex := range p.Examples {
 			pemText += fmt.Sprintf("# example chain: host %s, SNI %s, vantage %s, %s\n%s", ex.Host, ex.SNI, ex.Vantage, ex.Time.Format(time.RFC3339), ex.PEM)
 		}

@@ -13,9 +13,11 @@
 package propose
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -36,6 +38,14 @@ const (
 	// maxCerts bounds the certificates read from the store: the database
 	// may be hostile, and a campaign repeats a forger's few chains.
 	maxCerts = 1 << 16
+	// maxSameName bounds the certificates kept per subject name to look
+	// issuers up among, and maxPath the certificates followed up from a
+	// forged chain's top: a hostile host may send many certificates under
+	// one name to make the look-up cost a signature check each. When the
+	// bound is reached the chain is attributed to its top's key, as when
+	// the root is never sent: the proposal is weaker, never wrong.
+	maxSameName = 8
+	maxPath     = 8
 )
 
 // Options configure Find.
@@ -49,24 +59,35 @@ type Options struct {
 	Public *x509.CertPool
 }
 
-// Proposal is one issuer key proposed for the blocklist, with its evidence.
+// Proposal is one key proposed for the blocklist, with its evidence. The key
+// is the root the forged chains lead to when any host sent it, as a
+// browser's block names the national root and not the intermediate one box
+// sends; else the key of the highest certificate the forgers sent (then
+// RootSent is false and the reasons say "root not sent").
 type Proposal struct {
-	// SPKISHA256 is the hex SHA-256 of the issuing key's SubjectPublicKeyInfo.
+	// SPKISHA256 is the hex SHA-256 of the proposed key's SubjectPublicKeyInfo.
 	SPKISHA256 string `json:"spki_sha256"`
-	// Subject of the issuing certificate; Issuer is the name of the key
-	// above it (the root, when the forger never sent it).
+	// Subject of the proposed key's certificate; Issuer is the name of the
+	// key above it (itself for a root; the root's name when it was never
+	// sent).
 	Subject    string `json:"subject"`
 	Issuer     string `json:"issuer"`
 	SelfSigned bool   `json:"self_signed"`
-	// CertSHA256 and Certificate (PEM) are the issuing certificate as seen.
-	CertSHA256  string    `json:"cert_sha256"`
-	Certificate string    `json:"certificate"`
-	Hosts       []string  `json:"hosts"`
-	Domains     []string  `json:"domains"`
-	Vantages    []string  `json:"vantage_points"`
-	FirstSeen   time.Time `json:"first_seen"`
-	LastSeen    time.Time `json:"last_seen"`
-	Records     int       `json:"records"`
+	// RootSent reports that the proposed certificate is a self-signed root
+	// that at least one host sent.
+	RootSent bool `json:"root_sent"`
+	// CertSHA256 and Certificate (PEM) are the proposed key's certificate as seen.
+	CertSHA256  string `json:"cert_sha256"`
+	Certificate string `json:"certificate"`
+	// Intermediates are the certificates under the proposed key that signed
+	// the forged leaves, such as the "Security Certificate".
+	Intermediates []Intermediate `json:"intermediates,omitempty"`
+	Hosts         []string       `json:"hosts"`
+	Domains       []string       `json:"domains"`
+	Vantages      []string       `json:"vantage_points"`
+	FirstSeen     time.Time      `json:"first_seen"`
+	LastSeen      time.Time      `json:"last_seen"`
+	Records       int            `json:"records"`
 	// Traits counts the forger's traits on the forged certificates.
 	Traits     map[string]int `json:"traits,omitempty"`
 	Confidence string         `json:"confidence"` // "high" or "medium"
@@ -74,6 +95,14 @@ type Proposal struct {
 	Examples   []Example      `json:"examples"`
 
 	x509 *x509.Certificate
+}
+
+// Intermediate is a certificate between the forged leaves and the proposed key.
+type Intermediate struct {
+	SPKISHA256  string `json:"spki_sha256"`
+	Subject     string `json:"subject"`
+	CertSHA256  string `json:"cert_sha256"`
+	Certificate string `json:"certificate"`
 }
 
 // Example is one forged chain as a record saw it.
@@ -110,14 +139,195 @@ func (e *TooManyCertsError) Error() string {
 	return fmt.Sprintf("propose: the campaign refers to more than %d certificates", e.Max)
 }
 
-// candidate gathers one issuer key's evidence while the records stream.
-type candidate struct {
-	p        *Proposal
-	hosts    map[string]bool
+// evidence is what the suspected records say about one key.
+type evidence struct {
+	hosts    map[string][]chain.Hash // each host's control chain
 	domains  map[string]bool
 	vantages map[string]bool
-	ownHosts map[string]bool // hosts whose control chain holds this key
-	public   bool
+	records  int
+	first    time.Time
+	last     time.Time
+	traits   map[string]int
+	examples []Example
+}
+
+func newEvidence() *evidence {
+	return &evidence{hosts: map[string][]chain.Hash{}, domains: map[string]bool{}, vantages: map[string]bool{}, traits: map[string]int{}}
+}
+
+func (e *evidence) add(r measure.Record, ctl measure.Control, ch chain.Chain) {
+	if _, ok := e.hosts[r.Host]; !ok {
+		e.hosts[r.Host] = ctl.Chain
+	}
+	e.domains[strings.ToLower(r.SNI)], e.vantages[r.Vantage] = true, true
+	e.records++
+	if e.first.IsZero() || r.Time.Before(e.first) {
+		e.first = r.Time.UTC()
+	}
+	if r.Time.After(e.last) {
+		e.last = r.Time.UTC()
+	}
+	for _, t := range r.Traits {
+		e.traits[t]++
+	}
+	if len(e.examples) < MaxExamples && !e.hasExample(r.Host) {
+		ex := Example{Vantage: r.Vantage, Host: r.Host, SNI: r.SNI, Time: r.Time.UTC()}
+		var pemText strings.Builder
+		for _, cert := range ch {
+			ex.Chain = append(ex.Chain, cert.SHA256.String())
+			pemText.WriteString(cert.PEM())
+		}
+		ex.PEM = pemText.String()
+		e.examples = append(e.examples, ex)
+	}
+}
+
+func (e *evidence) hasExample(host string) bool {
+	return slices.ContainsFunc(e.examples, func(ex Example) bool { return ex.Host == host })
+}
+
+// merge adds o's evidence to e's: hosts and domains once, examples of hosts
+// e has none of.
+func (e *evidence) merge(o *evidence) {
+	for h, ctl := range o.hosts {
+		if _, ok := e.hosts[h]; !ok {
+			e.hosts[h] = ctl
+		}
+	}
+	maps.Copy(e.domains, o.domains)
+	maps.Copy(e.vantages, o.vantages)
+	e.records += o.records
+	if e.first.IsZero() || !o.first.IsZero() && o.first.Before(e.first) {
+		e.first = o.first
+	}
+	if o.last.After(e.last) {
+		e.last = o.last
+	}
+	for t, n := range o.traits {
+		e.traits[t] += n
+	}
+	for _, ex := range o.examples {
+		if len(e.examples) < MaxExamples && !e.hasExample(ex.Host) {
+			e.examples = append(e.examples, ex)
+		}
+	}
+}
+
+// candidate is the evidence of the chains whose top is one key.
+type candidate struct {
+	top    *chain.Cert
+	ev     *evidence
+	public bool // the chain verifies to a public root
+}
+
+// group is the candidates attributed to one proposed key: path runs from
+// each candidate's top up to that key.
+type group struct {
+	key      *chain.Cert
+	rootSent bool
+	members  []*candidate
+	paths    [][]*chain.Cert
+}
+
+// finder reads a campaign's certificates once each.
+type finder struct {
+	ctx   context.Context
+	st    store.Store
+	certs map[chain.Hash]*chain.Cert // nil: stored but unparseable
+	// byName indexes the certificates sent above a leaf, in any record or
+	// control, by subject: where a forged chain's issuer is looked up.
+	byName map[string][]*chain.Cert
+}
+
+// cert returns the parsed certificate, nil when it does not parse.
+func (f *finder) cert(h chain.Hash) (*chain.Cert, error) {
+	if cert, ok := f.certs[h]; ok {
+		return cert, nil
+	}
+	if len(f.certs) >= maxCerts {
+		return nil, &TooManyCertsError{Max: maxCerts}
+	}
+	der, err := f.st.Cert(f.ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := chain.NewCert(der)
+	if err != nil || cert.X509 == nil {
+		cert = nil // unparseable: stored, but no evidence
+	}
+	f.certs[h] = cert
+	return cert, nil
+}
+
+// load returns the chain, nil when a certificate of it does not parse.
+func (f *finder) load(hs []chain.Hash) (chain.Chain, error) {
+	out := make(chain.Chain, 0, len(hs))
+	for _, h := range hs {
+		cert, err := f.cert(h)
+		if cert == nil || err != nil {
+			return nil, err
+		}
+		out = append(out, cert)
+	}
+	return out, nil
+}
+
+// see indexes the certificates a chain carries above its leaf.
+func (f *finder) see(hs []chain.Hash) error {
+	for _, h := range hs[min(1, len(hs)):] {
+		cert, err := f.cert(h)
+		if err != nil {
+			return err
+		}
+		if cert == nil {
+			continue
+		}
+		name := string(cert.RawSubject)
+		if same := f.byName[name]; len(same) < maxSameName && !slices.ContainsFunc(same, func(c *chain.Cert) bool { return c.SPKI == cert.SPKI }) {
+			f.byName[name] = append(same, cert)
+		}
+	}
+	return nil
+}
+
+// path follows issuers up from top among the certificates the campaign
+// saw, and returns top and every issuer found, up to a self-signed root. A
+// certificate is the issuer when its subject is the issuer name, its key id
+// is the authority key id (when both are set) and the signature verifies
+// under its key: a hostile host can send a certificate with any name, not
+// one whose key verifies a signature it did not make.
+func (f *finder) path(top *chain.Cert) []*chain.Cert {
+	path := []*chain.Cert{top}
+	for len(path) < maxPath {
+		cur := path[len(path)-1]
+		if selfSigned(cur) {
+			break
+		}
+		var next *chain.Cert
+		for _, c := range f.byName[string(cur.RawIssuer)] {
+			if slices.ContainsFunc(path, func(p *chain.Cert) bool { return p.SPKI == c.SPKI }) {
+				continue
+			}
+			if aki, ski := cur.X509.AuthorityKeyId, c.X509.SubjectKeyId; len(aki) > 0 && len(ski) > 0 && !bytes.Equal(aki, ski) {
+				continue
+			}
+			if cur.X509.CheckSignatureFrom(c.X509) == nil {
+				next = c
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		path = append(path, next)
+	}
+	return path
+}
+
+// selfSigned reports whether c names itself as issuer and its own key
+// verifies its signature: a root.
+func selfSigned(c *chain.Cert) bool {
+	return c.SelfIssued() && c.X509.CheckSignature(c.X509.SignatureAlgorithm, c.X509.RawTBSCertificate, c.X509.Signature) == nil
 }
 
 // Find reads the campaign (id; "" for the newest) and returns its proposals,
@@ -136,38 +346,22 @@ func Find(ctx context.Context, st store.Store, id string, opts Options) (*Result
 	if err != nil {
 		return nil, err
 	}
-	certs := map[chain.Hash]*chain.Cert{}
-	load := func(hs []chain.Hash) (chain.Chain, error) {
-		out := make(chain.Chain, 0, len(hs))
-		for _, h := range hs {
-			cert, ok := certs[h]
-			if !ok {
-				if len(certs) >= maxCerts {
-					return nil, &TooManyCertsError{Max: maxCerts}
-				}
-				der, err := st.Cert(ctx, h)
-				if err != nil {
-					return nil, err
-				}
-				if cert, err = chain.NewCert(der); err != nil {
-					cert = nil // unparseable: stored, but no evidence
-				}
-				certs[h] = cert
-			}
-			if cert == nil || cert.X509 == nil {
-				return nil, nil
-			}
-			out = append(out, cert)
-		}
-		return out, nil
-	}
+	f := &finder{ctx: ctx, st: st, certs: map[chain.Hash]*chain.Cert{}, byName: map[string][]*chain.Cert{}}
 	cands := map[chain.Hash]*candidate{}
 	var order []chain.Hash
 	err = st.Records(ctx, c, func(r measure.Record, ctl measure.Control) error {
+		// Every chain of the campaign may carry the root a forged chain
+		// leads to: some boxes send it, for some hosts or names only.
+		if err := f.see(r.Chain); err != nil {
+			return err
+		}
+		if err := f.see(ctl.Chain); err != nil {
+			return err
+		}
 		if r.Outcome != outcome.Suspected {
 			return nil // known keys are listed already; others are not forgeries
 		}
-		ch, err := load(r.Chain)
+		ch, err := f.load(r.Chain)
 		if err != nil || len(ch) < 2 {
 			return err // a leaf alone does not show the issuing key
 		}
@@ -175,132 +369,128 @@ func Find(ctx context.Context, st store.Store, id string, opts Options) (*Result
 		if top == 0 {
 			return nil
 		}
-		issuer := ch[top]
-		cd := cands[issuer.SPKI]
+		cd := cands[ch[top].SPKI]
 		if cd == nil {
-			cd = &candidate{
-				p: &Proposal{
-					SPKISHA256: issuer.SPKI.String(), Subject: issuer.Subject(), Issuer: issuer.Issuer(),
-					SelfSigned: issuer.SelfIssued(), CertSHA256: issuer.SHA256.String(), Certificate: issuer.PEM(),
-					Traits: map[string]int{}, x509: issuer.X509,
-				},
-				hosts: map[string]bool{}, domains: map[string]bool{}, vantages: map[string]bool{}, ownHosts: map[string]bool{},
-				public: roots.IsMozilla(issuer.SPKI) || verifiesToPublic(ch[:top+1], opts.Public),
-			}
-			cands[issuer.SPKI] = cd
-			order = append(order, issuer.SPKI)
+			cd = &candidate{top: ch[top], ev: newEvidence(), public: verifiesToPublic(ch[:top+1], opts.Public)}
+			cands[ch[top].SPKI] = cd
+			order = append(order, ch[top].SPKI)
 		}
-		if !cd.hosts[r.Host] { // a host's control once per issuer, not per record
-			ctlChain, err := load(ctl.Chain)
-			if err != nil {
-				return err
-			}
-			if holdsKey(ctlChain, issuer) {
-				cd.ownHosts[r.Host] = true
-			}
-		}
-		p := cd.p
-		cd.hosts[r.Host], cd.domains[strings.ToLower(r.SNI)], cd.vantages[r.Vantage] = true, true, true
-		p.Records++
-		if p.FirstSeen.IsZero() || r.Time.Before(p.FirstSeen) {
-			p.FirstSeen = r.Time.UTC()
-		}
-		if r.Time.After(p.LastSeen) {
-			p.LastSeen = r.Time.UTC()
-		}
-		for _, t := range r.Traits {
-			p.Traits[t]++
-		}
-		if len(p.Examples) < MaxExamples && !slices.ContainsFunc(p.Examples, func(e Example) bool { return e.Host == r.Host }) {
-			ex := Example{Vantage: r.Vantage, Host: r.Host, SNI: r.SNI, Time: r.Time.UTC()}
-			var pemText strings.Builder
-			for _, cert := range ch {
-				ex.Chain = append(ex.Chain, cert.SHA256.String())
-				pemText.WriteString(cert.PEM())
-			}
-			ex.PEM = pemText.String()
-			p.Examples = append(p.Examples, ex)
-		}
+		cd.ev.add(r, ctl, ch)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	groups, err := f.group(cands, order)
+	if err != nil {
+		return nil, err
+	}
 	res := &Result{Campaign: c.ID, Proposals: []*Proposal{}}
-	for _, k := range order {
-		cd := cands[k]
-		if why := cd.reject(opts); why != "" {
-			res.Rejected = append(res.Rejected, Rejected{SPKISHA256: cd.p.SPKISHA256, Subject: cd.p.Subject, Reason: why})
+	for _, g := range groups {
+		p, why, err := f.propose(g, opts)
+		if err != nil {
+			return nil, err
+		}
+		if why != "" {
+			res.Rejected = append(res.Rejected, Rejected{SPKISHA256: g.key.SPKI.String(), Subject: g.key.Subject(), Reason: why})
 			continue
 		}
-		cd.finish(opts)
-		res.Proposals = append(res.Proposals, cd.p)
+		res.Proposals = append(res.Proposals, p)
 	}
 	slices.SortStableFunc(res.Proposals, func(a, b *Proposal) int { return len(b.Hosts)*len(b.Domains) - len(a.Hosts)*len(a.Domains) })
 	return res, nil
 }
 
-// issuingTop returns the index of the highest certificate of ch reached by
-// following signatures up from the leaf (0 when the leaf's issuer was not
-// sent): the key a proposal names. A certificate the forger sent that did
-// not sign the one below is not evidence of anything.
-func issuingTop(ch chain.Chain) int {
-	top := 0
-	for i := 1; i < len(ch); i++ {
-		if ch[i-1].X509.CheckSignatureFrom(ch[i].X509) != nil {
-			break
+// group attributes each candidate to the highest key its top leads to among
+// the campaign's certificates, in the order the candidates were met.
+func (f *finder) group(cands map[chain.Hash]*candidate, order []chain.Hash) ([]*group, error) {
+	byKey := map[chain.Hash]*group{}
+	var groups []*group
+	for _, k := range order {
+		if err := f.ctx.Err(); err != nil {
+			return nil, err
 		}
-		top = i
+		cd := cands[k]
+		path := f.path(cd.top)
+		key := path[len(path)-1]
+		g := byKey[key.SPKI]
+		if g == nil {
+			g = &group{key: key, rootSent: selfSigned(key)}
+			byKey[key.SPKI] = g
+			groups = append(groups, g)
+		}
+		g.members, g.paths = append(g.members, cd), append(g.paths, path)
 	}
-	return top
+	return groups, nil
 }
 
-// verifiesToPublic reports whether the chain (leaf up to the issuer) verifies
-// to a public root, whatever the leaf's names.
-func verifiesToPublic(ch chain.Chain, public *x509.CertPool) bool {
-	inter := x509.NewCertPool()
-	for _, c := range ch[1:] {
-		inter.AddCert(c.X509)
+// propose judges a group: its proposal, or why it is not proposed.
+func (f *finder) propose(g *group, opts Options) (*Proposal, string, error) {
+	ev := newEvidence()
+	public := roots.IsMozilla(g.key.SPKI)
+	for i, cd := range g.members {
+		ev.merge(cd.ev)
+		path := g.paths[i]
+		public = public || cd.public || slices.ContainsFunc(path, func(c *chain.Cert) bool { return roots.IsMozilla(c.SPKI) }) || verifiesToPublic(path, opts.Public)
 	}
-	_, err := ch[0].X509.Verify(x509.VerifyOptions{Roots: public, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}, CurrentTime: ch[0].X509.NotBefore.Add(time.Second)})
-	return err == nil
-}
-
-// holdsKey reports whether the host's own (control) chain carries the
-// issuer's key or was signed by it: then the names the key signs are its
-// own host's, a self-hosted CA, not a forger (a forger copies certificates
-// that another key issued, as the lab's middlebox and the 2019 box did).
-func holdsKey(ctl chain.Chain, issuer *chain.Cert) bool {
-	for _, c := range ctl {
-		if c.SPKI == issuer.SPKI || c.X509.CheckSignatureFrom(issuer.X509) == nil {
-			return true
+	if public {
+		return nil, "a public root, or chains to one", nil
+	}
+	// A key that signed a host's own certificate, or a certificate above
+	// it, is that host's own CA (the names it signs are its own), whether
+	// the chains above show it as the root or as an intermediate.
+	own := map[string]bool{}
+	for i, cd := range g.members {
+		for host, hs := range cd.ev.hosts {
+			ctl, err := f.load(hs)
+			if err != nil {
+				return nil, "", err
+			}
+			if slices.ContainsFunc(g.paths[i], func(c *chain.Cert) bool { return holdsKey(ctl, c) }) {
+				own[host] = true
+			}
 		}
 	}
-	return false
-}
-
-func (cd *candidate) reject(opts Options) string {
 	switch {
-	case cd.public:
-		return "a public root, or chains to one"
-	case len(cd.ownHosts) > 0:
-		return fmt.Sprintf("issues the own certificate of %d host(s): a self-hosted CA", len(cd.ownHosts))
-	case len(cd.hosts) < opts.MinHosts:
-		return fmt.Sprintf("seen on %d host(s), fewer than %d", len(cd.hosts), opts.MinHosts)
-	case len(cd.domains) < opts.MinDomains:
-		return fmt.Sprintf("forges %d domain(s), fewer than %d", len(cd.domains), opts.MinDomains)
+	case len(own) > 0:
+		return nil, fmt.Sprintf("issues the own certificate of %d host(s): a self-hosted CA", len(own)), nil
+	case len(ev.hosts) < opts.MinHosts:
+		return nil, fmt.Sprintf("seen on %d host(s), fewer than %d", len(ev.hosts), opts.MinHosts), nil
+	case len(ev.domains) < opts.MinDomains:
+		return nil, fmt.Sprintf("forges %d domain(s), fewer than %d", len(ev.domains), opts.MinDomains), nil
 	}
-	return ""
-}
-
-func (cd *candidate) finish(opts Options) {
-	p := cd.p
-	p.Hosts, p.Domains, p.Vantages = sortedKeys(cd.hosts), sortedKeys(cd.domains), sortedKeys(cd.vantages)
-	p.Reasons = []string{
-		fmt.Sprintf("forged certificates for %d domains on %d hosts (thresholds %d and %d)", len(p.Domains), len(p.Hosts), opts.MinDomains, opts.MinHosts),
-		"the forged chains end outside the public roots (issuer: " + p.Issuer + ")",
-		"the key issues none of the hosts' own certificates",
+	k := g.key
+	p := &Proposal{
+		SPKISHA256: k.SPKI.String(), Subject: k.Subject(), Issuer: k.Issuer(), SelfSigned: k.SelfIssued(), RootSent: g.rootSent,
+		CertSHA256: k.SHA256.String(), Certificate: k.PEM(), x509: k.X509,
+		Hosts: sortedKeys(ev.hosts), Domains: sortedKeys(ev.domains), Vantages: sortedKeys(ev.vantages),
+		FirstSeen: ev.first, LastSeen: ev.last, Records: ev.records, Traits: ev.traits, Examples: ev.examples,
 	}
+	sentBy := map[string]bool{}
+	for i, cd := range g.members {
+		path := g.paths[i]
+		if len(path) == 1 {
+			for h := range cd.ev.hosts {
+				sentBy[h] = true
+			}
+		}
+		for _, c := range path[:len(path)-1] {
+			if !slices.ContainsFunc(p.Intermediates, func(in Intermediate) bool { return in.CertSHA256 == c.SHA256.String() }) {
+				p.Intermediates = append(p.Intermediates, Intermediate{SPKISHA256: c.SPKI.String(), Subject: c.Subject(), CertSHA256: c.SHA256.String(), Certificate: c.PEM()})
+			}
+		}
+	}
+	p.Reasons = []string{fmt.Sprintf("forged certificates for %d domains on %d hosts (thresholds %d and %d)", len(p.Domains), len(p.Hosts), opts.MinDomains, opts.MinHosts)}
+	if g.rootSent {
+		why := fmt.Sprintf("the forged chains lead to the root %s, sent by %d of the %d hosts", p.Subject, len(sentBy), len(p.Hosts))
+		if len(sentBy) < len(p.Hosts) {
+			why += "; the chains without it end at certificates its key signed"
+		}
+		p.Reasons = append(p.Reasons, why)
+	} else {
+		p.Reasons = append(p.Reasons, fmt.Sprintf("root not sent: the forged chains end at %s, issued by %s, which no host sent; this is the highest key seen", p.Subject, p.Issuer))
+	}
+	p.Reasons = append(p.Reasons, "the forged chains end outside the public roots", "the key issues none of the hosts' own certificates")
 	score := 0
 	if len(p.Hosts) >= 2*opts.MinHosts {
 		score++
@@ -320,6 +510,46 @@ func (cd *candidate) finish(opts Options) {
 	if score >= 2 {
 		p.Confidence = "high"
 	}
+	return p, "", nil
+}
+
+// issuingTop returns the index of the highest certificate of ch reached by
+// following signatures up from the leaf (0 when the leaf's issuer was not
+// sent). A certificate the forger sent that did not sign the one below is
+// not evidence of anything.
+func issuingTop(ch chain.Chain) int {
+	top := 0
+	for i := 1; i < len(ch); i++ {
+		if ch[i-1].X509.CheckSignatureFrom(ch[i].X509) != nil {
+			break
+		}
+		top = i
+	}
+	return top
+}
+
+// verifiesToPublic reports whether the chain (a certificate up to its
+// issuers) verifies to a public root, whatever the leaf's names.
+func verifiesToPublic(ch []*chain.Cert, public *x509.CertPool) bool {
+	inter := x509.NewCertPool()
+	for _, c := range ch[1:] {
+		inter.AddCert(c.X509)
+	}
+	_, err := ch[0].X509.Verify(x509.VerifyOptions{Roots: public, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}, CurrentTime: ch[0].X509.NotBefore.Add(time.Second)})
+	return err == nil
+}
+
+// holdsKey reports whether the host's own (control) chain carries the
+// issuer's key or was signed by it: then the names the key signs are its
+// own host's, a self-hosted CA, not a forger (a forger copies certificates
+// that another key issued, as the lab's middlebox and the 2019 box did).
+func holdsKey(ctl chain.Chain, issuer *chain.Cert) bool {
+	for _, c := range ctl {
+		if c.SPKI == issuer.SPKI || c.X509.CheckSignatureFrom(issuer.X509) == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -5,11 +5,15 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"fmt"
 	"math/big"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,11 +28,22 @@ type ca struct {
 	key  *ecdsa.PrivateKey
 }
 
-func newCA(t *testing.T, cn string) *ca {
+func newCA(t *testing.T, cn string) *ca { return issueCA(t, cn, nil, nil) }
+
+// sub makes an intermediate CA under c.
+func (c *ca) sub(t *testing.T, cn string) *ca { return issueCA(t, cn, c, nil) }
+
+// issueCA makes a CA signed by parent (self-signed when nil), with the
+// given subject key id (Go's own when nil).
+func issueCA(t *testing.T, cn string, parent *ca, ski []byte) *ca {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), SubjectKeyId: ski}
+	signer, signerCert := any(key), tmpl
+	if parent != nil {
+		signer, signerCert = parent.key, parent.cert
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signerCert, &key.PublicKey, signer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,16 +72,22 @@ func hashes(ders ...[]byte) []chain.Hash {
 }
 
 // hostResult is a host whose control chain is own (signed by ownCA) and
-// whose records for domains are signed by forger, all mitm.suspected.
-func hostResult(t *testing.T, host string, ownCA, forger *ca, domains []string) *measure.HostResult {
+// whose records for domains are signed by forger, all mitm.suspected; the
+// forged chains carry forger's certificate, then the certificates above.
+func hostResult(t *testing.T, host string, ownCA, forger *ca, domains []string, above ...*ca) *measure.HostResult {
 	own := ownCA.leaf(t, host)
 	r := &measure.HostResult{Control: measure.Control{Vantage: "local", Host: host, SNI: "control.invalid", Outcome: outcome.OK, Chain: hashes(own, ownCA.cert.Raw)},
 		Certs: [][]byte{own, ownCA.cert.Raw, forger.cert.Raw}}
+	sent := [][]byte{forger.cert.Raw}
+	for _, a := range above {
+		sent = append(sent, a.cert.Raw)
+		r.Certs = append(r.Certs, a.cert.Raw)
+	}
 	for _, d := range domains {
 		forged := forger.leaf(t, d)
 		r.Certs = append(r.Certs, forged)
 		r.Records = append(r.Records, measure.Record{Vantage: "local", Host: host, SNI: d, Outcome: outcome.Suspected, Time: time.Now(),
-			Chain: hashes(forged, forger.cert.Raw), Attempts: 1, Traits: []string{"validity-shifted"}})
+			Chain: hashes(append([][]byte{forged}, sent...)...), Attempts: 1, Traits: []string{"validity-shifted"}})
 	}
 	return r
 }
@@ -151,4 +172,111 @@ func poolOf(c *x509.Certificate) *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(c)
 	return p
+}
+
+// A box that sends the national root on one host only is enough: every
+// chain that leads to the root, sent or not, is attributed to it, and the
+// one proposal names the root's key, with the intermediate as evidence.
+// Proposing the intermediate instead would miss the next intermediate the
+// same root signs, and an audit of a store holding only the root.
+func TestRootNamedWhenAnyHostSendsIt(t *testing.T) {
+	public, root := newCA(t, "public"), newCA(t, "national root")
+	inter := root.sub(t, "Security Certificate")
+	// The host that sends the root is met last: attribution does not depend
+	// on the order of the records.
+	st := campaign(t,
+		hostResult(t, "10.0.1.1:443", public, inter, domains),
+		hostResult(t, "10.0.1.2:443", public, inter, domains),
+		hostResult(t, "10.0.1.3:443", public, inter, domains[:2], root))
+	res, err := Find(context.Background(), st, "", Options{Public: poolOf(public.cert)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Proposals) != 1 || len(res.Rejected) != 0 {
+		t.Fatalf("proposals %+v, rejected %+v", res.Proposals, res.Rejected)
+	}
+	p := res.Proposals[0]
+	if p.SPKISHA256 != spkiOf(root) || p.Subject != "CN=national root" || !p.RootSent || !p.SelfSigned {
+		t.Errorf("proposed %s (%s), root sent %v", p.Subject, p.SPKISHA256, p.RootSent)
+	}
+	if len(p.Hosts) != 3 || len(p.Domains) != len(domains) || p.Records != 2*len(domains)+2 || len(p.Examples) != MaxExamples {
+		t.Errorf("evidence: %d hosts, %d domains, %d records, %d examples", len(p.Hosts), len(p.Domains), p.Records, len(p.Examples))
+	}
+	if len(p.Intermediates) != 1 || p.Intermediates[0].SPKISHA256 != spkiOf(inter) {
+		t.Errorf("intermediates %+v", p.Intermediates)
+	}
+	if !slices.ContainsFunc(p.Reasons, func(r string) bool { return strings.Contains(r, "sent by 1 of the 3 hosts") }) {
+		t.Errorf("reasons %q", p.Reasons)
+	}
+	list, err := Blocklist(res.Proposals, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := list.MatchX509([]*x509.Certificate{inter.cert}); m == nil || !m.Completed {
+		t.Errorf("the proposed list does not block a chain that omits the root: %+v", m)
+	}
+
+	// The same root, public: never proposed, nor its intermediate.
+	res, err = Find(context.Background(), st, "", Options{Public: poolOf(root.cert)})
+	if err != nil || len(res.Proposals) != 0 || len(res.Rejected) != 1 || res.Rejected[0].SPKISHA256 != spkiOf(root) {
+		t.Errorf("public root: %v %+v %+v", err, res.Proposals, res.Rejected)
+	}
+}
+
+// When no host sends the root, the proposal names the key that signed the
+// forged leaves and says the root was not sent; a certificate that only
+// looks like the root (its name and key id, another key) is never taken
+// for it, wherever it was seen.
+func TestRootNotSent(t *testing.T) {
+	public, root := newCA(t, "public"), newCA(t, "national root")
+	inter := root.sub(t, "Security Certificate")
+	lookalike := issueCA(t, "national root", nil, root.cert.SubjectKeyId)
+	// A host that sends the lookalike above its own certificate, for the
+	// control and for a name.
+	decoy := hostResult(t, "10.0.2.1:443", public, public, nil)
+	decoy.Control.Chain = hashes(decoy.Certs[0], lookalike.cert.Raw)
+	decoy.Certs = append(decoy.Certs, lookalike.cert.Raw)
+	decoy.Records = []measure.Record{{Vantage: "local", Host: decoy.Control.Host, SNI: "example.org", Outcome: outcome.OK, Time: time.Now(), Chain: decoy.Control.Chain, Attempts: 1}}
+	st := campaign(t, decoy,
+		hostResult(t, "10.0.1.1:443", public, inter, domains),
+		hostResult(t, "10.0.1.2:443", public, inter, domains))
+	res, err := Find(context.Background(), st, "", Options{Public: poolOf(public.cert)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Proposals) != 1 {
+		t.Fatalf("proposals %+v, rejected %+v", res.Proposals, res.Rejected)
+	}
+	p := res.Proposals[0]
+	if p.SPKISHA256 != spkiOf(inter) || p.RootSent || p.Issuer != "CN=national root" || len(p.Intermediates) != 0 {
+		t.Errorf("proposed %s (%s) issued by %s, root sent %v", p.Subject, p.SPKISHA256, p.Issuer, p.RootSent)
+	}
+	if !slices.ContainsFunc(p.Reasons, func(r string) bool { return strings.Contains(r, "root not sent") }) {
+		t.Errorf("reasons %q", p.Reasons)
+	}
+}
+
+// A self-hosted CA whose root signs both the intermediate of its hosts' own
+// certificates and another intermediate that serves other names is never
+// proposed once its root is seen: the hosts' own chains lead to the same
+// root.
+func TestSelfHostedRootNeverProposed(t *testing.T) {
+	root := newCA(t, "intranet root")
+	own, other := root.sub(t, "intranet servers"), root.sub(t, "intranet services")
+	st := campaign(t,
+		hostResult(t, "10.0.0.1:443", own, other, domains, root),
+		hostResult(t, "10.0.0.2:443", own, other, domains),
+		hostResult(t, "10.0.0.3:443", own, other, domains))
+	res, err := Find(context.Background(), st, "", Options{Public: x509.NewCertPool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Proposals) != 0 || len(res.Rejected) != 1 || !strings.Contains(res.Rejected[0].Reason, "self-hosted") || res.Rejected[0].SPKISHA256 != spkiOf(root) {
+		t.Errorf("proposals %+v, rejected %+v", res.Proposals, res.Rejected)
+	}
+}
+
+func spkiOf(c *ca) string {
+	h := sha256.Sum256(c.cert.RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(h[:])
 }

@@ -76,6 +76,9 @@ func runPropose(cmd *cobra.Command, st store.Store, db, campaign string, f *prop
 		fmt.Fprintf(out, "propose %s  %s\n  key spki_sha256 %s, issued by %q, confidence %s\n  %d hosts, %d domains, %d records, seen %s to %s\n",
 			propose.EntryID(p), p.Subject, p.SPKISHA256, p.Issuer, p.Confidence, len(p.Hosts), len(p.Domains), p.Records,
 			p.FirstSeen.Format(time.RFC3339), p.LastSeen.Format(time.RFC3339))
+		for _, in := range p.Intermediates {
+			fmt.Fprintf(out, "  under it, signed forged certificates: %s (spki_sha256 %s)\n", in.Subject, in.SPKISHA256)
+		}
 		for _, r := range p.Reasons {
 			fmt.Fprintf(out, "  - %s\n", r)
 		}

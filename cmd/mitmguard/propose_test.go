@@ -118,6 +118,12 @@ type proposalsJSON struct {
 		LastSeen    string   `json:"last_seen"`
 		Confidence  string   `json:"confidence"`
 		Reasons     []string `json:"reasons"`
+		RootSent    bool     `json:"root_sent"`
+		// Intermediates signed the forged leaves under the proposed key.
+		Intermediates []struct {
+			SPKI    string `json:"spki_sha256"`
+			Subject string `json:"subject"`
+		} `json:"intermediates"`
 	} `json:"proposals"`
 	Rejected []struct {
 		SPKI   string `json:"spki_sha256"`
@@ -130,12 +136,14 @@ func spkiHex(c *x509.Certificate) string {
 	return hex.EncodeToString(h[:])
 }
 
-// On a lab network campaign, --propose names exactly the key the national
-// root's forging intermediate carries (the box never sent the root itself),
-// never the lab's public root nor a self-hosted CA seen on two hosts; its
-// output is a blocklist that blocklist validate accepts, with evidence.
+// On a lab network campaign, --propose names exactly the lab's national
+// root (sent by one intercepting host's box, not by the two others'), never
+// the lab's public root, the forging intermediate, nor a self-hosted CA seen
+// on two hosts; its output is a blocklist that blocklist validate accepts,
+// with evidence.
 func TestReportProposeLabNetwork(t *testing.T) {
-	n, err := lab.StartNetwork(lab.NetworkConfig{Hosts: []lab.Action{lab.Intercept, lab.Pass, lab.Intercept, lab.Intercept, lab.Pass}, Domains: labTargeted, ForgedKeyBits: 1024})
+	n, err := lab.StartNetwork(lab.NetworkConfig{Hosts: []lab.Action{lab.Intercept, lab.Pass, lab.Intercept, lab.Intercept, lab.Pass},
+		SendsRoot: []bool{false, false, true}, Domains: labTargeted, ForgedKeyBits: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,15 +166,15 @@ func TestReportProposeLabNetwork(t *testing.T) {
 		t.Fatalf("%d proposals, want 1:\n%s", len(got.Proposals), out.String())
 	}
 	p := got.Proposals[0]
-	issuing, err := x509.ParseCertificate(pemBlock(t, p.Certificate))
+	named, err := x509.ParseCertificate(pemBlock(t, p.Certificate))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := issuing.CheckSignatureFrom(n.NationalRoot); err != nil {
-		t.Errorf("the proposed certificate %q is not the national root's: %v", p.Subject, err)
+	if p.SPKI != spkiHex(n.NationalRoot) || !named.Equal(n.NationalRoot) {
+		t.Errorf("proposed %q (key %s), not the national root (key %s)", p.Subject, p.SPKI, spkiHex(n.NationalRoot))
 	}
-	if p.SPKI != spkiHex(issuing) || !strings.Contains(p.Issuer, "mitmguard lab national root") {
-		t.Errorf("proposal key %s issuer %q", p.SPKI, p.Issuer)
+	if len(p.Intermediates) != 1 || !strings.Contains(p.Intermediates[0].Subject, "Security Certificate") {
+		t.Errorf("intermediates %+v", p.Intermediates)
 	}
 	for _, never := range []*x509.Certificate{n.PublicRoot, ca} {
 		if p.SPKI == spkiHex(never) {
@@ -188,11 +196,17 @@ func TestReportProposeLabNetwork(t *testing.T) {
 		}
 	}
 
+	out.Reset()
+	if code := run([]string{"report", "--db", db, "--propose"}, &out, &out); code != 0 || !strings.Contains(out.String(), "under it, signed forged certificates: CN=Security Certificate") {
+		t.Errorf("text: exit %d:\n%s", code, out.String())
+	}
+	t.Logf("report --propose:\n%s", out.String())
+
 	// Thresholds above the evidence propose nothing, and say why.
 	for _, args := range [][]string{{"--min-hosts", "4"}, {"--min-domains", "7"}} {
 		out.Reset()
 		if code := run(append([]string{"report", "--db", db, "--propose"}, args...), &out, &out); code != 0 ||
-			!strings.Contains(out.String(), "nothing to propose") || !strings.Contains(out.String(), "not proposed: CN=Security Certificate") {
+			!strings.Contains(out.String(), "nothing to propose") || !strings.Contains(out.String(), "not proposed: CN=mitmguard lab national root") {
 			t.Errorf("%v: exit %d:\n%s", args, code, out.String())
 		}
 	}
