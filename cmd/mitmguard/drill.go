@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +30,7 @@ import (
 	"github.com/mitmguard/mitmguard/store"
 	"github.com/mitmguard/mitmguard/truststore"
 	"github.com/mitmguard/mitmguard/update"
+	"github.com/mitmguard/mitmguard/update/active"
 	"github.com/mitmguard/mitmguard/verdict"
 )
 
@@ -51,11 +54,22 @@ type drillResult struct {
 const drillTimeout = 30 * time.Second
 
 // drillHosts are the lab network's hosts in the drill: enough intercepting
-// hosts for a proposal, and clean ones as a campaign would meet.
-var drillHosts = []lab.Action{lab.Intercept, lab.Pass, lab.Intercept, lab.Intercept, lab.Pass}
+// hosts for a proposal, and clean ones as a campaign would meet. The box of
+// the third host sends the national root with its forged chains, the two
+// others only the "Security Certificate" intermediate (as the 2020 box
+// did): the proposal must name the root from the one, and the guard,
+// check and audit must block it on all.
+var (
+	drillHosts     = []lab.Action{lab.Intercept, lab.Pass, lab.Intercept, lab.Intercept, lab.Pass}
+	drillSendsRoot = []bool{false, false, true}
+)
 
-// drillName is the name of the lab network's first host.
-const drillName = "host1.hosts.mitmguard-lab.net"
+// drillName is the name of the lab network's first host, whose box keeps
+// the root back; drillRootName the third's, whose box sends it.
+const (
+	drillName     = "host1.hosts.mitmguard-lab.net"
+	drillRootName = "host3.hosts.mitmguard-lab.net"
+)
 
 // drill is the state the steps pass on.
 type drill struct {
@@ -68,7 +82,6 @@ type drill struct {
 	policy                  *guard.Policy
 	swapped                 chan *blocklist.List
 	client                  *http.Client
-	proposal                *propose.Proposal
 	entryID                 string
 	final                   outcome.Outcome
 }
@@ -98,7 +111,7 @@ func runDrill(ctx context.Context, cmd io.Writer, asJSON bool) error {
 	}{
 		{"lab forging with a root no list knows; guarded client on the published list", d.start},
 		{"campaign finds mitm.suspected", d.campaign},
-		{"report --propose names the issuer", d.propose},
+		{"report --propose names the national root", d.propose},
 		{"blocklist merge and repo publish", d.publish},
 		{"update running installs it; guard swaps it in", d.pickUp},
 		{"guarded connection through the lab refused", d.refused},
@@ -146,16 +159,19 @@ func runDrill(ctx context.Context, cmd io.Writer, asJSON bool) error {
 }
 
 func (d *drill) start(ctx context.Context) (string, error) {
-	// The middleboxes also target the first host's own name, so that the
-	// guarded client, which checks names as any client does, gets a forged
-	// certificate valid for the name it asked for.
-	n, err := lab.StartNetwork(lab.NetworkConfig{Hosts: drillHosts, Domains: append([]string{drillName}, labTargeted...), ForgedKeyBits: 1024})
+	// The middleboxes also target the first and third hosts' own names, so
+	// that the guarded client and check, which check names as any client
+	// does, get a forged certificate valid for the name they asked for.
+	n, err := lab.StartNetwork(lab.NetworkConfig{Hosts: drillHosts, SendsRoot: drillSendsRoot, Domains: append([]string{drillName, drillRootName}, labTargeted...), ForgedKeyBits: 1024})
 	if err != nil {
 		return "", err
 	}
 	d.net = n
-	if n.Hosts[0].Name != drillName || n.Hosts[0].Action != lab.Intercept {
-		return "", fmt.Errorf("the lab's first host is %s (%s), not an intercepting %s", n.Hosts[0].Name, n.Hosts[0].Action, drillName)
+	if h := n.Hosts[0]; h.Name != drillName || h.Action != lab.Intercept || h.SendsRoot {
+		return "", fmt.Errorf("the lab's first host is %s (%s, sends the root: %v), not an intercepting %s that keeps the root back", h.Name, h.Action, h.SendsRoot, drillName)
+	}
+	if h := n.Hosts[2]; h.Name != drillRootName || h.Action != lab.Intercept || !h.SendsRoot {
+		return "", fmt.Errorf("the lab's third host is %s (%s, sends the root: %v), not an intercepting %s that sends the root", h.Name, h.Action, h.SendsRoot, drillRootName)
 	}
 	if blocklist.Embedded().MatchX509([]*x509.Certificate{n.NationalRoot}) != nil {
 		return "", errors.New("the lab's national root is listed already")
@@ -315,24 +331,24 @@ func (d *drill) propose(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("%d proposals, want 1", len(res.Proposals))
 	}
 	p := res.Proposals[0]
-	issuing, err := x509.ParseCertificate(chainDER(p.Certificate))
-	if err != nil || issuing.CheckSignatureFrom(d.net.NationalRoot) != nil {
-		return "", fmt.Errorf("the proposal %q is not the lab's national root's key", p.Subject)
+	root := sha256.Sum256(d.net.NationalRoot.RawSubjectPublicKeyInfo)
+	if p.SPKISHA256 != hex.EncodeToString(root[:]) || !p.RootSent {
+		return "", fmt.Errorf("the proposal names %q (key %s, root sent %v), not the lab's national root", p.Subject, p.SPKISHA256, p.RootSent)
+	}
+	intercepting := 0
+	for _, h := range d.net.Hosts {
+		if h.Action == lab.Intercept {
+			intercepting++
+		}
+	}
+	if len(p.Hosts) != intercepting {
+		return "", fmt.Errorf("the proposal counts %d hosts, want the %d intercepting ones, whether or not their box sent the root", len(p.Hosts), intercepting)
 	}
 	if err := propose.WriteBundle(filepath.Join(d.dir, "proposal"), res, time.Now()); err != nil {
 		return "", err
 	}
-	d.proposal, d.entryID = p, propose.EntryID(p)
-	return fmt.Sprintf("%s (%s, issued by %s): %d hosts, %d domains, confidence %s", d.entryID, p.Subject, p.Issuer, len(p.Hosts), len(p.Domains), p.Confidence), nil
-}
-
-// chainDER returns the DER of the first PEM certificate in s.
-func chainDER(s string) []byte {
-	c, err := blocklist.FromPEM([]byte(s), "proposal")
-	if err != nil || c.Len() == 0 || c.Entries()[0].Cert() == nil {
-		return nil
-	}
-	return c.Entries()[0].Cert().X509.Raw
+	d.entryID = propose.EntryID(p)
+	return fmt.Sprintf("%s (%s, over %d intermediate): %d hosts, %d domains, confidence %s", d.entryID, p.Subject, len(p.Intermediates), len(p.Hosts), len(p.Domains), p.Confidence), nil
 }
 
 func (d *drill) publish(context.Context) (string, error) {
@@ -389,36 +405,54 @@ func (d *drill) refused(ctx context.Context) (string, error) {
 	return string(d.final), nil
 }
 
+// check runs check, with the list update installed (what the command
+// reads from the active folder), against a box that keeps the root back and
+// one that sends it.
 func (d *drill) check(ctx context.Context) (string, error) {
-	r := check.Run(ctx, drillName, check.Options{
-		Classifier: verdict.New(verdict.Options{ExtraRoots: []*x509.Certificate{d.net.PublicRoot}, Blocklist: d.policy.List()}),
-		Connect:    d.net.Hosts[0].Addr, Timeout: drillTimeout,
-	})
-	if want := outcome.Known(d.entryID); r.Outcome != want {
-		return "", fmt.Errorf("check: %s, want %s", r.Outcome, want)
+	installed, _, err := active.Load(d.clientDir)
+	if err != nil {
+		return "", err
 	}
-	return string(r.Outcome), nil
+	cl := verdict.New(verdict.Options{ExtraRoots: []*x509.Certificate{d.net.PublicRoot}, Blocklist: installed})
+	want := outcome.Known(d.entryID)
+	var seen []string
+	for _, h := range []lab.NetHost{d.net.Hosts[0], d.net.Hosts[2]} {
+		r := check.Run(ctx, h.Name, check.Options{Classifier: cl, Connect: h.Addr, Timeout: drillTimeout})
+		if r.Outcome != want {
+			return "", fmt.Errorf("check %s (box sends the root: %v): %s, want %s", h.Name, h.SendsRoot, r.Outcome, want)
+		}
+		seen = append(seen, fmt.Sprintf("%s (root sent: %v)", h.Name, h.SendsRoot))
+	}
+	return fmt.Sprintf("%s on %s", want, strings.Join(seen, ", ")), nil
 }
 
-// audit reads a device, under a temporary root, whose trust store holds the
-// key the proposal named, judged with the installed list.
+// audit reads a device, under a temporary root, whose trust store holds
+// only the lab's national root (as users were told to install it): the
+// embedded list does not know it; the list the update installed names it.
 func (d *drill) audit(context.Context) (string, error) {
 	root := filepath.Join(d.dir, "device")
 	bundle := filepath.Join(root, "etc", "ssl", "certs", "ca-certificates.crt")
 	if err := os.MkdirAll(filepath.Dir(bundle), 0o755); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(bundle, []byte(d.proposal.Certificate), 0o644); err != nil {
+	if err := os.WriteFile(bundle, lab.PEM(d.net.NationalRoot), 0o644); err != nil {
 		return "", err
 	}
 	stores, err := truststore.Read(truststore.Options{Root: root})
 	if err != nil {
 		return "", err
 	}
-	rep := truststore.Audit(stores, d.policy.List())
+	if rep := truststore.Audit(stores, blocklist.Embedded()); rep.TrustsKnownInterception() {
+		return "", fmt.Errorf("before the update the audit already flagged %+v", rep.Flagged())
+	}
+	installed, _, err := active.Load(d.clientDir)
+	if err != nil {
+		return "", err
+	}
+	rep := truststore.Audit(stores, installed)
 	for _, f := range rep.Findings {
 		if f.Status == truststore.KnownInterception && f.EntryID == d.entryID {
-			return fmt.Sprintf("%s in %s: %s", f.EntryID, f.StorePath, f.Status), nil
+			return fmt.Sprintf("%s (%s) in %s: %s; not known before the update", f.EntryID, f.Subject, f.StorePath, f.Status), nil
 		}
 	}
 	return "", fmt.Errorf("audit did not name %s: %+v", d.entryID, rep.Findings)

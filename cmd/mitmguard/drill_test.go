@@ -6,7 +6,8 @@ import (
 	"testing"
 )
 
-// lab --drill runs the whole loop, every step ok, and the guarded client
+// lab --drill runs the whole loop, every step ok: the proposal names the
+// lab's national root (sent by one box of three), and the guarded client
 // ends refused as mitm.known:<the proposed entry>; a tampered and a
 // rolled-back publication during the drill are refused while the guard keeps
 // enforcing the list in force.
@@ -29,6 +30,12 @@ func TestLabDrill(t *testing.T) {
 		}
 		if strings.HasPrefix(s.Name, "report --propose") {
 			proposed, _, _ = strings.Cut(s.Detail, " ")
+			if !strings.Contains(s.Detail, "CN=mitmguard lab national root") {
+				t.Errorf("the proposal does not name the national root: %s", s.Detail)
+			}
+		}
+		if strings.HasPrefix(s.Name, "check") && (!strings.Contains(s.Detail, "root sent: false") || !strings.Contains(s.Detail, "root sent: true")) {
+			t.Errorf("check did not name it on a box that sends the root and one that does not: %s", s.Detail)
 		}
 		t.Logf("%6.2fs %s: %s", s.Seconds, s.Name, s.Detail)
 	}
