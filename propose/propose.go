@@ -279,15 +279,20 @@ func (f *finder) see(hs []chain.Hash) error {
 		if err != nil {
 			return err
 		}
-		if cert == nil {
-			continue
-		}
-		name := string(cert.RawSubject)
-		if same := f.byName[name]; len(same) < maxSameName && !slices.ContainsFunc(same, func(c *chain.Cert) bool { return c.SPKI == cert.SPKI }) {
-			f.byName[name] = append(same, cert)
+		if cert != nil {
+			f.index(cert)
 		}
 	}
 	return nil
+}
+
+// index adds cert to the certificates issuers are looked up among (one per
+// name and key, at most maxSameName per name).
+func (f *finder) index(cert *chain.Cert) {
+	name := string(cert.RawSubject)
+	if same := f.byName[name]; len(same) < maxSameName && !slices.ContainsFunc(same, func(c *chain.Cert) bool { return c.SPKI == cert.SPKI }) {
+		f.byName[name] = append(same, cert)
+	}
 }
 
 // path follows issuers up from top among the certificates the campaign

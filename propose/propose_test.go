@@ -31,11 +31,11 @@ type ca struct {
 func newCA(t *testing.T, cn string) *ca { return issueCA(t, cn, nil, nil) }
 
 // sub makes an intermediate CA under c.
-func (c *ca) sub(t *testing.T, cn string) *ca { return issueCA(t, cn, c, nil) }
+func (c *ca) sub(t testing.TB, cn string) *ca { return issueCA(t, cn, c, nil) }
 
 // issueCA makes a CA signed by parent (self-signed when nil), with the
 // given subject key id (Go's own when nil).
-func issueCA(t *testing.T, cn string, parent *ca, ski []byte) *ca {
+func issueCA(t testing.TB, cn string, parent *ca, ski []byte) *ca {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn}, IsCA: true, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), SubjectKeyId: ski}
@@ -51,7 +51,7 @@ func issueCA(t *testing.T, cn string, parent *ca, ski []byte) *ca {
 	return &ca{c, key}
 }
 
-func (c *ca) leaf(t *testing.T, names ...string) []byte {
+func (c *ca) leaf(t testing.TB, names ...string) []byte {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
