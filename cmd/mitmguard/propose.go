@@ -73,8 +73,12 @@ func runPropose(cmd *cobra.Command, st store.Store, db, campaign string, f *prop
 		fmt.Fprintf(out, "campaign %s: nothing to propose (no issuer forges at least %d domains on at least %d hosts outside the public roots)\n", res.Campaign, max(f.minDomains, 1), max(f.minHosts, propose.DefaultMinHosts))
 	}
 	for _, p := range res.Proposals {
-		fmt.Fprintf(out, "propose %s  %s\n  key spki_sha256 %s, issued by %q, confidence %s\n  %d hosts, %d domains, %d records, seen %s to %s\n",
-			propose.EntryID(p), p.Subject, p.SPKISHA256, p.Issuer, p.Confidence, len(p.Hosts), len(p.Domains), p.Records,
+		what := fmt.Sprintf("issued by %q (root not sent)", p.Issuer)
+		if p.RootSent {
+			what = "a self-signed root"
+		}
+		fmt.Fprintf(out, "propose %s  %s\n  key spki_sha256 %s, %s, confidence %s\n  %d hosts, %d domains, %d records, seen %s to %s\n",
+			propose.EntryID(p), p.Subject, p.SPKISHA256, what, p.Confidence, len(p.Hosts), len(p.Domains), p.Records,
 			p.FirstSeen.Format(time.RFC3339), p.LastSeen.Format(time.RFC3339))
 		for _, in := range p.Intermediates {
 			fmt.Fprintf(out, "  under it, signed forged certificates: %s (spki_sha256 %s)\n", in.Subject, in.SPKISHA256)

@@ -197,7 +197,7 @@ func TestReportProposeLabNetwork(t *testing.T) {
 	}
 
 	out.Reset()
-	if code := run([]string{"report", "--db", db, "--propose"}, &out, &out); code != 0 || !strings.Contains(out.String(), "under it, signed forged certificates: CN=Security Certificate") {
+	if code := run([]string{"report", "--db", db, "--propose"}, &out, &out); code != 0 || !strings.Contains(out.String(), "under it, signed forged certificates: CN=Security Certificate") || !strings.Contains(out.String(), "a self-signed root") {
 		t.Errorf("text: exit %d:\n%s", code, out.String())
 	}
 	t.Logf("report --propose:\n%s", out.String())
