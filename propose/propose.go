@@ -6,6 +6,13 @@
 // sees the forger, a proposal names its key with the evidence a maintainer
 // reviews, blocklist merge and repo publish ship it.
 //
+// The key proposed is the root the forged chains lead to, looked up among
+// every certificate the campaign saw: real boxes differ per deployment, some
+// send the root and others only the intermediate under it (the 2020 box),
+// and a block of the root covers every intermediate it signs and a trust
+// store that holds only the root, as the browsers' blocks did. Only when no
+// host ever sent the root is the key that signed the forged leaves proposed.
+//
 // A proposal is never a public root, never a key seen on one host only, and
 // never an issuer of a host's own certificate (a self-hosted CA that signs
 // its own names): those are the false positives that would break sites for
