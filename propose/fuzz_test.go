@@ -18,8 +18,9 @@ func FuzzPath(f *testing.F) {
 	lookalike := issueCA(f, "national root", nil, root.cert.SubjectKeyId)
 	f.Add(blobs(inter.leaf(f, "facebook.com"), inter.cert.Raw, lookalike.cert.Raw, root.cert.Raw))
 	f.Add(blobs(root.cert.Raw, root.cert.Raw))
+	f.Add(blobs(inter.cert.Raw, lookalike.cert.Raw, root.cert.Raw))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fd := &finder{byName: map[string][]*chain.Cert{}}
+		fd := &finder{byName: map[string][]*chain.Cert{}, tops: map[string][]*chain.Cert{}, checks: maxChecks}
 		var certs []*chain.Cert
 		for len(data) >= 2 && len(certs) < 64 {
 			n := int(binary.BigEndian.Uint16(data))
@@ -29,7 +30,11 @@ func FuzzPath(f *testing.F) {
 			}
 			if c, err := chain.NewCert(data[:n]); err == nil && c.X509 != nil {
 				certs = append(certs, c)
-				fd.index(c)
+				if len(certs)%2 == 0 { // as a forged chain's top
+					fd.tops[string(c.RawSubject)] = append(fd.tops[string(c.RawSubject)], c)
+				} else {
+					fd.index(c)
+				}
 			}
 			data = data[n:]
 		}

@@ -46,13 +46,18 @@ const (
 	// may be hostile, and a campaign repeats a forger's few chains.
 	maxCerts = 1 << 16
 	// maxSameName bounds the certificates kept per subject name to look
-	// issuers up among, and maxPath the certificates followed up from a
-	// forged chain's top: a hostile host may send many certificates under
-	// one name to make the look-up cost a signature check each. When the
-	// bound is reached the chain is attributed to its top's key, as when
-	// the root is never sent: the proposal is weaker, never wrong.
+	// issuers up among (besides the tops of forged chains, which are always
+	// kept), maxPath the certificates followed up from a forged chain's
+	// top, and maxChecks the signatures checked in look-ups: a hostile host
+	// may send many certificates under one name to make the look-up cost a
+	// signature check each. Look-ups go from the chains seen on most hosts
+	// down, each trying the forged chains' tops seen on most hosts first,
+	// so a flood from a few hosts costs the others first. A chain whose
+	// look-up is cut short is attributed to its top's key, as when the root
+	// is never sent: a proposal may be missed, never wrong.
 	maxSameName = 8
 	maxPath     = 8
+	maxChecks   = 1 << 14
 )
 
 // Options configure Find.
@@ -242,8 +247,10 @@ type finder struct {
 	st    store.Store
 	certs map[chain.Hash]*chain.Cert // nil: stored but unparseable
 	// byName indexes the certificates sent above a leaf, in any record or
-	// control, by subject: where a forged chain's issuer is looked up.
-	byName map[string][]*chain.Cert
+	// control, by subject; tops the tops of forged chains, seen on most
+	// hosts first: where a forged chain's issuer is looked up.
+	byName, tops map[string][]*chain.Cert
+	checks       int // signature checks left for look-ups
 }
 
 // cert returns the parsed certificate, nil when it does not parse.
@@ -315,25 +322,38 @@ func (f *finder) path(top *chain.Cert) []*chain.Cert {
 		if selfSigned(cur) {
 			break
 		}
-		var next *chain.Cert
-		for _, c := range f.byName[string(cur.RawIssuer)] {
-			if slices.ContainsFunc(path, func(p *chain.Cert) bool { return p.SPKI == c.SPKI }) {
-				continue
-			}
-			if aki, ski := cur.X509.AuthorityKeyId, c.X509.SubjectKeyId; len(aki) > 0 && len(ski) > 0 && !bytes.Equal(aki, ski) {
-				continue
-			}
-			if cur.X509.CheckSignatureFrom(c.X509) == nil {
-				next = c
-				break
-			}
-		}
+		next := f.issuer(cur, path)
 		if next == nil {
 			break
 		}
 		path = append(path, next)
 	}
 	return path
+}
+
+// issuer returns the certificate, not on path, whose key signed cur: among
+// the forged chains' tops, then the other certificates seen.
+func (f *finder) issuer(cur *chain.Cert, path []*chain.Cert) *chain.Cert {
+	tops := f.tops[string(cur.RawIssuer)]
+	for i, bucket := range [][]*chain.Cert{tops, f.byName[string(cur.RawIssuer)]} {
+		for _, c := range bucket {
+			same := func(p *chain.Cert) bool { return p.SPKI == c.SPKI }
+			if slices.ContainsFunc(path, same) || i > 0 && slices.ContainsFunc(tops, same) {
+				continue
+			}
+			if aki, ski := cur.X509.AuthorityKeyId, c.X509.SubjectKeyId; len(aki) > 0 && len(ski) > 0 && !bytes.Equal(aki, ski) {
+				continue
+			}
+			if f.checks <= 0 {
+				return nil
+			}
+			f.checks--
+			if cur.X509.CheckSignatureFrom(c.X509) == nil {
+				return c
+			}
+		}
+	}
+	return nil
 }
 
 // selfSigned reports whether c names itself as issuer and its own key
@@ -358,7 +378,7 @@ func Find(ctx context.Context, st store.Store, id string, opts Options) (*Result
 	if err != nil {
 		return nil, err
 	}
-	f := &finder{ctx: ctx, st: st, certs: map[chain.Hash]*chain.Cert{}, byName: map[string][]*chain.Cert{}}
+	f := &finder{ctx: ctx, st: st, certs: map[chain.Hash]*chain.Cert{}, byName: map[string][]*chain.Cert{}, tops: map[string][]*chain.Cert{}, checks: maxChecks}
 	cands := map[chain.Hash]*candidate{}
 	var order []chain.Hash
 	err = st.Records(ctx, c, func(r measure.Record, ctl measure.Control) error {
@@ -414,8 +434,14 @@ func Find(ctx context.Context, st store.Store, id string, opts Options) (*Result
 }
 
 // group attributes each candidate to the highest key its top leads to among
-// the campaign's certificates, in the order the candidates were met.
+// the campaign's certificates, the candidates seen on most hosts first.
 func (f *finder) group(cands map[chain.Hash]*candidate, order []chain.Hash) ([]*group, error) {
+	order = slices.Clone(order)
+	slices.SortStableFunc(order, func(a, b chain.Hash) int { return len(cands[b].ev.hosts) - len(cands[a].ev.hosts) })
+	for _, k := range order {
+		top := cands[k].top
+		f.tops[string(top.RawSubject)] = append(f.tops[string(top.RawSubject)], top)
+	}
 	byKey := map[chain.Hash]*group{}
 	var groups []*group
 	for _, k := range order {

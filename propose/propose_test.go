@@ -280,3 +280,36 @@ func spkiOf(c *ca) string {
 	h := sha256.Sum256(c.cert.RawSubjectPublicKeyInfo)
 	return hex.EncodeToString(h[:])
 }
+
+// A hostile host that floods the campaign with lookalikes of the root (its
+// name and key id, other keys), more than the look-up keeps per name, some
+// of them signing chains of their own, all met before any host sends the
+// root: the proposal still names the root, and never a lookalike.
+func TestLookalikeFloodNeverNamed(t *testing.T) {
+	public, root := newCA(t, "public"), newCA(t, "national root")
+	inter := root.sub(t, "Security Certificate")
+	decoy := hostResult(t, "10.0.0.1:443", public, public, nil)
+	for i := range maxSameName + 3 {
+		l := issueCA(t, "national root", nil, root.cert.SubjectKeyId)
+		leaf, rec := decoy.Certs[0], outcome.OK
+		if i >= maxSameName {
+			leaf, rec = l.leaf(t, fmt.Sprintf("d%d.example", i)), outcome.Suspected
+		}
+		decoy.Certs = append(decoy.Certs, leaf, l.cert.Raw)
+		decoy.Records = append(decoy.Records, measure.Record{Vantage: "local", Host: decoy.Control.Host, SNI: fmt.Sprintf("d%d.example", i), Outcome: rec,
+			Time: time.Now(), Chain: hashes(leaf, l.cert.Raw), Attempts: 1})
+	}
+	st := campaign(t, decoy,
+		hostResult(t, "10.0.1.1:443", public, inter, domains),
+		hostResult(t, "10.0.1.2:443", public, inter, domains, root))
+	res, err := Find(context.Background(), st, "", Options{Public: poolOf(public.cert)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Proposals) != 1 || res.Proposals[0].SPKISHA256 != spkiOf(root) || len(res.Proposals[0].Hosts) != 2 {
+		t.Fatalf("proposals %+v", res.Proposals)
+	}
+	if len(res.Rejected) != 3 {
+		t.Errorf("rejected %+v", res.Rejected)
+	}
+}
