@@ -250,7 +250,8 @@ type finder struct {
 	// control, by subject; tops the tops of forged chains, seen on most
 	// hosts first: where a forged chain's issuer is looked up.
 	byName, tops map[string][]*chain.Cert
-	checks       int // signature checks left for look-ups
+	seen         map[chain.Hash]bool // indexed (or unparseable)
+	checks       int                 // signature checks left for look-ups
 }
 
 // cert returns the parsed certificate, nil when it does not parse.
@@ -289,10 +290,14 @@ func (f *finder) load(hs []chain.Hash) (chain.Chain, error) {
 // see indexes the certificates a chain carries above its leaf.
 func (f *finder) see(hs []chain.Hash) error {
 	for _, h := range hs[min(1, len(hs)):] {
+		if f.seen[h] {
+			continue // a campaign repeats a few chains: once each
+		}
 		cert, err := f.cert(h)
 		if err != nil {
 			return err
 		}
+		f.seen[h] = true
 		if cert != nil {
 			f.index(cert)
 		}
@@ -378,7 +383,7 @@ func Find(ctx context.Context, st store.Store, id string, opts Options) (*Result
 	if err != nil {
 		return nil, err
 	}
-	f := &finder{ctx: ctx, st: st, certs: map[chain.Hash]*chain.Cert{}, byName: map[string][]*chain.Cert{}, tops: map[string][]*chain.Cert{}, checks: maxChecks}
+	f := &finder{ctx: ctx, st: st, certs: map[chain.Hash]*chain.Cert{}, byName: map[string][]*chain.Cert{}, tops: map[string][]*chain.Cert{}, seen: map[chain.Hash]bool{}, checks: maxChecks}
 	cands := map[chain.Hash]*candidate{}
 	var order []chain.Hash
 	err = st.Records(ctx, c, func(r measure.Record, ctl measure.Control) error {
