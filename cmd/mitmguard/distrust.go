@@ -32,8 +32,8 @@ type distrustJSON struct {
 
 // windowsStepJSON is one step on a Windows certificate store.
 type windowsStepJSON struct {
-	Action     winstore.Action `json:"action"`
-	Store      string          `json:"store"` // on the Cert: drive
+	Action     winstore.Action `json:"action"` // add, remove; none for a managed root
+	Store      string          `json:"store"`  // on the Cert: drive (a managed root: its registry key)
 	User       string          `json:"user,omitempty"`
 	Hive       string          `json:"hive,omitempty"`
 	Key        string          `json:"key,omitempty"`
@@ -52,7 +52,7 @@ func windowsSteps(p *winstore.Plan, steps []winstore.Step) []windowsStepJSON {
 	}
 	if p != nil {
 		for _, m := range p.Managed {
-			out = append(out, windowsStepJSON{Store: m.Store.Key, User: m.Store.User, Hive: m.Store.Hive, Key: m.Store.Key,
+			out = append(out, windowsStepJSON{Action: "none", Store: truststore.WindowsStorePath(m.Store), User: m.Store.User, Hive: m.Store.Hive, Key: m.Store.Key,
 				Subject: m.Entry.Cert.Subject(), Thumbprint: m.Entry.Thumbprint, SHA256: m.Entry.Cert.SHA256.String(), Managed: true})
 		}
 	}
@@ -151,15 +151,15 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 			if win != nil {
 				wplan = distrust.PlanWindows(win, rep, includeNotPublic)
 			}
+			if why := incomplete(rep); why != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "mitmguard distrust: warning:", why)
+			}
 			if script != "" {
 				if wplan == nil {
 					return fmt.Errorf("distrust: --script powershell: no Windows certificate stores under %s (a mounted Windows volume, or Windows itself)", f.root)
 				}
 				fmt.Fprint(out, winstore.PowerShell(wplan))
 				return nil
-			}
-			if why := incomplete(rep); why != "" {
-				fmt.Fprintln(cmd.ErrOrStderr(), "mitmguard distrust: warning:", why)
 			}
 			if apply && wplan != nil && !live {
 				return distrust.ErrVolumeApply
