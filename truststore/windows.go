@@ -75,7 +75,11 @@ func fromWindows(stores []*winstore.Store, problems []winstore.Problem) []*Store
 			s.Entries = append(s.Entries, Entry{Cert: e.Cert, Trust: trust, File: file, Label: e.Thumbprint})
 		}
 		for _, p := range ws.Problems {
-			s.Problems = append(s.Problems, Problem{Path: p.Path, Err: p.Err})
+			where := p.Path
+			if ws.Hive != "" {
+				where = "/" + where // a device path, as the other stores' problems
+			}
+			s.Problems = append(s.Problems, Problem{Path: where, Err: p.Err})
 		}
 		out = append(out, s)
 	}

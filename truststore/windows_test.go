@@ -99,7 +99,7 @@ func TestWindowsHostileVolume(t *testing.T) {
 				b, _ := os.ReadFile(software(dir))
 				storetest.Write(t, software(dir), string(regftest.LoopKey(t, b, "Certificates")))
 			},
-			path:  `Windows/system32/CONFIG/SOFTWARE:Microsoft\SystemCertificates\ROOT`,
+			path:  `/Windows/system32/CONFIG/SOFTWARE:Microsoft\SystemCertificates\ROOT`,
 			check: func(err error) bool { var e *regf.CycleError; return errors.As(err, &e) },
 		},
 		"1 GB sparse hive": {

@@ -29,6 +29,11 @@ const maxUsers = 1000
 // case-insensitively (a real System32 has a few thousand).
 const maxScan = 1 << 15
 
+// maxProfileScan bounds the entries of one profile folder looked at to
+// find its NTUSER.DAT (a real one has a few dozen), so that maxUsers
+// hostile profiles cannot make the listing long.
+const maxProfileScan = 1024
+
 // listChunk is how many entries one directory read returns.
 const listChunk = 256
 
@@ -147,7 +152,7 @@ func users(fsys fs.FS) ([]profile, error) {
 	})
 	sort.Strings(dirs)
 	for _, name := range dirs {
-		if hive, err := findCI(fsys, path.Join(dir, name), maxScan, ntuserName); err == nil {
+		if hive, err := findCI(fsys, path.Join(dir, name), maxProfileScan, ntuserName); err == nil {
 			out = append(out, profile{name: name, hive: hive})
 		}
 	}
