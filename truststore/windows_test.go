@@ -132,6 +132,23 @@ func TestWindowsHostileVolume(t *testing.T) {
 			path:  "/Windows/system32/CONFIG/SOFTWARE",
 			check: func(err error) bool { var e *winstore.NotRegularError; return errors.As(err, &e) },
 		},
+		"a profile folder of 2,000 entries": {
+			spoil: func(t *testing.T, dir string) {
+				big := filepath.Join(dir, "Users", "Big")
+				if err := os.Mkdir(big, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				for i := range 2000 {
+					f, err := os.Create(filepath.Join(big, "f"+strconv.Itoa(i)))
+					if err != nil {
+						t.Fatal(err)
+					}
+					f.Close()
+				}
+			},
+			path:  "/Users/Big",
+			check: func(err error) bool { var e *winstore.TooManyEntriesError; return errors.As(err, &e) },
+		},
 		"100,000 entries in Users": {
 			spoil: func(t *testing.T, dir string) {
 				for i := range 100000 {

@@ -90,10 +90,8 @@ func ReadRoot(ctx context.Context, r *os.Root, lim regf.Limits) (*Volume, error)
 	} else {
 		v.Stores = append(v.Stores, stores...)
 	}
-	profiles, err := users(fsys)
-	if err != nil {
-		v.Problems = append(v.Problems, Problem{Path: "Users", Err: err})
-	}
+	profiles, problems := users(fsys)
+	v.Problems = append(v.Problems, problems...)
 	for _, u := range profiles {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -132,16 +130,18 @@ type profile struct{ name, hive string }
 // users lists the profiles under Users that have an NTUSER.DAT, including
 // Default, whose stores every new account starts with. At most maxUsers
 // entries are listed; beyond that the profiles found so far are returned
-// with a TooManyEntriesError. A profile that is a link (the "All Users"
+// with a TooManyEntriesError problem, as is a profile folder too large to
+// look into. A profile that is a link (the "All Users"
 // and "Default User" junctions) is an alias, not a profile.
-func users(fsys fs.FS) ([]profile, error) {
+func users(fsys fs.FS) ([]profile, []Problem) {
 	dir, err := findCI(fsys, ".", maxScan, "Users")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, []Problem{{Path: "Users", Err: err}}
 	}
+	var problems []Problem
 	var out []profile
 	var dirs []string
 	listErr := list(fsys, dir, maxUsers, func(e fs.DirEntry) bool {
@@ -150,13 +150,21 @@ func users(fsys fs.FS) ([]profile, error) {
 		}
 		return true
 	})
+	if listErr != nil {
+		problems = append(problems, Problem{Path: dir, Err: listErr})
+	}
 	sort.Strings(dirs)
 	for _, name := range dirs {
-		if hive, err := findCI(fsys, path.Join(dir, name), maxProfileScan, ntuserName); err == nil {
+		hive, err := findCI(fsys, path.Join(dir, name), maxProfileScan, ntuserName)
+		switch {
+		case err == nil:
 			out = append(out, profile{name: name, hive: hive})
+		case !errors.Is(err, fs.ErrNotExist):
+			// A profile that may have a hive and could not be looked at.
+			problems = append(problems, Problem{Path: path.Join(dir, name), Err: err})
 		}
 	}
-	return out, listErr
+	return out, problems
 }
 
 // list calls fn for the entries of a folder, in the order the file system
