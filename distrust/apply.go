@@ -49,6 +49,9 @@ type journalEntry struct {
 	// left them (set when done), to find changes made since.
 	Before []fileState `json:"before"`
 	After  []fileState `json:"after,omitempty"`
+	// Certs are, for a step on the live Windows stores (instead of
+	// paths), the changes made to them in order, with each DER.
+	Certs []certChange `json:"cert_changes,omitempty"`
 }
 
 // JournalExistsError refuses a second apply before the first is undone.
@@ -325,6 +328,9 @@ func Undo(root string, opts UndoOptions) (*UndoResult, error) {
 	if err != nil {
 		return nil, &JournalError{Path: journalFile, Reason: err.Error()}
 	}
+	if j.windows() {
+		return undoWindows(context.Background(), r, j)
+	}
 	res := &UndoResult{}
 	if j.Root != r.Root() {
 		res.Moved = j.Root
@@ -457,6 +463,18 @@ func parseJournal(data []byte) (*journal, error) {
 	for i, e := range j.Steps {
 		if e.State != "started" && e.State != "done" || e.State == "started" && i != len(j.Steps)-1 {
 			return nil, fmt.Errorf("step %d has state %q", i+1, e.State)
+		}
+		if (e.Step.Store == windowsStores) != j.windows() {
+			return nil, fmt.Errorf("step %d mixes changes to files and to the Windows certificate stores", i+1)
+		}
+		if j.windows() {
+			if err := checkCertChanges(e); err != nil {
+				return nil, fmt.Errorf("step %d: %v", i+1, err)
+			}
+			continue
+		}
+		if len(e.Certs) > 0 {
+			return nil, fmt.Errorf("step %d changes files but lists certificate-store changes", i+1)
 		}
 		if len(e.Paths) == 0 {
 			return nil, fmt.Errorf("step %d names no path", i+1)

@@ -81,16 +81,13 @@ func MakePlan(rep *truststore.Report, root string, includeNotPublic bool) (*Plan
 	defer fsys.Close()
 	r := rootFS{fsys}
 	p := &Plan{Root: root, Steps: []Step{}}
-	pick := func(f truststore.Finding) bool {
-		return f.Trust == truststore.Trusted && (f.Status == truststore.KnownInterception || includeNotPublic && f.Status == truststore.NotPublic)
-	}
 	var debian []truststore.Finding
 	// A store is named by its kind, path and owner.
 	byStore := map[storeRef][]truststore.Finding{}
 	var order []storeRef
 	for _, f := range rep.Findings {
-		if !pick(f) {
-			continue
+		if !picked(f, includeNotPublic) || truststore.IsWindows(f.Store) {
+			continue // Windows stores are planned by PlanWindows
 		}
 		switch f.Store {
 		case truststore.DebianBundle, truststore.DebianHashedDir, truststore.DebianLocal, truststore.DebianShare:

@@ -206,6 +206,8 @@ func advice(f Finding) (why, action string) {
 		action = "a system root of the firmware: on the phone, Settings > Security > Encryption & credentials > Trusted credentials > System: tap it and Turn off"
 	case Java:
 		action = fmt.Sprintf("keytool -delete -alias %q -keystore %s -storepass %s", f.Label, f.File, DefaultJavaPassword)
+	case WindowsRoot, WindowsAuthRoot, WindowsCA:
+		action = windowsAction(f)
 	default:
 		action = fmt.Sprintf("remove it from %s", f.File)
 	}

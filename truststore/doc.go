@@ -1,5 +1,6 @@
-// Package truststore reads the trust stores a Linux device has and audits
-// them against the blocklist and the public root program. It only reads:
+// Package truststore reads the trust stores a device has (Linux, an Android
+// image, a mounted Windows volume or Windows itself) and audits them against
+// the blocklist and the public root program. It only reads:
 // the root-privileged distrust, with its journal, is package distrust,
 // which depends on this one and never the other way.
 //
@@ -21,6 +22,12 @@
 //     Chrome/Chromium and every Firefox profile, with their trust flags;
 //   - Java keystores (JKS, read by this package's own bounded parser, and
 //     PKCS#12), with the default password;
+//   - Android: the system roots, each user's added roots and the system
+//     roots a user turned off;
+//   - Windows: the registry stores of a mounted volume's SOFTWARE and
+//     NTUSER.DAT hives (package winstore), opened through an os.Root of
+//     their own, so a link out of the volume is refused rather than
+//     resolved; on Windows itself, the live stores through CryptoAPI;
 //   - any PEM or DER file or folder the user names.
 //
 // Every path is taken under a root folder, "/" for the running system, so the

@@ -56,6 +56,11 @@ func Read(opts Options) ([]*Store, error) {
 	stores = append(stores, readNSS(r)...)
 	stores = append(stores, readJava(r)...)
 	stores = append(stores, readAndroid(r)...)
+	if root == "/" {
+		stores = append(stores, readWindowsLive()...)
+	} else {
+		stores = append(stores, readWindowsVolume(fsys.Root())...)
+	}
 	for _, p := range opts.Extra {
 		stores = append(stores, readExtra(p))
 	}

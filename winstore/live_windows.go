@@ -34,7 +34,7 @@ func ReadLive(ctx context.Context) ([]*Store, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			s := &Store{Name: n, Location: loc, Key: certDrive(loc, n)}
+			s := &Store{Name: n, Location: loc, Key: CertDrive(loc, n)}
 			if loc == User {
 				s.User = name
 			}
@@ -59,7 +59,7 @@ func openStore(loc Location, name string, flags uint32) (windows.Handle, error) 
 	}
 	h, err := windows.CertOpenStore(windows.CERT_STORE_PROV_SYSTEM, 0, 0, where|flags, uintptr(unsafe.Pointer(n)))
 	if err != nil {
-		return 0, fmt.Errorf("winstore: opening %s: %w", certDrive(loc, name), err)
+		return 0, fmt.Errorf("winstore: opening %s: %w", CertDrive(loc, name), err)
 	}
 	return h, nil
 }
@@ -133,7 +133,7 @@ func applyStep(s Step, store string) error {
 		}
 		defer windows.CertFreeCertificateContext(c)
 		if err := windows.CertAddCertificateContextToStore(h, c, windows.CERT_STORE_ADD_USE_EXISTING, nil); err != nil {
-			return fmt.Errorf("winstore: adding %s to %s: %w", s.Thumbprint(), certDrive(s.Location, store), err)
+			return fmt.Errorf("winstore: adding %s to %s: %w", s.Thumbprint(), CertDrive(s.Location, store), err)
 		}
 	case Remove:
 		sum := sha1.Sum(der)
@@ -143,11 +143,11 @@ func applyStep(s Step, store string) error {
 			if notFound(err) {
 				return nil // already gone
 			}
-			return fmt.Errorf("winstore: finding %s in %s: %w", s.Thumbprint(), certDrive(s.Location, store), err)
+			return fmt.Errorf("winstore: finding %s in %s: %w", s.Thumbprint(), CertDrive(s.Location, store), err)
 		}
 		// CertDeleteCertificateFromStore frees the context, even on failure.
 		if err := windows.CertDeleteCertificateFromStore(c); err != nil {
-			return fmt.Errorf("winstore: removing %s from %s: %w", s.Thumbprint(), certDrive(s.Location, store), err)
+			return fmt.Errorf("winstore: removing %s from %s: %w", s.Thumbprint(), CertDrive(s.Location, store), err)
 		}
 	default:
 		return fmt.Errorf("winstore: unknown action %q", s.Action)

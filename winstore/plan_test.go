@@ -78,8 +78,12 @@ func TestPlanDistrust(t *testing.T) {
 
 	ps := winstore.PowerShell(p)
 	for _, line := range []string{
-		"#Requires -RunAsAdministrator",
-		"Import-Certificate -FilePath $cer -CertStoreLocation Cert:\\LocalMachine\\Disallowed | Out-Null",
+		// A user's store is changed by that user, unelevated: the machine
+		// steps run only when elevated.
+		"if (-not $admin) { Write-Warning",
+		"if ($admin) {\n    $cer = Join-Path",
+		"    Import-Certificate -FilePath $cer -CertStoreLocation Cert:\\LocalMachine\\Disallowed | Out-Null",
+		`if ($env:USERNAME -eq 'Aigerim') { if (Test-Path -LiteralPath 'Cert:\CurrentUser\Root\` + th(f.isca) + `')`,
 		`if (Test-Path -LiteralPath 'Cert:\LocalMachine\Root\` + th(f.qaznet) + `') { Remove-Item -LiteralPath 'Cert:\LocalMachine\Root\` + th(f.qaznet) + `' }`,
 		`Remove-Item -LiteralPath 'Cert:\CurrentUser\Root\` + th(f.isca) + `'`,
 		"# Not changed here: CN=Example Corp Root,O=Example Corp",
@@ -97,6 +101,14 @@ func TestPlanDistrust(t *testing.T) {
 	}
 	if n := strings.Count(ps, "Import-Certificate"); n != 3 {
 		t.Errorf("%d imports, want 3", n)
+	}
+	if strings.Contains(ps, "#Requires") {
+		t.Error("a script that users run too requires elevation")
+	}
+	// Machine steps only: the script requires elevation.
+	machineOnly := &winstore.Plan{Steps: p.Steps[:3]}
+	if m := winstore.PowerShell(machineOnly); !strings.Contains(m, "#Requires -RunAsAdministrator") || strings.Contains(m, "$admin") {
+		t.Errorf("machine-only script:\n%s", m)
 	}
 	if u := winstore.PowerShell(p.Undo()); !strings.Contains(u, "Import-Certificate -FilePath $cer -CertStoreLocation Cert:\\LocalMachine\\Root") ||
 		!strings.Contains(u, `Remove-Item -LiteralPath 'Cert:\LocalMachine\Disallowed\`+th(f.qaznet)+`'`) {
@@ -122,6 +134,11 @@ func TestPowerShellHostileName(t *testing.T) {
 		{Action: winstore.Add, Location: winstore.Machine, Store: "Disallowed", Cert: c},
 		{Action: winstore.Remove, Location: winstore.User, Store: "root", Cert: c},
 		{Action: winstore.Remove, Location: winstore.Machine, Store: "My'; rm -r C:\\", Cert: c},
+		// A profile folder's name is the volume's: only plain names are
+		// quoted into code (PowerShell also ends a string at a typographic
+		// quote).
+		{Action: winstore.Remove, Location: winstore.User, Store: "Root", User: "x\u2019; Remove-Item C:\\ -Recurse; \u2018", Cert: c},
+		{Action: winstore.Remove, Location: winstore.User, Store: "Root", User: "eve'; rm -r C:\\ #", Cert: c},
 	}})
 	for _, line := range strings.Split(ps, "\n") {
 		code := strings.TrimSpace(line)

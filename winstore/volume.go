@@ -1,7 +1,6 @@
 package winstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"sort"
 	"strings"
 
 	"github.com/mitmguard/mitmguard/internal/regf"
@@ -20,21 +20,44 @@ var softwarePath = []string{"Windows", "System32", "config", "SOFTWARE"}
 
 const ntuserName = "NTUSER.DAT"
 
-// maxUsers bounds the profiles read from one volume.
+// maxUsers bounds the entries of the Users folder looked at: a real
+// machine has a handful of profiles; a hostile image may have millions of
+// entries, and the listing stops at the bound rather than reading them all.
 const maxUsers = 1000
+
+// maxScan bounds the entries of one folder looked at while matching a name
+// case-insensitively (a real System32 has a few thousand).
+const maxScan = 1 << 15
+
+// maxProfileScan bounds the entries of one profile folder looked at to
+// find its NTUSER.DAT (a real one has a few dozen), so that maxUsers
+// hostile profiles cannot make the listing long.
+const maxProfileScan = 1024
+
+// listChunk is how many entries one directory read returns.
+const listChunk = 256
 
 // Volume is what a Windows volume's hives hold.
 type Volume struct {
 	Stores []*Store
-	// Problems are hives that could not be opened or read at all.
+	// Problems are hives or folders that could not be read at all; the
+	// audit of the volume is then partial.
 	Problems []Problem
 }
 
 // IsVolume reports whether fsys looks like a mounted Windows system
 // volume: it has Windows/System32/config/SOFTWARE (any case).
 func IsVolume(fsys fs.FS) bool {
-	_, ok := findCI(fsys, ".", softwarePath...)
-	return ok
+	_, err := findCI(fsys, ".", maxScan, softwarePath...)
+	return err == nil
+}
+
+// HasWindowsFolder reports whether the root of fsys holds an entry named
+// Windows (any case): a volume whose hive cannot be found or read is then
+// reported as a problem rather than taken for another system.
+func HasWindowsFolder(fsys fs.FS) bool {
+	_, err := findCI(fsys, ".", maxScan, softwarePath[0])
+	return err == nil
 }
 
 // ReadDir reads the Windows volume mounted at dir, confined to it through
@@ -45,31 +68,35 @@ func ReadDir(ctx context.Context, dir string, lim regf.Limits) (*Volume, error) 
 		return nil, err
 	}
 	defer r.Close()
-	return ReadFS(ctx, r.FS(), lim)
+	return ReadRoot(ctx, r, lim)
 }
 
-// ReadFS reads the machine SOFTWARE hive and every Users/*/NTUSER.DAT of
-// the Windows volume fsys and marks the distrusted certificates. fsys must
-// confine reads to the volume (an os.Root's FS does; os.DirFS follows
-// symbolic links out of it). A hive that cannot be read is a Problem of
-// the Volume; the error is for the volume itself (not a Windows volume, or
-// ctx done).
-func ReadFS(ctx context.Context, fsys fs.FS, lim regf.Limits) (*Volume, error) {
-	sw, ok := findCI(fsys, ".", softwarePath...)
-	if !ok {
+// ReadRoot reads the machine SOFTWARE hive and every Users/*/NTUSER.DAT of
+// the Windows volume whose root folder r is, and marks the distrusted
+// certificates. Every read goes through r, so nothing outside it is
+// opened. A hive that cannot be read is a Problem of the Volume; the error
+// is for the volume itself (not a Windows volume, or ctx done).
+func ReadRoot(ctx context.Context, r *os.Root, lim regf.Limits) (*Volume, error) {
+	fsys := r.FS()
+	if !HasWindowsFolder(fsys) {
 		return nil, &NotWindowsError{}
 	}
 	v := &Volume{}
-	if stores, err := readHive(fsys, sw, lim, func(h *regf.Hive) []*Store { return ReadSoftware(h, sw) }); err != nil {
+	sw, err := findCI(fsys, ".", maxScan, softwarePath...)
+	if err != nil {
+		v.Problems = append(v.Problems, Problem{Path: path.Join(softwarePath...), Err: err})
+	} else if stores, err := readHive(r, sw, lim, func(h *regf.Hive) []*Store { return ReadSoftware(h, sw) }); err != nil {
 		v.Problems = append(v.Problems, Problem{Path: sw, Err: err})
 	} else {
 		v.Stores = append(v.Stores, stores...)
 	}
-	for _, u := range users(fsys) {
+	profiles, problems := users(fsys)
+	v.Problems = append(v.Problems, problems...)
+	for _, u := range profiles {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		stores, err := readHive(fsys, u.hive, lim, func(h *regf.Hive) []*Store { return ReadNTUser(h, u.hive, u.name) })
+		stores, err := readHive(r, u.hive, lim, func(h *regf.Hive) []*Store { return ReadNTUser(h, u.hive, u.name) })
 		if err != nil {
 			v.Problems = append(v.Problems, Problem{Path: u.hive, Err: err})
 			continue
@@ -87,59 +114,124 @@ func (*NotWindowsError) Error() string {
 	return "winstore: not a Windows volume (no Windows/System32/config/SOFTWARE)"
 }
 
+// TooManyEntriesError says a folder holds more entries than a bound lets
+// be read: the rest was not looked at.
+type TooManyEntriesError struct {
+	Path string
+	Max  int
+}
+
+func (e *TooManyEntriesError) Error() string {
+	return fmt.Sprintf("winstore: %s holds more than %d entries (a hostile or damaged volume): the rest is not read", e.Path, e.Max)
+}
+
 type profile struct{ name, hive string }
 
 // users lists the profiles under Users that have an NTUSER.DAT, including
-// Default, whose stores every new account starts with.
-func users(fsys fs.FS) []profile {
-	dir, ok := findCI(fsys, ".", "Users")
-	if !ok {
-		return nil
+// Default, whose stores every new account starts with. At most maxUsers
+// entries are listed; beyond that the profiles found so far are returned
+// with a TooManyEntriesError problem, as is a profile folder too large to
+// look into. A profile that is a link (the "All Users"
+// and "Default User" junctions) is an alias, not a profile.
+func users(fsys fs.FS) ([]profile, []Problem) {
+	dir, err := findCI(fsys, ".", maxScan, "Users")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
 	}
-	ents, err := fs.ReadDir(fsys, dir)
 	if err != nil {
-		return nil
+		return nil, []Problem{{Path: "Users", Err: err}}
 	}
+	var problems []Problem
 	var out []profile
-	for _, e := range ents {
-		if !e.IsDir() {
-			continue
+	var dirs []string
+	listErr := list(fsys, dir, maxUsers, func(e fs.DirEntry) bool {
+		if e.IsDir() {
+			dirs = append(dirs, e.Name())
 		}
-		if hive, ok := findCI(fsys, path.Join(dir, e.Name()), ntuserName); ok {
-			out = append(out, profile{name: e.Name(), hive: hive})
-			if len(out) == maxUsers {
-				break
+		return true
+	})
+	if listErr != nil {
+		problems = append(problems, Problem{Path: dir, Err: listErr})
+	}
+	sort.Strings(dirs)
+	for _, name := range dirs {
+		hive, err := findCI(fsys, path.Join(dir, name), maxProfileScan, ntuserName)
+		switch {
+		case err == nil:
+			out = append(out, profile{name: name, hive: hive})
+		case !errors.Is(err, fs.ErrNotExist):
+			// A profile that may have a hive and could not be looked at.
+			problems = append(problems, Problem{Path: path.Join(dir, name), Err: err})
+		}
+	}
+	return out, problems
+}
+
+// list calls fn for the entries of a folder, in the order the file system
+// gives them, reading them a chunk at a time and stopping after max
+// entries (a TooManyEntriesError) or when fn returns false.
+func list(fsys fs.FS, dir string, max int, fn func(fs.DirEntry) bool) error {
+	f, err := fsys.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rd, ok := f.(fs.ReadDirFile)
+	if !ok {
+		return &fs.PathError{Op: "readdir", Path: dir, Err: errors.New("not a folder")}
+	}
+	n := 0
+	for {
+		ents, err := rd.ReadDir(listChunk)
+		for _, e := range ents {
+			if n++; n > max {
+				return &TooManyEntriesError{Path: dir, Max: max}
+			}
+			if !fn(e) {
+				return nil
 			}
 		}
+		if err == io.EOF || len(ents) == 0 && err == nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
-	return out
 }
 
 // findCI resolves names below the folder base one by one, each matched
-// case-insensitively against the folder's entries.
-func findCI(fsys fs.FS, base string, names ...string) (string, bool) {
+// case-insensitively against the folder's entries (the exact spelling is
+// tried first, without listing the folder). A folder of more than max
+// entries is refused.
+func findCI(fsys fs.FS, base string, max int, names ...string) (string, error) {
 	cur := base
 	for _, n := range names {
-		ents, err := fs.ReadDir(fsys, cur)
-		if err != nil {
-			return "", false
+		if _, err := fs.Stat(fsys, path.Join(cur, n)); err == nil {
+			cur = path.Join(cur, n)
+			continue
 		}
-		found := false
-		for _, e := range ents {
+		found := ""
+		err := list(fsys, cur, max, func(e fs.DirEntry) bool {
 			if strings.EqualFold(e.Name(), n) {
-				cur, found = path.Join(cur, e.Name()), true
-				break
+				found = e.Name()
+				return false
 			}
+			return true
+		})
+		if err != nil {
+			return "", err
 		}
-		if !found {
-			return "", false
+		if found == "" {
+			return "", &fs.PathError{Op: "find", Path: path.Join(cur, n), Err: fs.ErrNotExist}
 		}
+		cur = path.Join(cur, found)
 	}
-	return cur, true
+	return cur, nil
 }
 
 // NotRegularError refuses a hive path that is not a regular file (a
-// device, a FIFO that would block, a folder).
+// device, a FIFO, a folder).
 type NotRegularError struct {
 	Path string
 	Mode fs.FileMode
@@ -149,37 +241,52 @@ func (e *NotRegularError) Error() string {
 	return fmt.Sprintf("winstore: %s is not a regular file (%v)", e.Path, e.Mode)
 }
 
-// readHive opens the hive file at name within the limits and reads it.
-func readHive(fsys fs.FS, name string, lim regf.Limits, read func(*regf.Hive) []*Store) ([]*Store, error) {
-	fi, err := fs.Stat(fsys, name)
+// OutsideError refuses a hive reached through a symbolic link that leads
+// out of the volume: it is not followed.
+type OutsideError struct {
+	Path   string
+	Target string
+	Err    error
+}
+
+func (e *OutsideError) Error() string {
+	return fmt.Sprintf("winstore: %s is a symbolic link to %s, out of the volume: refused, not followed (%v)", e.Path, e.Target, e.Err)
+}
+
+func (e *OutsideError) Unwrap() error { return e.Err }
+
+// openHive opens a hive file through the volume's root. The open does not
+// block on a FIFO (openFlags), and the type is checked on the opened file,
+// so a file swapped after a check cannot be read in its place.
+func openHive(r *os.Root, name string) (*os.File, fs.FileInfo, error) {
+	f, err := r.OpenFile(name, os.O_RDONLY|openFlags, 0)
 	if err != nil {
-		return nil, err
+		if fi, lerr := r.Lstat(name); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 && !errors.Is(err, fs.ErrNotExist) {
+			t, _ := r.Readlink(name)
+			return nil, nil, &OutsideError{Path: name, Target: t, Err: err}
+		}
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, &NotRegularError{Path: name, Mode: fi.Mode()}
+		f.Close()
+		return nil, nil, &NotRegularError{Path: name, Mode: fi.Mode()}
 	}
-	max := lim.MaxSize
-	if max <= 0 {
-		max = regf.DefaultLimits().MaxSize
-	}
-	if fi.Size() > max {
-		return nil, &regf.TooLargeError{Size: fi.Size(), Max: max}
-	}
-	f, err := fsys.Open(name)
+	return f, fi, nil
+}
+
+// readHive opens the hive file at name within the limits and reads it.
+func readHive(r *os.Root, name string, lim regf.Limits, read func(*regf.Hive) []*Store) ([]*Store, error) {
+	f, fi, err := openHive(r, name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	ra, ok := f.(io.ReaderAt)
-	size := fi.Size()
-	if !ok {
-		b, err := io.ReadAll(io.LimitReader(f, max+1))
-		if err != nil {
-			return nil, err
-		}
-		ra, size = bytes.NewReader(b), int64(len(b))
-	}
-	h, err := regf.Open(ra, size, lim)
+	h, err := regf.Open(f, fi.Size(), lim)
 	if err != nil {
 		return nil, err
 	}

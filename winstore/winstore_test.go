@@ -18,6 +18,7 @@ import (
 
 	"github.com/mitmguard/mitmguard/chain"
 	"github.com/mitmguard/mitmguard/internal/regf"
+	"github.com/mitmguard/mitmguard/internal/regf/regftest"
 	"github.com/mitmguard/mitmguard/internal/storetest"
 	"github.com/mitmguard/mitmguard/winstore"
 	"github.com/mitmguard/mitmguard/winstore/winstoretest"
@@ -289,4 +290,44 @@ func FuzzDecodeBlob(f *testing.F) {
 			t.Fatalf("DER of %d bytes from a %d-byte blob", len(d), len(b))
 		}
 	})
+}
+
+// FuzzReadHive reads arbitrary bytes as a SOFTWARE hive and as a user's
+// NTUSER.DAT through the store reader: an error or stores, never a panic,
+// and every certificate found is named by its own thumbprint.
+func FuzzReadHive(f *testing.F) {
+	f.Add(mustRead(f, hiveOf(f)))
+	f.Add([]byte("regf"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := regf.Open(bytes.NewReader(b), int64(len(b)), regf.Limits{MaxCells: 1 << 14})
+		if err != nil {
+			return
+		}
+		for _, stores := range [][]*winstore.Store{winstore.ReadSoftware(h, "SOFTWARE"), winstore.ReadNTUser(h, "NTUSER.DAT", "u")} {
+			for _, s := range stores {
+				for _, e := range s.Entries {
+					if e.Thumbprint != winstore.Thumbprint(e.Cert.DER) {
+						t.Fatalf("entry %s holds another certificate", e.Thumbprint)
+					}
+				}
+			}
+		}
+	})
+}
+
+// hiveOf is a SOFTWARE hive written by hivexsh holding Qaznet in ROOT and
+// Disallowed, for the fuzz corpus.
+func hiveOf(t testing.TB) string {
+	t.Helper()
+	d := der(t, "kz-2019-qaznet")
+	return regftest.Hive(t, "SOFTWARE", winstoretest.Script([]winstoretest.Placement{{Key: machineRoot, DER: d}, {Key: machineDisallowed, DER: d}}))
+}
+
+func mustRead(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -39,7 +39,7 @@ func (f *storeFlags) audit(cmd *cobra.Command) (*truststore.Report, error) {
 // or a file could not be read. Empty when the audit is complete.
 func incomplete(rep *truststore.Report) string {
 	if len(rep.Stores) == 0 {
-		return fmt.Sprintf("no trust store found under %s: is it the root of a Linux system? nothing was audited", rep.Root)
+		return fmt.Sprintf("no trust store found under %s: is it the root of a Linux system, an Android image or a Windows volume? nothing was audited", rep.Root)
 	}
 	n := 0
 	for _, s := range rep.Stores {
@@ -74,7 +74,11 @@ func newAudit() *cobra.Command {
 the administrator's and the packaged certificates, p11-kit anchors and
 blocklists, the NSS databases of Chrome and of every Firefox profile, Java
 keystores; in an Android image or pulled folder, the system roots and each
-user's added and removed ones) and flags each trusted root:
+user's added and removed ones; on a mounted Windows volume, the registry
+stores of the SOFTWARE hive (ROOT, AuthRoot, CA, Disallowed, the Group Policy
+and enterprise Root) and of each Users/*/NTUSER.DAT, a certificate in a
+Disallowed store counting as distrusted; on Windows itself, the machine's and
+the current user's stores through CryptoAPI) and flags each trusted root:
 
   known-interception   its key is on the blocklist (exit 2)
   not-public           trusted as a root but not in the Mozilla set: a company
@@ -86,7 +90,8 @@ Each finding says where it is and what to do; mitmguard distrust does it.
 An audit that found no store, or could not read a file, is never reported as
 clean: it exits 1 and says what it could not read (exit 2 still wins).
 Under --root every path, and every link, is resolved inside DIR as a chroot
-would: nothing outside DIR is read.`,
+would: nothing outside DIR is read. On a Windows volume a link out of DIR is
+refused (a problem of the audit), and hives are bounded and checked.`,
 		Example: `  mitmguard audit
   mitmguard audit --all --json
   mitmguard audit --root /mnt/disk-image
@@ -187,9 +192,18 @@ func printAudit(w io.Writer, rep *truststore.Report, all bool, incomplete string
 			fmt.Fprintf(w, "    %s\n", fs[0].Advice)
 		}
 		for _, f := range fs {
-			fmt.Fprintf(w, "    - %s %s", f.Store, f.File)
-			if f.Label != "" {
-				fmt.Fprintf(w, " as %q", f.Label)
+			switch {
+			case truststore.IsWindows(f.Store):
+				// A registry store: its key, whose it is, the hive.
+				fmt.Fprintf(w, "    - %s %s (%s), thumbprint %s", f.Store, f.StorePath, f.Owner, f.Label)
+				if f.File != "" {
+					fmt.Fprintf(w, ", in %s", f.File)
+				}
+			default:
+				fmt.Fprintf(w, "    - %s %s", f.Store, f.File)
+				if f.Label != "" {
+					fmt.Fprintf(w, " as %q", f.Label)
+				}
 			}
 			if f.Trust != truststore.Trusted {
 				fmt.Fprintf(w, " (%s)", f.Trust)

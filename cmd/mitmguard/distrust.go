@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mitmguard/mitmguard/distrust"
+	"github.com/mitmguard/mitmguard/truststore"
+	"github.com/mitmguard/mitmguard/winstore"
 )
 
 // distrustJSON is the --json form of distrust.
@@ -23,11 +25,44 @@ type distrustJSON struct {
 	// overwrote.
 	MovedFrom string              `json:"moved_from,omitempty"`
 	Forced    []distrust.Conflict `json:"forced,omitempty"`
+	// Windows is the plan (or, applied, what was done) for the Windows
+	// certificate stores of a mounted volume or of this Windows.
+	Windows []windowsStepJSON `json:"windows_steps,omitempty"`
+}
+
+// windowsStepJSON is one step on a Windows certificate store.
+type windowsStepJSON struct {
+	Action     winstore.Action `json:"action"` // add, remove; none for a managed root
+	Store      string          `json:"store"`  // on the Cert: drive (a managed root: its registry key)
+	User       string          `json:"user,omitempty"`
+	Hive       string          `json:"hive,omitempty"`
+	Key        string          `json:"key,omitempty"`
+	Subject    string          `json:"subject"`
+	Thumbprint string          `json:"thumbprint"`
+	SHA256     string          `json:"sha256"`
+	// Managed: pushed by Group Policy or enrolment; not changed here.
+	Managed bool `json:"managed,omitempty"`
+}
+
+func windowsSteps(p *winstore.Plan, steps []winstore.Step) []windowsStepJSON {
+	out := []windowsStepJSON{}
+	for _, s := range steps {
+		out = append(out, windowsStepJSON{Action: s.Action, Store: winstore.CertDrive(s.Location, s.Store), User: s.User, Hive: s.Hive, Key: s.Key,
+			Subject: s.Cert.Subject(), Thumbprint: s.Thumbprint(), SHA256: s.Cert.SHA256.String()})
+	}
+	if p != nil {
+		for _, m := range p.Managed {
+			out = append(out, windowsStepJSON{Action: "none", Store: truststore.WindowsStorePath(m.Store), User: m.Store.User, Hive: m.Store.Hive, Key: m.Store.Key,
+				Subject: m.Entry.Cert.Subject(), Thumbprint: m.Entry.Thumbprint, SHA256: m.Entry.Cert.SHA256.String(), Managed: true})
+		}
+	}
+	return out
 }
 
 func newDistrust() *cobra.Command {
 	var f storeFlags
 	var apply, undo, includeNotPublic, force bool
+	var script string
 	cmd := &cobra.Command{
 		Use:   "distrust",
 		Short: "Remove the trust of interception roots from every store, reversibly",
@@ -35,7 +70,15 @@ func newDistrust() *cobra.Command {
 (and of the not-public ones with --include-not-public), store by store, the
 way each store expects: Debian by removing or deselecting the file and running
 update-ca-certificates; p11-kit by a blocklist file; NSS with certutil -M -t
-p,p,p; Java with keytool -delete.
+p,p,p; Java with keytool -delete; Windows as Microsoft's tooling does, by
+adding the root to the machine's Disallowed store and removing it from the
+Root stores that hold it.
+
+On a mounted Windows volume (--root) the plan says which roots move, per hive
+and user; the hives are not edited offline (--apply is refused):
+--script powershell prints the PowerShell an administrator runs on that
+Windows. On Windows itself --apply changes the stores through CryptoAPI,
+journaled so that --undo puts every removed root back.
 
 Without --apply it prints the plan and changes nothing. With --apply every
 file a step may change is backed up into a journal under
@@ -51,7 +94,8 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 		Example: `  mitmguard distrust                       # the plan, nothing changed
   sudo mitmguard distrust --apply
   sudo mitmguard distrust --undo
-  mitmguard distrust --root /mnt/disk-image --apply --include-not-public`,
+  mitmguard distrust --root /mnt/disk-image --apply --include-not-public
+  mitmguard distrust --root /mnt/windows --script powershell > distrust.ps1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
@@ -60,6 +104,12 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 			}
 			if force && !undo {
 				return errors.New("distrust: --force goes with --undo")
+			}
+			if script != "" && script != "powershell" {
+				return fmt.Errorf("distrust: --script %q: the only script is powershell", script)
+			}
+			if script != "" && (apply || undo) {
+				return errors.New("distrust: --script prints a script and changes nothing: it excludes --apply and --undo")
 			}
 			if undo {
 				res, err := distrust.Undo(f.root, distrust.UndoOptions{Force: force})
@@ -92,18 +142,56 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 			if err != nil {
 				return err
 			}
+			win, err := distrust.ReadWindows(cmd.Context(), f.root)
+			if err != nil {
+				return err
+			}
+			live := distrust.IsLiveWindows(f.root)
+			var wplan *winstore.Plan
+			if win != nil {
+				wplan = distrust.PlanWindows(win, rep, includeNotPublic)
+			}
 			if why := incomplete(rep); why != "" {
 				fmt.Fprintln(cmd.ErrOrStderr(), "mitmguard distrust: warning:", why)
 			}
+			if script != "" {
+				if wplan == nil {
+					return fmt.Errorf("distrust: --script powershell: no Windows certificate stores under %s (a mounted Windows volume, or Windows itself)", f.root)
+				}
+				fmt.Fprint(out, winstore.PowerShell(wplan))
+				return nil
+			}
+			if apply && wplan != nil && !live {
+				return distrust.ErrVolumeApply
+			}
 			if !apply {
 				if f.json {
-					return writeJSON(out, distrustJSON{Root: plan.Root, Mode: "plan", Steps: plan.Steps})
+					j := distrustJSON{Root: plan.Root, Mode: "plan", Steps: plan.Steps}
+					if wplan != nil {
+						j.Windows = windowsSteps(wplan, wplan.Steps)
+					}
+					return writeJSON(out, j)
 				}
-				printPlan(out, plan)
+				if wplan == nil || len(plan.Steps) > 0 {
+					printPlan(out, plan)
+				}
+				if wplan != nil {
+					printWindowsPlan(out, f.root, wplan, live)
+				}
+				if wplan != nil && !live {
+					fmt.Fprintln(out, "\ndry run: nothing was changed; --script powershell prints the script that does it on that Windows")
+					return nil
+				}
 				fmt.Fprintln(out, "\ndry run: nothing was changed; run again with --apply to do it")
 				return nil
 			}
-			done, err := distrust.Apply(cmd.Context(), plan, distrust.ApplyOptions{})
+			var done []distrust.Step
+			var wdone []winstore.Step
+			if live {
+				wdone, err = distrust.ApplyWindows(cmd.Context(), f.root, wplan)
+			} else {
+				done, err = distrust.Apply(cmd.Context(), plan, distrust.ApplyOptions{})
+			}
 			if err != nil {
 				return err
 			}
@@ -112,12 +200,19 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 				return err
 			}
 			if f.json {
-				if err := writeJSON(out, distrustJSON{Root: plan.Root, Mode: "apply", Steps: plan.Steps, Done: done, Summary: summary(after)}); err != nil {
+				j := distrustJSON{Root: plan.Root, Mode: "apply", Steps: plan.Steps, Done: done, Summary: summary(after)}
+				if live {
+					j.Windows = windowsSteps(nil, wdone)
+				}
+				if err := writeJSON(out, j); err != nil {
 					return err
 				}
 			} else {
 				for _, s := range done {
 					fmt.Fprintf(out, "done: %s %s: %s\n", s.Store, s.StorePath, s.Description)
+				}
+				for _, s := range wdone {
+					fmt.Fprintf(out, "done: %s %s: %s (thumbprint %s)\n", s.Action, winstore.CertDrive(s.Location, s.Store), s.Cert.Subject(), s.Thumbprint())
 				}
 				for _, s := range plan.Steps {
 					if s.Manual {
@@ -142,6 +237,7 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 	cmd.Flags().BoolVar(&undo, "undo", false, "restore every file the last --apply changed")
 	cmd.Flags().BoolVar(&force, "force", false, "with --undo: restore even the paths changed since the apply (listed)")
 	cmd.Flags().BoolVar(&includeNotPublic, "include-not-public", false, "also distrust trusted roots outside the public root program")
+	cmd.Flags().StringVar(&script, "script", "", "print the distrust of the Windows stores as a script for an administrator to run (`powershell`); changes nothing")
 	return cmd
 }
 
@@ -165,5 +261,40 @@ func printPlan(w io.Writer, p *distrust.Plan) {
 		if s.Manual {
 			fmt.Fprintf(w, "   CANNOT BE APPLIED HERE: %s\n", s.Reason)
 		}
+	}
+}
+
+// printWindowsPlan prints the Windows steps: which roots move from Root to
+// Disallowed, and from whose store and hive.
+func printWindowsPlan(w io.Writer, root string, p *winstore.Plan, live bool) {
+	where := "the Windows volume " + root
+	if live {
+		where = "this Windows"
+	}
+	if len(p.Steps) == 0 && len(p.Managed) == 0 {
+		fmt.Fprintf(w, "nothing to distrust in the certificate stores of %s\n", where)
+		return
+	}
+	fmt.Fprintf(w, "distrust plan for the certificate stores of %s:\n\n", where)
+	for i, s := range p.Steps {
+		verb := "add to"
+		if s.Action == winstore.Remove {
+			verb = "remove from"
+		}
+		fmt.Fprintf(w, "%d. %s %s", i+1, verb, winstore.CertDrive(s.Location, s.Store))
+		if s.User != "" {
+			fmt.Fprintf(w, " of user %s", s.User)
+		}
+		fmt.Fprintf(w, ": %s (thumbprint %s)\n", s.Cert.Subject(), s.Thumbprint())
+		if s.Hive != "" {
+			fmt.Fprintf(w, "   found in %s of /%s\n", truststore.WindowsStorePath(&winstore.Store{User: s.User, Hive: s.Hive, Key: s.Key}), s.Hive)
+		}
+	}
+	for _, m := range p.Managed {
+		fmt.Fprintf(w, "not changed: %s (thumbprint %s) is pushed by the domain into %s (%s); remove it from the Group Policy object or enrolment that deploys it (Disallowed blocks it meanwhile)\n",
+			m.Entry.Cert.Subject(), m.Entry.Thumbprint, truststore.WindowsStorePath(m.Store), m.Store.Location)
+	}
+	if !live {
+		fmt.Fprintf(w, "\nCANNOT BE APPLIED HERE: the hives of a mounted volume are not edited; run mitmguard distrust --root %s --script powershell and run the script on that Windows as administrator (and once as each user named above)\n", root)
 	}
 }

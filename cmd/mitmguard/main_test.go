@@ -14,6 +14,8 @@ import (
 	"github.com/mitmguard/mitmguard/internal/lab"
 	"github.com/mitmguard/mitmguard/internal/storetest"
 	"github.com/mitmguard/mitmguard/internal/testtool"
+	"github.com/mitmguard/mitmguard/winstore"
+	"github.com/mitmguard/mitmguard/winstore/winstoretest"
 )
 
 // mainEnv makes the test binary run mitmguard's main, for tests that need
@@ -58,6 +60,14 @@ func TestScripts(t *testing.T) {
 				f := storetest.New(t)
 				env.Setenv("DEVICE", f.Root)
 				env.Setenv("JAVA", strconv.FormatBool(f.Java))
+			}
+			if strings.HasPrefix(path.Base(env.T().(testing.TB).Name()), "win_") {
+				// Scripts about Windows get the Kazakh volume, its hives
+				// written by hivexsh, under $WINVOL.
+				k := winstoretest.NewKazakh(env.T().(testing.TB))
+				env.Setenv("WINVOL", k.Dir)
+				env.Setenv("QAZNET", winstore.Thumbprint(k.Qaznet))
+				env.Setenv("ISCA", winstore.Thumbprint(k.ISCA))
 			}
 			return l.WriteFiles(env.WorkDir)
 		},

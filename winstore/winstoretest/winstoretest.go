@@ -5,16 +5,24 @@
 package winstoretest
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/md5"
+	"crypto/rand"
 	"crypto/sha1"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/binary"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/mitmguard/mitmguard/blocklist"
 	"github.com/mitmguard/mitmguard/internal/regf/regftest"
 )
 
@@ -103,4 +111,70 @@ func Blob(der []byte) []byte {
 		b = append(b, p.data...)
 	}
 	return b
+}
+
+// The store keys of the issue's volume.
+const (
+	MachineRoot       = `Microsoft\SystemCertificates\ROOT`
+	MachineDisallowed = `Microsoft\SystemCertificates\Disallowed`
+	PolicyRoot        = `Policies\Microsoft\SystemCertificates\Root`
+	UserRoot          = `Software\Microsoft\SystemCertificates\Root`
+)
+
+// Kazakh is a Windows volume as a Kazakh user's PC may be after 2019-2024:
+// Qaznet (kz-2019-qaznet) in the machine's ROOT, ISCA (kz-2021-isca) in
+// user Aigerim's Root, a corporate root pushed by Group Policy, and the ISCA
+// CA (kz-2020-isca-ca) in the machine's ROOT and already in Disallowed.
+type Kazakh struct {
+	Dir                        string
+	Qaznet, ISCA, ISCACA, Corp []byte
+}
+
+// NewKazakh writes the Kazakh volume with hivexsh.
+func NewKazakh(t testing.TB) Kazakh {
+	t.Helper()
+	k := Kazakh{Qaznet: blocked(t, "kz-2019-qaznet"), ISCA: blocked(t, "kz-2021-isca"), ISCACA: blocked(t, "kz-2020-isca-ca"), Corp: PrivateRoot(t, "Example Corp Root")}
+	k.Dir = Volume(t, Spec{
+		Machine: []Placement{
+			{Key: MachineRoot, DER: k.Qaznet},
+			{Key: MachineRoot, DER: k.ISCACA},
+			{Key: MachineDisallowed, DER: k.ISCACA},
+			{Key: PolicyRoot, DER: k.Corp},
+		},
+		Users: map[string][]Placement{"Aigerim": {{Key: UserRoot, DER: k.ISCA}}},
+	})
+	return k
+}
+
+func blocked(t testing.TB, id string) []byte {
+	t.Helper()
+	e := blocklist.Embedded().ByID(id)
+	if e == nil {
+		t.Fatalf("no blocklist entry %s", id)
+	}
+	return e.Cert().DER
+}
+
+// PrivateRoot is a new self-signed CA such as a company pushes by Group
+// Policy: on no list and outside the public root program.
+func PrivateRoot(t testing.TB, cn string) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(7),
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{"Example Corp"}},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(10 * 365 * 24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	d, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

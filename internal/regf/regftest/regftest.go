@@ -118,3 +118,31 @@ func Binary(data []byte) string {
 	}
 	return sb.String()
 }
+
+// LoopKey returns a copy of hive in which the first subkey of every key
+// named name (ASCII, compressed) is that key itself: a cycle of cell
+// offsets, as a hostile hive may hold. The test fails when no such key
+// with subkeys is found.
+func LoopKey(t testing.TB, hive []byte, name string) []byte {
+	t.Helper()
+	le := binary.LittleEndian
+	out := append([]byte(nil), hive...)
+	const base = 4096 // cell offsets are relative to the first hive bin
+	n := 0
+	for off := base; off+4+80 <= len(out); off += 8 {
+		nk := out[off+4:]
+		if string(nk[:2]) != "nk" || int(le.Uint16(nk[72:])) != len(name) || len(nk) < 76+len(name) || string(nk[76:76+len(name)]) != name {
+			continue
+		}
+		list := le.Uint32(nk[28:])
+		if le.Uint32(nk[20:]) == 0 || int64(list)+base+12 > int64(len(out)) {
+			continue
+		}
+		le.PutUint32(out[base+int(list)+8:], uint32(off-base)) // first entry of the lf/lh list
+		n++
+	}
+	if n == 0 {
+		t.Fatalf("no key %q with subkeys in the hive", name)
+	}
+	return out
+}

@@ -1,0 +1,261 @@
+package distrust
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/mitmguard/mitmguard/chain"
+	"github.com/mitmguard/mitmguard/internal/regf"
+	"github.com/mitmguard/mitmguard/internal/rootfs"
+	"github.com/mitmguard/mitmguard/truststore"
+	"github.com/mitmguard/mitmguard/winstore"
+)
+
+// windowsStores is the journal's name for a step that changed the live
+// Windows certificate stores.
+const windowsStores truststore.Kind = "windows-certificate-stores"
+
+// Bounds of a journal's Windows changes: a plan has a few steps per root.
+const (
+	maxCertChanges = 10000
+	maxCertDER     = 64 << 10
+)
+
+// certChange is one change a Windows apply made to a live store, with the
+// certificate's DER, so that an undo can put a removed root back.
+type certChange struct {
+	Action   winstore.Action   `json:"action"`   // add or remove
+	Location winstore.Location `json:"location"` // machine or user
+	Store    string            `json:"store"`    // Root, AuthRoot, CA or Disallowed
+	DER      []byte            `json:"der"`
+}
+
+// ErrVolumeApply refuses --apply on a mounted Windows volume: its hives are
+// not edited offline.
+var ErrVolumeApply = errors.New("distrust: --apply does not edit the registry hives of a mounted Windows volume; " +
+	"run mitmguard distrust --root DIR --script powershell and run that script on the Windows itself, in PowerShell opened as administrator " +
+	"(and once as each user the plan names), or run mitmguard distrust --apply on that Windows")
+
+// IsLiveWindows reports whether root is the running Windows itself, whose
+// stores are read and changed through CryptoAPI.
+func IsLiveWindows(root string) bool {
+	return runtime.GOOS == "windows" && (root == "" || root == "/" || root == `\`)
+}
+
+// ReadWindows reads the Windows stores under root: the hives of a mounted
+// volume, or the live stores of the running Windows. It returns nil
+// stores (and no error) when root is neither.
+func ReadWindows(ctx context.Context, root string) ([]*winstore.Store, error) {
+	if IsLiveWindows(root) {
+		return readLiveWindows(ctx)
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, &truststore.RootError{Root: root, Err: err}
+	}
+	defer r.Close()
+	if !winstore.HasWindowsFolder(r.FS()) {
+		return nil, nil
+	}
+	v, err := winstore.ReadRoot(ctx, r, regf.Limits{})
+	if err != nil {
+		return nil, err
+	}
+	return v.Stores, nil
+}
+
+// PlanWindows plans distrusting, the way Microsoft's tooling does, each root
+// that the audit found trusted in a Windows store: known-interception ones,
+// and not-public ones with includeNotPublic. The stores are those the
+// audit read (ReadWindows).
+func PlanWindows(stores []*winstore.Store, rep *truststore.Report, includeNotPublic bool) *winstore.Plan {
+	var targets []*chain.Cert
+	seen := map[chain.Hash]bool{}
+	for _, f := range rep.Findings {
+		if !truststore.IsWindows(f.Store) || !picked(f, includeNotPublic) {
+			continue
+		}
+		c := f.Certificate()
+		if !seen[c.SHA256] {
+			seen[c.SHA256] = true
+			targets = append(targets, c)
+		}
+	}
+	return winstore.PlanDistrust(stores, targets)
+}
+
+// picked says whether a finding is distrusted.
+func picked(f truststore.Finding, includeNotPublic bool) bool {
+	return f.Trust == truststore.Trusted && (f.Status == truststore.KnownInterception || includeNotPublic && f.Status == truststore.NotPublic)
+}
+
+// ApplyWindows carries out a plan on the running Windows's stores through
+// CryptoAPI, journaled under root so that Undo puts the stores back.
+func ApplyWindows(ctx context.Context, root string, p *winstore.Plan) ([]winstore.Step, error) {
+	return applyWindows(ctx, root, p, applyLiveWindows)
+}
+
+// applyWindows journals the plan's steps (with each certificate's DER)
+// before doing any, so that an apply interrupted at any point can be
+// undone, does them with do, and records the steps done.
+func applyWindows(ctx context.Context, root string, p *winstore.Plan, do func(context.Context, *winstore.Plan) ([]winstore.Step, error)) ([]winstore.Step, error) {
+	if len(p.Steps) == 0 {
+		return nil, nil
+	}
+	fsys, err := rootfs.Open(root)
+	if err != nil {
+		return nil, err
+	}
+	defer fsys.Close()
+	r := rootFS{fsys}
+	if _, err := r.Lstat(journalFile); err == nil {
+		return nil, &JournalExistsError{Path: r.Real(journalFile)}
+	}
+	if _, err := r.MkdirAll(JournalDir, 0o700); err != nil {
+		return nil, &NotPermittedError{Path: r.Real(JournalDir), Reason: err.Error()}
+	}
+	e := journalEntry{
+		Step:  Step{Store: windowsStores, StorePath: "Cert:", Owner: "machine and current user", Description: "add roots to Disallowed and remove them from Root", Changes: []string{}},
+		State: "started", Certs: changesOf(p.Steps),
+	}
+	j := &journal{Version: journalVersion, Root: r.Root(), Started: time.Now().UTC(), Steps: []journalEntry{e}}
+	if err := j.write(r); err != nil {
+		return nil, err
+	}
+	done, err := do(ctx, p)
+	j.Steps[0].State, j.Steps[0].Certs = "done", changesOf(done)
+	if werr := j.write(r); werr != nil && err == nil {
+		err = werr
+	}
+	if err != nil {
+		return done, fmt.Errorf("%w (mitmguard distrust --undo restores what was changed)", err)
+	}
+	return done, nil
+}
+
+func changesOf(steps []winstore.Step) []certChange {
+	out := []certChange{}
+	for _, s := range steps {
+		out = append(out, certChange{Action: s.Action, Location: s.Location, Store: s.Store, DER: s.Cert.DER})
+	}
+	return out
+}
+
+// windowsJournal reports whether a journal records changes to the live
+// Windows stores (parseJournal has checked that its steps are all such).
+func (j *journal) windows() bool {
+	return len(j.Steps) > 0 && j.Steps[0].Step.Store == windowsStores
+}
+
+// checkCertChanges refuses a Windows step whose changes are not what an
+// apply writes: an action, location or store outside the fixed sets, a
+// DER that is not a certificate, too many changes.
+func checkCertChanges(e journalEntry) error {
+	if len(e.Paths) > 0 || len(e.Before) > 0 || len(e.After) > 0 {
+		return errors.New("a Windows step names files")
+	}
+	if len(e.Certs) > maxCertChanges {
+		return fmt.Errorf("more than %d certificate changes", maxCertChanges)
+	}
+	for i, c := range e.Certs {
+		if c.Action != winstore.Add && c.Action != winstore.Remove {
+			return fmt.Errorf("change %d: unknown action %q", i+1, c.Action)
+		}
+		if c.Location != winstore.Machine && c.Location != winstore.User {
+			return fmt.Errorf("change %d: location %q is not machine or user", i+1, c.Location)
+		}
+		if !knownStore(c.Store) {
+			return fmt.Errorf("change %d: unknown store %q", i+1, c.Store)
+		}
+		if len(c.DER) == 0 || len(c.DER) > maxCertDER {
+			return fmt.Errorf("change %d: a certificate of %d bytes", i+1, len(c.DER))
+		}
+		if _, err := chain.NewCert(c.DER); err != nil {
+			return fmt.Errorf("change %d: not a certificate: %v", i+1, err)
+		}
+	}
+	return nil
+}
+
+func knownStore(s string) bool {
+	for _, n := range []string{"Root", winstore.AuthRoot, winstore.CA, winstore.Disallowed} {
+		if s == n {
+			return true
+		}
+	}
+	return false
+}
+
+// windowsUndo is the plan that reverses a Windows journal, newest step
+// first. It refuses to put a root back into a root store unless the machine
+// Disallowed store holds it now (an apply leaves every root it removed
+// there) or the store still holds it (nothing to put back): a journal
+// planted by someone else cannot make an undo trust a root of theirs.
+func windowsUndo(j *journal, now []*winstore.Store) (*winstore.Plan, error) {
+	in := func(loc winstore.Location, store string, c *chain.Cert) bool {
+		for _, s := range now {
+			if s.Location != loc || !strings.EqualFold(s.Name, store) {
+				continue
+			}
+			for _, e := range s.Entries {
+				if e.Cert.SHA256 == c.SHA256 {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	done := &winstore.Plan{}
+	for _, e := range j.Steps {
+		for _, c := range e.Certs {
+			cert, err := chain.NewCert(c.DER)
+			if err != nil {
+				return nil, err
+			}
+			done.Steps = append(done.Steps, winstore.Step{Action: c.Action, Location: c.Location, Store: c.Store, Cert: cert})
+		}
+	}
+	undo := &winstore.Plan{}
+	for _, s := range done.Undo().Steps {
+		if s.Action == winstore.Add && s.Store != winstore.Disallowed {
+			if in(s.Location, s.Store, s.Cert) {
+				continue // still there
+			}
+			if !in(winstore.Machine, winstore.Disallowed, s.Cert) {
+				return nil, fmt.Errorf("it would put %s (%s) back into %s of the %s, but the machine's Disallowed store does not hold it, as an apply leaves it",
+					s.Thumbprint(), s.Cert.Subject(), s.Store, s.Location)
+			}
+		}
+		undo.Steps = append(undo.Steps, s)
+	}
+	return undo, nil
+}
+
+// undoWindows reverses a Windows journal on the live stores and removes
+// the journal.
+func undoWindows(ctx context.Context, r rootFS, j *journal) (*UndoResult, error) {
+	if runtime.GOOS != "windows" {
+		return nil, &JournalError{Path: journalFile, Reason: "it records changes to the certificate stores of a Windows: run mitmguard distrust --undo on that Windows"}
+	}
+	now, err := readLiveWindows(ctx)
+	if err != nil {
+		return nil, err
+	}
+	undo, err := windowsUndo(j, now)
+	if err != nil {
+		return nil, &JournalError{Path: journalFile, Reason: err.Error()}
+	}
+	if _, err := applyLiveWindows(ctx, undo); err != nil {
+		return nil, fmt.Errorf("distrust: undoing the Windows changes: %w", err)
+	}
+	res := &UndoResult{}
+	for _, e := range j.Steps {
+		res.Steps = append(res.Steps, e.Step)
+	}
+	return res, r.RemoveAll(JournalDir)
+}

@@ -1,0 +1,259 @@
+package distrust
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/mitmguard/mitmguard/winstore"
+	"github.com/mitmguard/mitmguard/winstore/winstoretest"
+)
+
+// The live Windows stores cannot be changed here, so these tests drive the
+// journal with an in-memory model of them: memStores does what
+// winstore.Apply does (adding an existing certificate and removing a
+// missing one succeed) and can fail after n steps.
+type memStores struct {
+	stores    []*winstore.Store
+	failAfter int // -1: never
+}
+
+func (m *memStores) store(loc winstore.Location, name string) *winstore.Store {
+	for _, s := range m.stores {
+		if s.Location == loc && strings.EqualFold(s.Name, name) {
+			return s
+		}
+	}
+	s := &winstore.Store{Name: name, Location: loc}
+	m.stores = append(m.stores, s)
+	return s
+}
+
+func (m *memStores) apply(ctx context.Context, p *winstore.Plan) ([]winstore.Step, error) {
+	var done []winstore.Step
+	for _, st := range p.Steps {
+		if len(done) == m.failAfter {
+			return done, errors.New("access denied")
+		}
+		s := m.store(st.Location, st.Store)
+		i := -1
+		for j, e := range s.Entries {
+			if e.Cert.SHA256 == st.Cert.SHA256 {
+				i = j
+			}
+		}
+		switch {
+		case st.Action == winstore.Add && i < 0:
+			s.Entries = append(s.Entries, winstore.Entry{Cert: st.Cert, Thumbprint: st.Thumbprint()})
+		case st.Action == winstore.Remove && i >= 0:
+			s.Entries = append(s.Entries[:i], s.Entries[i+1:]...)
+		}
+		done = append(done, st)
+	}
+	return done, nil
+}
+
+// contents lists each store's thumbprints.
+func (m *memStores) contents() map[string]string {
+	out := map[string]string{}
+	for _, s := range m.stores {
+		var th []string
+		for _, e := range s.Entries {
+			th = append(th, e.Thumbprint)
+		}
+		sort.Strings(th)
+		out[string(s.Location)+" "+strings.ToLower(s.Name)] = strings.Join(th, ",")
+	}
+	return out
+}
+
+// kazakhLive reads the Kazakh volume and makes its machine and Aigerim's
+// stores the "live" stores of the model.
+func kazakhLive(t *testing.T) (*memStores, *winstore.Plan) {
+	k := winstoretest.NewKazakh(t)
+	stores, err := ReadWindows(context.Background(), k.Dir)
+	if err != nil || stores == nil {
+		t.Fatalf("ReadWindows: %v %v", stores, err)
+	}
+	rep := audit(t, k.Dir)
+	p := PlanWindows(stores, rep, false)
+	m := &memStores{failAfter: -1}
+	for _, s := range stores {
+		if s.Location == winstore.Machine || s.Location == winstore.User {
+			c := *s
+			c.Entries = append([]winstore.Entry(nil), s.Entries...)
+			m.stores = append(m.stores, &c)
+		}
+	}
+	return m, p
+}
+
+func readJournal(t *testing.T, root string) *journal {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, JournalDir, "journal.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := parseJournal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// Issue 17 item 3: the plan of the Kazakh volume moves Qaznet and ISCA to
+// the machine's Disallowed store and out of the Root stores that hold them
+// (the machine's, Aigerim's); the ISCA CA is already distrusted.
+func TestPlanWindows(t *testing.T) {
+	_, p := kazakhLive(t)
+	var got []string
+	for _, s := range p.Steps {
+		got = append(got, string(s.Action)+" "+string(s.Location)+" "+s.Store+" "+s.User+" "+s.Cert.Subject())
+	}
+	want := []string{
+		"add machine Disallowed  CN=Qaznet Trust Network,C=KZ",
+		"remove machine Root  CN=Qaznet Trust Network,C=KZ",
+		"add machine Disallowed  CN=Information Security Certification Authority,O=ISCA,L=Nur-Sultan,ST=Nur-Sultan,C=KZ",
+		"remove user Root Aigerim CN=Information Security Certification Authority,O=ISCA,L=Nur-Sultan,ST=Nur-Sultan,C=KZ",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// The journal records every change with its DER before any is made, the
+// steps done after, and its undo puts the stores back as they were.
+func TestWindowsJournalApplyUndo(t *testing.T) {
+	for _, failAfter := range []int{-1, 3, 0} {
+		m, p := kazakhLive(t)
+		before := m.contents()
+		m.failAfter = failAfter
+		root := t.TempDir()
+		done, err := applyWindows(context.Background(), root, p, m.apply)
+		if (err != nil) != (failAfter >= 0) {
+			t.Fatalf("fail after %d: %v", failAfter, err)
+		}
+		j := readJournal(t, root)
+		if !j.windows() || j.Steps[0].State != "done" || len(j.Steps[0].Certs) != len(done) {
+			t.Fatalf("journal %+v", j.Steps)
+		}
+		for i, c := range j.Steps[0].Certs {
+			if string(c.DER) != string(done[i].Cert.DER) || c.Action != done[i].Action || c.Store != done[i].Store {
+				t.Fatalf("change %d: %+v", i, c)
+			}
+		}
+		if _, err := applyWindows(context.Background(), root, p, m.apply); !errors.As(err, new(*JournalExistsError)) {
+			t.Fatalf("second apply: %v", err)
+		}
+		undo, err := windowsUndo(j, m.stores)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.failAfter = -1
+		if _, err := m.apply(context.Background(), undo); err != nil {
+			t.Fatal(err)
+		}
+		after := m.contents()
+		for k, v := range before {
+			if after[k] != v {
+				t.Errorf("fail after %d: %s is %q after undo, was %q", failAfter, k, after[k], v)
+			}
+		}
+	}
+}
+
+// An apply that crashed left the journal "started" with every planned
+// change: its undo reverts what may have been done and nothing else.
+func TestWindowsJournalCrash(t *testing.T) {
+	m, p := kazakhLive(t)
+	before := m.contents()
+	m.failAfter = 2
+	root := t.TempDir()
+	crash := func(ctx context.Context, p *winstore.Plan) ([]winstore.Step, error) {
+		m.apply(ctx, p)
+		j := readJournal(t, root)
+		if j.Steps[0].State != "started" || len(j.Steps[0].Certs) != len(p.Steps) {
+			t.Fatalf("journal before the changes: %+v", j.Steps[0])
+		}
+		panic("crash")
+	}
+	func() {
+		defer func() { recover() }()
+		applyWindows(context.Background(), root, p, crash)
+	}()
+	undo, err := windowsUndo(readJournal(t, root), m.stores)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.failAfter = -1
+	m.apply(context.Background(), undo)
+	for k, v := range before {
+		if got := m.contents()[k]; got != v {
+			t.Errorf("%s is %q after undo, was %q", k, got, v)
+		}
+	}
+}
+
+// Hostile Windows journals are refused before anything changes.
+func TestWindowsJournalHostile(t *testing.T) {
+	m, p := kazakhLive(t)
+	root := t.TempDir()
+	if _, err := applyWindows(context.Background(), root, p, m.apply); err != nil {
+		t.Fatal(err)
+	}
+	good, err := os.ReadFile(filepath.Join(root, JournalDir, "journal.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := func(f func(j map[string]any)) []byte {
+		var j map[string]any
+		if err := json.Unmarshal(good, &j); err != nil {
+			t.Fatal(err)
+		}
+		f(j)
+		b, _ := json.Marshal(j)
+		return b
+	}
+	change := func(j map[string]any) map[string]any {
+		return j["steps"].([]any)[0].(map[string]any)["cert_changes"].([]any)[0].(map[string]any)
+	}
+	for name, b := range map[string][]byte{
+		"unknown action":     edit(func(j map[string]any) { change(j)["action"] = "delete-all" }),
+		"policy location":    edit(func(j map[string]any) { change(j)["location"] = "machine-group-policy" }),
+		"store outside set":  edit(func(j map[string]any) { change(j)["store"] = "My'; rm -r C:\\" }),
+		"not a certificate":  edit(func(j map[string]any) { change(j)["der"] = "AAECAw==" }),
+		"files in a Windows": edit(func(j map[string]any) { j["steps"].([]any)[0].(map[string]any)["paths"] = []string{"etc"} }),
+		"mixed steps": edit(func(j map[string]any) {
+			j["steps"] = append(j["steps"].([]any), map[string]any{"step": map[string]any{"store": "debian-local"}, "state": "done", "paths": []string{"etc"}, "after": []any{map[string]any{"path": "etc", "type": "dir"}}})
+		}),
+	} {
+		if _, err := parseJournal(b); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	// A planted journal that "restores" a root nobody distrusted into
+	// Root: refused, since an apply leaves every root it removed in the
+	// machine's Disallowed store.
+	planted := edit(func(j map[string]any) {
+		j["steps"].([]any)[0].(map[string]any)["cert_changes"] = []any{map[string]any{
+			"action": "remove", "location": "machine", "store": "Root", "der": winstoretest.PrivateRoot(t, "Attacker Root")}}
+	})
+	j, err := parseJournal(planted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := kazakhLive(t)
+	if _, err := windowsUndo(j, fresh.stores); err == nil || !strings.Contains(err.Error(), "Disallowed store does not hold it") {
+		t.Fatalf("planted journal: %v", err)
+	}
+	// Off Windows, a Windows journal is refused with where to undo it.
+	var je *JournalError
+	if _, err := Undo(root, UndoOptions{}); !errors.As(err, &je) || !strings.Contains(je.Reason, "on that Windows") {
+		t.Fatalf("undo off Windows: %v", err)
+	}
+}
