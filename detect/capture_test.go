@@ -114,7 +114,7 @@ func TestIdleConnectionReleasesCapture(t *testing.T) {
 		if c.ch != nil {
 			held += len(c.ch.Raw)
 			for _, e := range c.ch.Extensions {
-				held += len(e.Data)
+				held += len(c.ch.ExtensionData(e))
 			}
 		}
 		c.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Reason is one piece of evidence, with what was expected and what was seen.
@@ -224,22 +225,72 @@ func NewChecker(reference, browsers, mitm, badHeaders []byte) (*Checker, error) 
 func yes() *bool { b := true; return &b }
 func no() *bool  { b := false; return &b }
 
+// resultBlock is a Result with room for its features' lists: one
+// allocation per Check for a usual hello (a bigger one spills over).
+type resultBlock struct {
+	Result
+	lists [64]uint16
+}
+
 // Check judges a ClientHello for the User-Agent and headers of the request
 // that came over it (headers may be nil).
 func (c *Checker) Check(ch *ClientHello, userAgent string, headers http.Header) *Result {
-	r := &Result{Browser: ParseUA(userAgent), Reasons: []Reason{}}
-	r.JA4, r.JA4R = ch.JA4()
-	r.JA3, r.JA3Hash = ch.JA3()
-	f := FeaturesOf(ch)
-	for name := range headers {
-		f.Headers = append(f.Headers, strings.ToLower(name))
-	}
-	slices.Sort(f.Headers)
+	blk := &resultBlock{}
+	r := &blk.Result
+	r.Browser, r.Reasons = ParseUA(userAgent), []Reason{}
+	fp := ch.Fingerprints()
+	r.JA4, r.JA4R, r.JA3, r.JA3Hash = fp.JA4, fp.JA4R, fp.JA3, fp.JA3Hash
+	f := featuresInto(ch, blk.lists[:0])
+	f.Headers = headerNames(headers)
 	r.Features = f
 	p := c.profile(r.Browser.Stack)
 	r.Weakened = weakened(ch, p != nil && r.Browser.Major >= p.MinMajor && p.MaxVersion >= 0x0304)
 	c.judge(r, f, ch.MaxVersion(), r.JA4)
 	return r
+}
+
+// headerNames returns the header names in lower case, sorted: one string
+// holds them all, so a request costs two allocations, not one per name.
+func headerNames(h http.Header) []string {
+	if len(h) == 0 {
+		return nil
+	}
+	var buf [1024]byte
+	var ends [32]int
+	b, end := buf[:0], ends[:0]
+	for name := range h {
+		ascii := true
+		for i := 0; i < len(name); i++ {
+			c := name[i]
+			if c >= utf8.RuneSelf {
+				ascii = false
+				break
+			}
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b = append(b, c)
+		}
+		if !ascii {
+			b = append(b[:endOf(end)], strings.ToLower(name)...)
+		}
+		end = append(end, len(b))
+	}
+	all := string(b)
+	names := make([]string, len(end))
+	for i, e := range end {
+		names[i] = all[endOf(end[:i]):e]
+	}
+	slices.Sort(names)
+	return names
+}
+
+// endOf is where the last name of ends ends, 0 for none.
+func endOf(ends []int) int {
+	if len(ends) == 0 {
+		return 0
+	}
+	return ends[len(ends)-1]
 }
 
 // checkFeatures judges bare features (a replayed mitmengine record), with

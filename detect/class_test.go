@@ -53,7 +53,7 @@ func withoutExtension(t *testing.T, raw []byte, drop uint16) []byte {
 			for _, e := range ch.Extensions {
 				if e.Type != drop {
 					b.AddUint16(e.Type)
-					b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(e.Data) })
+					b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(ch.ExtensionData(e)) })
 				}
 			}
 		})

@@ -24,9 +24,13 @@ type Features struct {
 
 // FeaturesOf extracts the fingerprint features of a ClientHello.
 func FeaturesOf(ch *ClientHello) Features {
+	return featuresInto(ch, make([]uint16, 0, len(ch.CipherSuites)+len(ch.Extensions)+len(ch.SupportedGroups)+len(ch.PointFormats)))
+}
+
+// featuresInto extracts the features into all (one backing array for the
+// four lists; appended to past its capacity).
+func featuresInto(ch *ClientHello, all []uint16) Features {
 	f := Features{Version: ch.Version}
-	// One backing array for the four lists.
-	all := make([]uint16, 0, len(ch.CipherSuites)+len(ch.Extensions)+len(ch.SupportedGroups)+len(ch.PointFormats))
 	strip := func(vs []uint16) []uint16 {
 		start := len(all)
 		for _, v := range vs {
