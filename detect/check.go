@@ -194,6 +194,7 @@ func NewChecker(reference, browsers, mitm, badHeaders []byte) (*Checker, error) 
 	}
 	c.labels = map[*Profile]string{}
 	for _, p := range c.ref.Browsers {
+		p.index()
 		c.labels[p] = fmt.Sprintf("%s %d-%d (%s)", p.Stack, p.MinMajor, p.MaxMajor, strings.Join(p.Sources, ", "))
 	}
 	// mitmengine's browser signatures include Cloudflare's "trusted
@@ -542,7 +543,7 @@ func compareNewer(p *Profile, f Features, maxVersion uint16) (reasons []Reason, 
 		reasons = append(reasons, Reason{What: "no GREASE values, which every " + p.Stack + " version since the reference sends", Expected: "GREASE", Seen: "none"})
 		hard = true
 	}
-	if extra := missing(f.Ciphers, p.Ciphers); len(extra) > 0 {
+	if extra := notIn(f.Ciphers, &p.sets.ciphers); len(extra) > 0 {
 		reasons = append(reasons, Reason{What: "cipher suites this browser family dropped or never offered", Expected: hexList(p.Ciphers), Seen: hexList(extra)})
 		hard = true
 	}
@@ -553,10 +554,10 @@ func compareNewer(p *Profile, f Features, maxVersion uint16) (reasons []Reason, 
 	if hard {
 		return reasons, true
 	}
-	if extra := missing(f.Exts, p.Extensions); len(extra) > 0 {
+	if extra := notIn(f.Exts, &p.sets.exts); len(extra) > 0 {
 		reasons = append(reasons, Reason{What: "extensions newer than the reference (a newer version may send them)", Expected: hexList(p.Extensions), Seen: hexList(extra)})
 	}
-	if extra := missing(f.Curves, p.Groups); len(extra) > 0 {
+	if extra := notIn(f.Curves, &p.sets.groups); len(extra) > 0 {
 		reasons = append(reasons, Reason{What: "key exchange groups newer than the reference (a newer version may offer them)", Expected: hexList(p.Groups), Seen: hexList(extra)})
 	}
 	return reasons, false
@@ -593,12 +594,12 @@ func compare(p *Profile, f Features, maxVersion uint16) []Reason {
 	if !p.GREASE && f.GREASE {
 		out = append(out, Reason{What: "GREASE values", Expected: p.Stack + " sends none", Seen: "GREASE"})
 	}
-	if extra := missing(f.Ciphers, p.Ciphers); len(extra) > 0 {
+	if extra := notIn(f.Ciphers, &p.sets.ciphers); len(extra) > 0 {
 		out = append(out, Reason{What: "cipher suites the browser never offers", Expected: hexList(p.Ciphers), Seen: hexList(extra)})
 	} else if !consistent(p.CipherOrders, f.Ciphers) {
 		out = append(out, Reason{What: "cipher suites in another order", Expected: hexList(p.CipherOrders[0]), Seen: hexList(f.Ciphers)})
 	}
-	if extra := missing(f.Exts, p.Extensions); len(extra) > 0 {
+	if extra := notIn(f.Exts, &p.sets.exts); len(extra) > 0 {
 		out = append(out, Reason{What: "extensions the browser never sends", Expected: hexList(p.Extensions), Seen: hexList(extra)})
 	}
 	// server_name is left out of "always": a browser sends none for a bare
@@ -609,11 +610,22 @@ func compare(p *Profile, f Features, maxVersion uint16) []Reason {
 	if len(p.ExtensionOrders) > 0 && !consistent(p.ExtensionOrders, f.Exts) {
 		out = append(out, Reason{What: "extensions in another order (this browser's order is fixed)", Expected: hexList(p.ExtensionOrders[0]), Seen: hexList(f.Exts)})
 	}
-	if extra := missing(f.Curves, p.Groups); len(extra) > 0 {
+	if extra := notIn(f.Curves, &p.sets.groups); len(extra) > 0 {
 		out = append(out, Reason{What: "key exchange groups the browser never offers", Expected: hexList(p.Groups), Seen: hexList(extra)})
 	}
 	if maxVersion < p.MaxVersion {
 		out = append(out, Reason{What: "an older TLS version", Expected: fmt.Sprintf("%#04x", p.MaxVersion), Seen: fmt.Sprintf("%#04x", maxVersion)})
+	}
+	return out
+}
+
+// notIn returns the values of vs outside the set, in order.
+func notIn(vs []uint16, set *bitset) []uint16 {
+	var out []uint16
+	for _, v := range vs {
+		if !set.has(v) {
+			out = append(out, v)
+		}
 	}
 	return out
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
-	"strconv"
 )
 
 // JA4 returns the JA4 fingerprint (FoxIO, BSD-3-Clause) and its raw form
@@ -75,7 +74,7 @@ func (ch *ClientHello) appendJA4(b []byte) ([]byte, int) {
 	b = append(b, sni)
 	b = appendTwoDigits(b, len(ciphers))
 	b = appendTwoDigits(b, nExt)
-	b = append(b, ja4ALPN(ch.ALPN)...)
+	b = appendJA4ALPN(b, ch.ALPN)
 	prefix := len(b) - start
 	// The JA4 is the prefix and two hashes: of the raw form's cipher part
 	// and of its extension part, which follow it in b.
@@ -144,18 +143,18 @@ func ja4Version(v uint16) string {
 	return "00"
 }
 
-func ja4ALPN(alpn []string) string {
+func appendJA4ALPN(b []byte, alpn []string) []byte {
 	if len(alpn) == 0 || alpn[0] == "" {
-		return "00"
+		return append(b, "00"...)
 	}
 	a := alpn[0]
 	alnum := func(b byte) bool {
 		return b < 0x80 && (b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z')
 	}
 	if alnum(a[0]) && alnum(a[len(a)-1]) {
-		return string([]byte{a[0], a[len(a)-1]})
+		return append(b, a[0], a[len(a)-1])
 	}
-	return "99" // as FoxIO's reference implementation does for a non-alphanumeric ALPN
+	return append(b, "99"...) // as FoxIO's reference implementation does for a non-alphanumeric ALPN
 }
 
 // JA3 returns the JA3 string (Salesforce) and its MD5: legacy version,
@@ -172,7 +171,7 @@ func (ch *ClientHello) JA3() (ja3, hash string) {
 // where the MD5 starts.
 func (ch *ClientHello) appendJA3(b []byte) ([]byte, int) {
 	start := len(b)
-	b = strconv.AppendUint(b, uint64(ch.Version), 10)
+	b = appendDecimal(b, ch.Version)
 	list := func(vs []uint16) {
 		b = append(b, ',')
 		first := true
@@ -184,7 +183,7 @@ func (ch *ClientHello) appendJA3(b []byte) ([]byte, int) {
 				b = append(b, '-')
 			}
 			first = false
-			b = strconv.AppendUint(b, uint64(v), 10)
+			b = appendDecimal(b, v)
 		}
 	}
 	list(ch.CipherSuites)
@@ -198,7 +197,7 @@ func (ch *ClientHello) appendJA3(b []byte) ([]byte, int) {
 			b = append(b, '-')
 		}
 		first = false
-		b = strconv.AppendUint(b, uint64(e.Type), 10)
+		b = appendDecimal(b, e.Type)
 	}
 	list(ch.SupportedGroups)
 	b = append(b, ',')
@@ -206,9 +205,25 @@ func (ch *ClientHello) appendJA3(b []byte) ([]byte, int) {
 		if i > 0 {
 			b = append(b, '-')
 		}
-		b = strconv.AppendUint(b, uint64(p), 10)
+		b = appendDecimal(b, uint16(p))
 	}
 	sum := md5.Sum(b[start:])
 	n := len(b)
 	return hex.AppendEncode(b, sum[:]), n
+}
+
+// appendDecimal appends v in decimal: strconv.AppendUint's work for the
+// 16-bit values only, which a JA3 string holds forty of.
+func appendDecimal(b []byte, v uint16) []byte {
+	var d [5]byte
+	i := len(d)
+	for {
+		i--
+		d[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			break
+		}
+	}
+	return append(b, d[i:]...)
 }

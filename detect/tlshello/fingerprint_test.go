@@ -3,6 +3,7 @@ package tlshello
 import (
 	"crypto/md5"
 	"encoding/hex"
+	"strconv"
 	"testing"
 
 	"github.com/mitmguard/mitmguard/detect/internal/hellotest"
@@ -53,6 +54,15 @@ func TestFingerprintsAgree(t *testing.T) {
 		sum := md5.Sum([]byte(ja3))
 		if fp != (Fingerprints{ja4, raw, ja3, hash}) || hash != hex.EncodeToString(sum[:]) || ja4 != v.JA4 {
 			t.Errorf("%s: Fingerprints %+v, JA4 %s %s, JA3 %s %s", v.Name, fp, ja4, raw, ja3, hash)
+		}
+	}
+}
+
+// appendDecimal writes what strconv does, for every 16-bit value.
+func TestAppendDecimal(t *testing.T) {
+	for v := range 1 << 16 {
+		if got, want := string(appendDecimal([]byte("x"), uint16(v))), "x"+strconv.Itoa(v); got != want {
+			t.Fatalf("%d: %q, want %q", v, got, want)
 		}
 	}
 }
