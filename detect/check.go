@@ -236,8 +236,12 @@ type resultBlock struct {
 // Check judges a ClientHello for the User-Agent and headers of the request
 // that came over it (headers may be nil).
 func (c *Checker) Check(ch *ClientHello, userAgent string, headers http.Header) *Result {
-	blk := &resultBlock{}
-	r := &blk.Result
+	// r is filled on the stack and copied into the block once, whole:
+	// while the garbage collector marks, each pointer stored into a heap
+	// object costs a write barrier.
+	blk := new(resultBlock)
+	var res Result
+	r := &res
 	r.Browser, r.Reasons = ParseUA(userAgent), []Reason{}
 	fp := ch.Fingerprints()
 	r.JA4, r.JA4R, r.JA3, r.JA3Hash = fp.JA4, fp.JA4R, fp.JA3, fp.JA3Hash
@@ -247,7 +251,8 @@ func (c *Checker) Check(ch *ClientHello, userAgent string, headers http.Header) 
 	p := c.profile(r.Browser.Stack)
 	r.Weakened = weakened(ch, p != nil && r.Browser.Major >= p.MinMajor && p.MaxVersion >= 0x0304)
 	c.judge(r, f, ch.MaxVersion(), r.JA4)
-	return r
+	blk.Result = res
+	return &blk.Result
 }
 
 // headerNames returns the header names in lower case, sorted: one string

@@ -50,6 +50,7 @@ type ClientHello struct {
 	Raw               []byte // the handshake message (type, length, body)
 	RecordVersion     uint16
 	Version           uint16 // legacy_version
+	ECH               bool   // encrypted_client_hello (0xfe0d) present (here, to pack the struct)
 	Random            []byte
 	SessionID         []byte
 	CipherSuites      []uint16
@@ -62,7 +63,6 @@ type ClientHello struct {
 	SignatureSchemes  []uint16
 	SupportedVersions []uint16
 	KeyShares         []uint16 // groups of the key shares offered
-	ECH               bool     // encrypted_client_hello (0xfe0d) present
 	PaddingLen        int      // length of the padding extension's data, or -1
 }
 
@@ -215,7 +215,11 @@ func ParseHandshake(msg []byte) (*ClientHello, error) {
 		return nil, perr(1, fmt.Sprintf("handshake length does not fit the %d bytes given", len(msg)-4))
 	}
 	in = body
-	ch := &ClientHello{Raw: msg, PaddingLen: -1}
+	// Filled on the stack and copied to the heap once, whole: while the
+	// garbage collector marks, each pointer stored into a heap object
+	// costs a write barrier.
+	local := ClientHello{Raw: msg, PaddingLen: -1}
+	ch := &local
 	var random, sid, cs, comp, exts cryptobyte.String
 	switch {
 	case !in.ReadUint16(&ch.Version):
@@ -234,7 +238,7 @@ func ParseHandshake(msg []byte) (*ClientHello, error) {
 	ch.Random, ch.SessionID, ch.Compression = random, sid, comp
 	if in.Empty() {
 		ch.CipherSuites = u16s(cs)
-		return ch, nil // no extensions: a TLS 1.0-era hello
+		return onHeap(ch), nil // no extensions: a TLS 1.0-era hello
 	}
 	if !in.ReadUint16LengthPrefixed(&exts) {
 		return nil, perr(at(), "extensions run past the end")
@@ -242,8 +246,8 @@ func ParseHandshake(msg []byte) (*ClientHello, error) {
 	if !in.Empty() {
 		return nil, perr(at(), "data after the extensions")
 	}
-	p := parser{ch: ch}
-	p.size(cs, exts)
+	var p parser
+	p.size(ch, cs, exts)
 	// Repeated types: a scan over the usual ~20 extensions; past that (a
 	// hostile hello may carry 16K empty ones) a bit set of the 2^16 types,
 	// so the check stays linear in the hello's length.
@@ -271,11 +275,17 @@ func ParseHandshake(msg []byte) (*ClientHello, error) {
 			return nil, &ParseError{Extension: int(t), Reason: "sent twice"}
 		}
 		ch.Extensions = append(ch.Extensions, Extension{Type: t, Len: uint16(len(data)), Offset: uint32(len(msg) - len(exts) - len(data))})
-		if err := p.extension(t, data); err != nil {
+		if err := p.extension(ch, t, data); err != nil {
 			return nil, err
 		}
 	}
-	return ch, nil
+	return onHeap(ch), nil
+}
+
+func onHeap(ch *ClientHello) *ClientHello {
+	out := new(ClientHello)
+	*out = *ch
+	return out
 }
 
 // parser holds what ParseHandshake sized in a first pass over the
@@ -284,7 +294,6 @@ func ParseHandshake(msg []byte) (*ClientHello, error) {
 // suites, groups, signature schemes, versions, key share groups), one
 // string for the server name and the ALPN protocols, one slice of those.
 type parser struct {
-	ch  *ClientHello
 	u16 []uint16 // the 16-bit lists, one after the other
 	// text is the data of the server_name extension followed by that of
 	// the ALPN extension; names are substrings of it.
@@ -296,8 +305,7 @@ type parser struct {
 // size counts the extensions and the values of their lists (bounded by
 // the bytes given; the second pass validates), allocates for them, and
 // reads the cipher suites.
-func (p *parser) size(cs, exts []byte) {
-	ch := p.ch
+func (p *parser) size(ch *ClientHello, cs, exts []byte) {
 	n, values := 0, len(cs)/2
 	var sni, alpn []byte
 	for off := 0; off+4 <= len(exts); n++ {
@@ -374,8 +382,7 @@ func (p *parser) readU16List(in *cryptobyte.String, lenBytes int) ([]uint16, boo
 
 // extension reads the extensions the fingerprints and the check use.
 // Each must fill its data exactly.
-func (p *parser) extension(typ uint16, data []byte) error {
-	ch := p.ch
+func (p *parser) extension(ch *ClientHello, typ uint16, data []byte) error {
 	in := cryptobyte.String(data)
 	fail := func(reason string) error {
 		return &ParseError{Extension: int(typ), Offset: len(data) - len(in), Reason: reason}
