@@ -49,8 +49,8 @@ if [ -n "${BASE:-}" ]; then
 	echo "A/B CPU µs per connection, alternating: $BASE ${b[*]}; working tree ${h[*]}"
 	awk -v b="$mb" -v h="$mh" -v ref="$BASE" 'BEGIN { printf "A/B median: %s %.2f µs, working tree %.2f µs: ratio %.2f\n", ref, b, h, h/b }'
 fi
-go test ./detect -run '^$' -bench 'BenchmarkMiddleware$' -benchtime "${ROUNDS:-120}x"
-go test ./detect -run '^$' -bench BenchmarkMiddlewareCost -benchmem
+go test ./detect/detecthttp -run '^$' -bench 'BenchmarkMiddleware$' -benchtime "${ROUNDS:-120}x"
+go test ./detect/detecthttp -run '^$' -bench BenchmarkMiddlewareCost -benchmem
 # A hostile hello of 16000 empty extensions: ns/ext stays near the cost of
 # one extension (linear), not thousands (the square of the count).
 go test ./detect/tlshello -run '^$' -bench BenchmarkParseManyExtensions -benchtime 20x

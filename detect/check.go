@@ -137,7 +137,7 @@ var sigStacks = map[int]string{1: "chromium", 2: "schannel", 3: "safari", 4: "fi
 // notBrowser says why a browser signature cannot be the browser's own: its
 // required and optional items show what the stack never sends.
 func (c *Checker) notBrowser(s *Signature) string {
-	f, _, _ := s.Instance()
+	f, _, _ := s.instance()
 	for _, n := range c.never[sigStacks[s.ua.browser]] {
 		if v := n.Violations(f); len(v) > 0 {
 			return v[0].What + ": " + v[0].Seen

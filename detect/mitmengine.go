@@ -482,9 +482,9 @@ func (s *Signature) headersMatch(h []string) bool {
 	return true
 }
 
-// Instance returns features and a browser code/version the signature
+// instance returns features and a browser code/version the signature
 // matches, to replay the reference data as test cases.
-func (s *Signature) Instance() (Features, int, int) {
+func (s *Signature) instance() (Features, int, int) {
 	f := Features{Ciphers: s.ciphers.instance(), Exts: s.exts.instance(), Curves: s.curves.instance(), PF: s.pf.instance()}
 	if len(s.version) == 3 {
 		f.Version = s.version[1]
