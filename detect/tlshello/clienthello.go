@@ -247,20 +247,16 @@ func ParseHandshake(msg []byte) (*ClientHello, error) {
 		return nil, perr(at(), "data after the extensions")
 	}
 	var p parser
-	p.size(ch, cs, exts)
+	end := p.size(ch, msg, cs, exts)
 	// Repeated types: a scan over the usual ~20 extensions; past that (a
 	// hostile hello may carry 16K empty ones) a bit set of the 2^16 types,
 	// so the check stays linear in the hello's length.
 	var seen *[1 << 10]uint64
-	for !exts.Empty() {
-		var t uint16
-		var data cryptobyte.String
-		if !exts.ReadUint16(&t) || !exts.ReadUint16LengthPrefixed(&data) {
-			return nil, perr(len(msg)-len(exts), "extension runs past the end")
-		}
-		if seen == nil && len(ch.Extensions) >= scanExtensions {
+	for i, e := range ch.Extensions {
+		t := e.Type
+		if seen == nil && i >= scanExtensions {
 			seen = new([1 << 10]uint64)
-			for _, e := range ch.Extensions {
+			for _, e := range ch.Extensions[:i] {
 				seen[e.Type>>6] |= 1 << (e.Type & 63)
 			}
 		}
@@ -269,15 +265,23 @@ func ParseHandshake(msg []byte) (*ClientHello, error) {
 			twice = seen[t>>6]&(1<<(t&63)) != 0
 			seen[t>>6] |= 1 << (t & 63)
 		} else {
-			twice = slices.ContainsFunc(ch.Extensions, func(e Extension) bool { return e.Type == t })
+			twice = slices.ContainsFunc(ch.Extensions[:i], func(e Extension) bool { return e.Type == t })
 		}
 		if twice {
 			return nil, &ParseError{Extension: int(t), Reason: "sent twice"}
 		}
-		ch.Extensions = append(ch.Extensions, Extension{Type: t, Len: uint16(len(data)), Offset: uint32(len(msg) - len(exts) - len(data))})
-		if err := p.extension(ch, t, data); err != nil {
+		if err := p.extension(ch, t, msg[e.Offset:int(e.Offset)+int(e.Len)]); err != nil {
 			return nil, err
 		}
+	}
+	if rest := len(exts) - end; rest > 0 {
+		// The fault is where reading the extension's type and then its
+		// length-prefixed data stops, as cryptobyte reads them.
+		read := 0
+		if rest >= 2 {
+			read = min(rest, 4) &^ 1
+		}
+		return nil, perr(len(msg)-rest+read, "extension runs past the end")
 	}
 	return onHeap(ch), nil
 }
@@ -302,20 +306,26 @@ type parser struct {
 	alpnCount int // protocols in the ALPN list
 }
 
-// size counts the extensions and the values of their lists (bounded by
-// the bytes given; the second pass validates), allocates for them, and
-// reads the cipher suites.
-func (p *parser) size(ch *ClientHello, cs, exts []byte) {
+// size reads the framing of the extensions (exts, the end of msg): it
+// records each whole extension in ch.Extensions and returns where the
+// whole ones end (len(exts) unless the last runs past the end). It counts
+// the values of their lists (bounded by the bytes given; the second pass
+// validates), allocates for them, and reads the cipher suites. Reading the
+// framing here, by index, spares the second pass two cursor reads per
+// extension (pointer stores that cost write barriers while the garbage
+// collector marks); the second pass reads each extension's content with
+// cryptobyte.
+func (p *parser) size(ch *ClientHello, msg, cs, exts []byte) (end int) {
 	n, values := 0, len(cs)/2
 	var sni, alpn []byte
 	for off := 0; off+4 <= len(exts); n++ {
 		t, l := binary.BigEndian.Uint16(exts[off:]), int(binary.BigEndian.Uint16(exts[off+2:]))
-		off += 4
-		if off+l > len(exts) {
+		if off+4+l > len(exts) {
 			break
 		}
-		data := exts[off : off+l]
-		off += l
+		data := exts[off+4 : off+4+l]
+		off += 4 + l
+		end = off
 		switch t {
 		case 10, 13: // supported_groups, signature_algorithms
 			values += max(l-2, 0) / 2
@@ -338,12 +348,19 @@ func (p *parser) size(ch *ClientHello, cs, exts []byte) {
 			}
 		}
 	}
-	ch.Extensions = make([]Extension, 0, n)
+	ch.Extensions = make([]Extension, n)
+	base := len(msg) - len(exts)
+	for i, off := 0, 0; i < n; i++ {
+		l := binary.BigEndian.Uint16(exts[off+2:])
+		ch.Extensions[i] = Extension{Type: binary.BigEndian.Uint16(exts[off:]), Len: l, Offset: uint32(base + off + 4)}
+		off += 4 + int(l)
+	}
 	p.u16 = make([]uint16, 0, values)
 	ch.CipherSuites = p.list(cs)
 	if sni != nil || alpn != nil {
 		p.text, p.alpnAt = string(sni)+string(alpn), len(sni)
 	}
+	return end
 }
 
 // list appends the big-endian 16-bit values of b to the parser's array and
