@@ -75,7 +75,7 @@ func versionAfter(ua string, tokens []string) (int, bool) {
 func ParseUA(ua string) Browser {
 	var b Browser
 	// "iP" and "Mac" first: one scan each rules out the names they start.
-	iP, mac := strings.Contains(ua, "iP"), strings.Contains(ua, "Mac")
+	iP, mac := containsIP(ua), strings.Contains(ua, "Mac")
 	switch {
 	case iP && (strings.Contains(ua, "iPhone") || strings.Contains(ua, "iPad") || strings.Contains(ua, "iPod")):
 		b.OS = "ios"
@@ -178,4 +178,21 @@ func osVersionIn(ua, os string) [2]int {
 		return out
 	}
 	return [2]int{0, -1}
+}
+
+// containsIP reports whether ua contains "iP" (iPhone, iPad, iPod). It looks
+// for the 'P', rare in User-Agents, where strings.Contains would stop at
+// every 'i' (Mozilla, Windows, like ...).
+func containsIP(ua string) bool {
+	for i := strings.IndexByte(ua, 'P'); i >= 0; {
+		if i > 0 && ua[i-1] == 'i' {
+			return true
+		}
+		j := strings.IndexByte(ua[i+1:], 'P')
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/mitmguard/mitmguard/detect/internal/clienttest"
@@ -32,6 +33,15 @@ func TestParseUA(t *testing.T) {
 		b := ParseUA(tt.ua)
 		if b.Family != tt.family || b.Stack != tt.stack || b.OS != tt.os || b.Major != tt.major || b.Mobile != tt.mobile {
 			t.Errorf("%q: %+v", tt.ua, b)
+		}
+	}
+}
+
+// containsIP answers as strings.Contains(ua, "iP") does.
+func TestContainsIP(t *testing.T) {
+	for _, ua := range []string{"", "iP", "P", "Pi", "PiP", "PPiPad", "Mozilla/5.0 (iPhone;", "Mozilla/5.0 (Windows NT 10.0)", "Opera/9.80 (X; iPod P)", clienttest.ChromeUA} {
+		if got, want := containsIP(ua), strings.Contains(ua, "iP"); got != want {
+			t.Errorf("%q: %v, want %v", ua, got, want)
 		}
 	}
 }
