@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Reason is one piece of evidence, with what was expected and what was seen.
@@ -136,7 +137,7 @@ var sigStacks = map[int]string{1: "chromium", 2: "schannel", 3: "safari", 4: "fi
 // notBrowser says why a browser signature cannot be the browser's own: its
 // required and optional items show what the stack never sends.
 func (c *Checker) notBrowser(s *Signature) string {
-	f, _, _ := s.Instance()
+	f, _, _ := s.instance()
 	for _, n := range c.never[sigStacks[s.ua.browser]] {
 		if v := n.Violations(f); len(v) > 0 {
 			return v[0].What + ": " + v[0].Seen
@@ -193,6 +194,7 @@ func NewChecker(reference, browsers, mitm, badHeaders []byte) (*Checker, error) 
 	}
 	c.labels = map[*Profile]string{}
 	for _, p := range c.ref.Browsers {
+		p.index()
 		c.labels[p] = fmt.Sprintf("%s %d-%d (%s)", p.Stack, p.MinMajor, p.MaxMajor, strings.Join(p.Sources, ", "))
 	}
 	// mitmengine's browser signatures include Cloudflare's "trusted
@@ -224,22 +226,77 @@ func NewChecker(reference, browsers, mitm, badHeaders []byte) (*Checker, error) 
 func yes() *bool { b := true; return &b }
 func no() *bool  { b := false; return &b }
 
+// resultBlock is a Result with room for its features' lists: one
+// allocation per Check for a usual hello (a bigger one spills over).
+type resultBlock struct {
+	Result
+	lists [64]uint16
+}
+
 // Check judges a ClientHello for the User-Agent and headers of the request
 // that came over it (headers may be nil).
 func (c *Checker) Check(ch *ClientHello, userAgent string, headers http.Header) *Result {
-	r := &Result{Browser: ParseUA(userAgent), Reasons: []Reason{}}
-	r.JA4, r.JA4R = ch.JA4()
-	r.JA3, r.JA3Hash = ch.JA3()
-	f := FeaturesOf(ch)
-	for name := range headers {
-		f.Headers = append(f.Headers, strings.ToLower(name))
-	}
-	slices.Sort(f.Headers)
+	// r is filled on the stack and copied into the block once, whole:
+	// while the garbage collector marks, each pointer stored into a heap
+	// object costs a write barrier.
+	blk := new(resultBlock)
+	var res Result
+	r := &res
+	r.Browser, r.Reasons = ParseUA(userAgent), []Reason{}
+	fp := ch.Fingerprints()
+	r.JA4, r.JA4R, r.JA3, r.JA3Hash = fp.JA4, fp.JA4R, fp.JA3, fp.JA3Hash
+	f := featuresInto(ch, blk.lists[:0])
+	f.Headers = headerNames(headers)
 	r.Features = f
 	p := c.profile(r.Browser.Stack)
 	r.Weakened = weakened(ch, p != nil && r.Browser.Major >= p.MinMajor && p.MaxVersion >= 0x0304)
 	c.judge(r, f, ch.MaxVersion(), r.JA4)
-	return r
+	blk.Result = res
+	return &blk.Result
+}
+
+// headerNames returns the header names in lower case, sorted: one string
+// holds them all, so a request costs two allocations, not one per name.
+func headerNames(h http.Header) []string {
+	if len(h) == 0 {
+		return nil
+	}
+	var buf [1024]byte
+	var ends [32]int
+	b, end := buf[:0], ends[:0]
+	for name := range h {
+		ascii := true
+		for i := 0; i < len(name); i++ {
+			c := name[i]
+			if c >= utf8.RuneSelf {
+				ascii = false
+				break
+			}
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b = append(b, c)
+		}
+		if !ascii {
+			b = append(b[:endOf(end)], strings.ToLower(name)...)
+		}
+		end = append(end, len(b))
+	}
+	all := string(b)
+	names := make([]string, len(end))
+	for i, e := range end {
+		names[i] = all[endOf(end[:i]):e]
+	}
+	slices.Sort(names)
+	return names
+}
+
+// endOf is where the last name of ends ends, 0 for none.
+func endOf(ends []int) int {
+	if len(ends) == 0 {
+		return 0
+	}
+	return ends[len(ends)-1]
 }
 
 // checkFeatures judges bare features (a replayed mitmengine record), with
@@ -491,7 +548,7 @@ func compareNewer(p *Profile, f Features, maxVersion uint16) (reasons []Reason, 
 		reasons = append(reasons, Reason{What: "no GREASE values, which every " + p.Stack + " version since the reference sends", Expected: "GREASE", Seen: "none"})
 		hard = true
 	}
-	if extra := missing(f.Ciphers, p.Ciphers); len(extra) > 0 {
+	if extra := notIn(f.Ciphers, &p.sets.ciphers); len(extra) > 0 {
 		reasons = append(reasons, Reason{What: "cipher suites this browser family dropped or never offered", Expected: hexList(p.Ciphers), Seen: hexList(extra)})
 		hard = true
 	}
@@ -502,10 +559,10 @@ func compareNewer(p *Profile, f Features, maxVersion uint16) (reasons []Reason, 
 	if hard {
 		return reasons, true
 	}
-	if extra := missing(f.Exts, p.Extensions); len(extra) > 0 {
+	if extra := notIn(f.Exts, &p.sets.exts); len(extra) > 0 {
 		reasons = append(reasons, Reason{What: "extensions newer than the reference (a newer version may send them)", Expected: hexList(p.Extensions), Seen: hexList(extra)})
 	}
-	if extra := missing(f.Curves, p.Groups); len(extra) > 0 {
+	if extra := notIn(f.Curves, &p.sets.groups); len(extra) > 0 {
 		reasons = append(reasons, Reason{What: "key exchange groups newer than the reference (a newer version may offer them)", Expected: hexList(p.Groups), Seen: hexList(extra)})
 	}
 	return reasons, false
@@ -542,12 +599,12 @@ func compare(p *Profile, f Features, maxVersion uint16) []Reason {
 	if !p.GREASE && f.GREASE {
 		out = append(out, Reason{What: "GREASE values", Expected: p.Stack + " sends none", Seen: "GREASE"})
 	}
-	if extra := missing(f.Ciphers, p.Ciphers); len(extra) > 0 {
+	if extra := notIn(f.Ciphers, &p.sets.ciphers); len(extra) > 0 {
 		out = append(out, Reason{What: "cipher suites the browser never offers", Expected: hexList(p.Ciphers), Seen: hexList(extra)})
 	} else if !consistent(p.CipherOrders, f.Ciphers) {
 		out = append(out, Reason{What: "cipher suites in another order", Expected: hexList(p.CipherOrders[0]), Seen: hexList(f.Ciphers)})
 	}
-	if extra := missing(f.Exts, p.Extensions); len(extra) > 0 {
+	if extra := notIn(f.Exts, &p.sets.exts); len(extra) > 0 {
 		out = append(out, Reason{What: "extensions the browser never sends", Expected: hexList(p.Extensions), Seen: hexList(extra)})
 	}
 	// server_name is left out of "always": a browser sends none for a bare
@@ -558,11 +615,22 @@ func compare(p *Profile, f Features, maxVersion uint16) []Reason {
 	if len(p.ExtensionOrders) > 0 && !consistent(p.ExtensionOrders, f.Exts) {
 		out = append(out, Reason{What: "extensions in another order (this browser's order is fixed)", Expected: hexList(p.ExtensionOrders[0]), Seen: hexList(f.Exts)})
 	}
-	if extra := missing(f.Curves, p.Groups); len(extra) > 0 {
+	if extra := notIn(f.Curves, &p.sets.groups); len(extra) > 0 {
 		out = append(out, Reason{What: "key exchange groups the browser never offers", Expected: hexList(p.Groups), Seen: hexList(extra)})
 	}
 	if maxVersion < p.MaxVersion {
 		out = append(out, Reason{What: "an older TLS version", Expected: fmt.Sprintf("%#04x", p.MaxVersion), Seen: fmt.Sprintf("%#04x", maxVersion)})
+	}
+	return out
+}
+
+// notIn returns the values of vs outside the set, in order.
+func notIn(vs []uint16, set *bitset) []uint16 {
+	var out []uint16
+	for _, v := range vs {
+		if !set.has(v) {
+			out = append(out, v)
+		}
 	}
 	return out
 }

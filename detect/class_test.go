@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 
+	"github.com/mitmguard/mitmguard/detect/internal/clienttest"
 	"github.com/mitmguard/mitmguard/detect/internal/hellotest"
 )
 
@@ -53,7 +54,7 @@ func withoutExtension(t *testing.T, raw []byte, drop uint16) []byte {
 			for _, e := range ch.Extensions {
 				if e.Type != drop {
 					b.AddUint16(e.Type)
-					b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(e.Data) })
+					b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(ch.ExtensionData(e)) })
 				}
 			}
 		})
@@ -71,7 +72,7 @@ func TestNoSNIIsNoEvidence(t *testing.T) {
 		raw  []byte
 		ua   string
 	}{
-		{"Chrome 133", captureHello(t, parrots[0].id), parrots[0].ua},
+		{"Chrome 133", clienttest.Hello(t, clienttest.Parrots[0].ID), clienttest.Parrots[0].UA},
 	}
 	for _, f := range []struct{ file, ua string }{
 		{"b-computer-Windows-10-firefox-43.0.bin", "Mozilla/5.0 (Windows NT 10.0; WOW64; rv:43.0) Gecko/20100101 Firefox/43.0"},
@@ -92,7 +93,7 @@ func TestNoSNIIsNoEvidence(t *testing.T) {
 			t.Fatalf("%s: server_name still there", k.name)
 		}
 		if r := c.Check(ch, k.ua, nil); r.Intercepted == nil || *r.Intercepted {
-			t.Errorf("%s without server_name judged %s: %+v", k.name, fmtBool(r.Intercepted), r.Reasons)
+			t.Errorf("%s without server_name judged %s: %+v", k.name, clienttest.Verdict(r.Intercepted), r.Reasons)
 		}
 	}
 }
@@ -110,7 +111,7 @@ func TestInterceptorSignatureEqualToBrowserDoesNotConvict(t *testing.T) {
 		t.Fatal("the IE 11 hello no longer matches an interceptor's signature: the test lost its point")
 	}
 	if r := c.Check(ch, ua, nil); r.Intercepted == nil || *r.Intercepted {
-		t.Errorf("IE 11's own hello judged %s: %+v", fmtBool(r.Intercepted), r.Reasons)
+		t.Errorf("IE 11's own hello judged %s: %+v", clienttest.Verdict(r.Intercepted), r.Reasons)
 	}
 }
 
@@ -154,18 +155,18 @@ func TestNeverBitsAgreeWithRules(t *testing.T) {
 			}
 		}
 	}
-	for _, p := range parrots {
-		ch, err := Parse(captureHello(t, p.id))
+	for _, p := range clienttest.Parrots {
+		ch, err := Parse(clienttest.Hello(t, p.ID))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b := ParseUA(p.ua); c.neverHit(b.Stack, FeaturesOf(ch)) {
+		if b := ParseUA(p.UA); c.neverHit(b.Stack, FeaturesOf(ch)) {
 			t.Errorf("%s's own hello breaks a rule of never", b.Stack)
 		}
 	}
 	// Chrome's stack with an OpenSSL-only cipher added: intercepted, for
 	// the rule's reason.
-	ch, err := Parse(captureHello(t, parrots[0].id))
+	ch, err := Parse(clienttest.Hello(t, clienttest.Parrots[0].ID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,8 +180,8 @@ func TestNeverBitsAgreeWithRules(t *testing.T) {
 		t.Skip("no cipher rule for chromium")
 	}
 	ch.CipherSuites = append(ch.CipherSuites, banned)
-	r := c.Check(ch, parrots[0].ua, nil)
+	r := c.Check(ch, clienttest.Parrots[0].UA, nil)
 	if r.Intercepted == nil || !*r.Intercepted || len(r.Reasons) == 0 || !strings.Contains(r.Reasons[0].What, "this browser's TLS stack never offers") {
-		t.Errorf("Chrome's hello with %#04x judged %s: %+v", banned, fmtBool(r.Intercepted), r.Reasons)
+		t.Errorf("Chrome's hello with %#04x judged %s: %+v", banned, clienttest.Verdict(r.Intercepted), r.Reasons)
 	}
 }

@@ -1,8 +1,7 @@
-package detect
+package detect_test
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -17,23 +16,30 @@ import (
 
 	utls "github.com/refraction-networking/utls"
 
+	"github.com/mitmguard/mitmguard/detect"
+	"github.com/mitmguard/mitmguard/detect/detecthttp"
+	"github.com/mitmguard/mitmguard/detect/internal/clienttest"
 	"github.com/mitmguard/mitmguard/internal/lab"
 )
+
+// The tests here judge real handshakes through the whole server side: a
+// capturing listener, the middleware and the verdict handler of package
+// detecthttp. They are external tests, as detecthttp imports detect.
 
 // serve runs the example site over a capturing listener on loopback.
 func serve(t testing.TB) (addr string, cert tls.Certificate) {
 	t.Helper()
-	return serveWith(t, Options{Header: "Mitmguard-Intercepted"})
+	return serveWith(t, detecthttp.Options{Header: "Mitmguard-Intercepted"})
 }
 
 // serveWith runs the example site with the options.
-func serveWith(t testing.TB, opts Options) (addr string, cert tls.Certificate) {
+func serveWith(t testing.TB, opts detecthttp.Options) (addr string, cert tls.Certificate) {
 	t.Helper()
-	return serveCert(t, opts, selfSigned(t))
+	return serveCert(t, opts, clienttest.Cert(t))
 }
 
 // serveCert runs the example site with the options and certificate.
-func serveCert(t testing.TB, opts Options, cert tls.Certificate) (string, tls.Certificate) {
+func serveCert(t testing.TB, opts detecthttp.Options, cert tls.Certificate) (string, tls.Certificate) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -54,23 +60,16 @@ func serveCert(t testing.TB, opts Options, cert tls.Certificate) (string, tls.Ce
 	}
 	// The verdict as JSON, as the example site (package site) serves it.
 	mux := http.NewServeMux()
-	mux.Handle("/mitmguard/verdict", VerdictHandler())
+	mux.Handle("/mitmguard/verdict", detecthttp.VerdictHandler())
 	mux.Handle("/", http.NotFoundHandler())
-	srv := &http.Server{Handler: Middleware(mux, opts), ConnContext: ConnContext, TLSConfig: base}
-	go srv.Serve(tls.NewListener(NewListener(ln), srv.TLSConfig))
+	srv := &http.Server{Handler: detecthttp.Middleware(mux, opts), ConnContext: detecthttp.ConnContext, TLSConfig: base}
+	go srv.Serve(tls.NewListener(detecthttp.NewListener(ln), srv.TLSConfig))
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String(), cert
 }
 
-// selfSigned makes a server certificate for localhost (issued by a test
-// root, which serveCert's callers pass to the middlebox).
-func selfSigned(t testing.TB) tls.Certificate {
-	_, cert := testCA(t)
-	return cert
-}
-
 // verdictOver sends GET /mitmguard/verdict with the User-Agent over conn.
-func verdictOver(t testing.TB, conn net.Conn, ua string) *Result {
+func verdictOver(t testing.TB, conn net.Conn, ua string) *detect.Result {
 	t.Helper()
 	fmt.Fprintf(conn, "GET /mitmguard/verdict HTTP/1.1\r\nHost: localhost\r\nUser-Agent: %s\r\nConnection: close\r\n\r\n", ua)
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
@@ -78,47 +77,29 @@ func verdictOver(t testing.TB, conn net.Conn, ua string) *Result {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var r Result
+	var r detect.Result
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
 		t.Fatal(err)
 	}
 	return &r
 }
 
-// Real User-Agents of the browsers the parrots imitate.
-var parrots = []struct {
-	name string
-	id   utls.ClientHelloID
-	ua   string
-}{
-	{"Chrome 133 on Windows", utls.HelloChrome_133, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/133.0.0.0 Safari/537.36"},
-	{"Chrome 131 on Android", utls.HelloChrome_131, "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36"},
-	{"Chrome 120 on macOS", utls.HelloChrome_120, "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"},
-	{"Edge 106 on Windows", utls.HelloEdge_106, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/106.0.0.0 Safari/537.36 Edg/106.0.1370.34"},
-	{"Edge 85 on Windows", utls.HelloEdge_85, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/85.0.4183.102 Safari/537.36 Edg/85.0.564.51"},
-	{"Firefox 120 on Linux", utls.HelloFirefox_120, "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"},
-	{"Firefox 102 ESR on Windows", utls.HelloFirefox_102, "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:102.0) Gecko/20100101 Firefox/102.0"},
-	{"Safari 16 on macOS", utls.HelloSafari_16_0, "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.0 Safari/605.1.15"},
-	{"Safari on iOS 14", utls.HelloIOS_14, "Mozilla/5.0 (iPhone; CPU iPhone OS 14_8 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/14.1.2 Mobile/15E148 Safari/604.1"},
-	{"Chrome on iOS 14 (WebKit)", utls.HelloIOS_14, "Mozilla/5.0 (iPhone; CPU iPhone OS 14_8 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1"},
-}
-
 // Today's browsers, as uTLS parrots them, over real handshakes on loopback,
 // with their real User-Agents: none is judged intercepted.
 func TestBrowsersNotIntercepted(t *testing.T) {
 	addr, _ := serve(t)
-	for _, p := range parrots {
-		t.Run(p.name, func(t *testing.T) {
+	for _, p := range clienttest.Parrots {
+		t.Run(p.Name, func(t *testing.T) {
 			for i := 0; i < 5; i++ { // Chrome permutes its extensions: try several
 				raw, err := net.Dial("tcp", addr)
 				if err != nil {
 					t.Fatal(err)
 				}
-				uc := utls.UClient(raw, &utls.Config{ServerName: "localhost", InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}, p.id)
+				uc := utls.UClient(raw, &utls.Config{ServerName: "localhost", InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}, p.ID)
 				if err := uc.Handshake(); err != nil {
 					t.Fatalf("handshake: %v", err)
 				}
-				r := verdictOver(t, uc, p.ua)
+				r := verdictOver(t, uc, p.UA)
 				uc.Close()
 				if r.Intercepted == nil || *r.Intercepted {
 					t.Fatalf("judged %v: %+v", r.Intercepted, r.Reasons)
@@ -128,8 +109,6 @@ func TestBrowsersNotIntercepted(t *testing.T) {
 	}
 }
 
-const chromeUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/133.0.0.0 Safari/537.36"
-
 // Go's crypto/tls and OpenSSL under a browser's User-Agent are judged
 // intercepted, with the product named.
 func TestNonBrowserStacksIntercepted(t *testing.T) {
@@ -138,7 +117,7 @@ func TestNonBrowserStacksIntercepted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := verdictOver(t, conn, chromeUA)
+	r := verdictOver(t, conn, clienttest.ChromeUA)
 	conn.Close()
 	if r.Intercepted == nil || !*r.Intercepted || r.Product != "Go crypto/tls" {
 		t.Errorf("Go crypto/tls: %v %q %+v", r.Intercepted, r.Product, r.Reasons)
@@ -148,7 +127,7 @@ func TestNonBrowserStacksIntercepted(t *testing.T) {
 		t.Fatal("openssl is required (Debian: apt-get install openssl)")
 	}
 	cmd := exec.Command("openssl", "s_client", "-quiet", "-connect", addr, "-servername", "localhost")
-	cmd.Stdin = strings.NewReader(fmt.Sprintf("GET /mitmguard/verdict HTTP/1.1\r\nHost: localhost\r\nUser-Agent: %s\r\nConnection: close\r\n\r\n", chromeUA))
+	cmd.Stdin = strings.NewReader(fmt.Sprintf("GET /mitmguard/verdict HTTP/1.1\r\nHost: localhost\r\nUser-Agent: %s\r\nConnection: close\r\n\r\n", clienttest.ChromeUA))
 	out, err := cmd.Output()
 	if err != nil && len(out) == 0 {
 		t.Fatalf("openssl s_client: %v", err)
@@ -158,7 +137,7 @@ func TestNonBrowserStacksIntercepted(t *testing.T) {
 		t.Fatalf("openssl response: %v\n%s", err, out)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	var or Result
+	var or detect.Result
 	if err := json.Unmarshal(body, &or); err != nil {
 		t.Fatalf("%v: %s", err, body)
 	}
@@ -181,7 +160,6 @@ func TestUnknownClient(t *testing.T) {
 	if r := verdictOver(t, conn, "curl/8.5.0"); r.Intercepted != nil {
 		t.Errorf("curl judged %v", *r.Intercepted)
 	}
-	_ = context.Background
 }
 
 // The lab middlebox in front of the detecting server: a Chrome parrot whose
@@ -204,7 +182,7 @@ func TestLabMiddleboxIntercepted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer uc.Close()
-	r := verdictOver(t, uc, chromeUA)
+	r := verdictOver(t, uc, clienttest.ChromeUA)
 	if r.Intercepted == nil || !*r.Intercepted || len(r.Reasons) == 0 {
 		t.Fatalf("through the middlebox: %v %+v", r.Intercepted, r.Reasons)
 	}
@@ -227,21 +205,21 @@ func TestJavaIntercepted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	c, err := NewListener(ln).Accept()
+	c, err := detecthttp.NewListener(ln).Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	buf := make([]byte, 4096)
-	var ch *ClientHello
+	var ch *detect.ClientHello
 	for ch == nil {
 		if _, err := c.Read(buf); err != nil {
 			t.Fatalf("reading Java's ClientHello: %v", err)
 		}
-		ch, _, _ = c.(*Conn).ClientHello()
+		ch, _, _ = c.(*detecthttp.Conn).ClientHello()
 	}
-	r := Default().Check(ch, chromeUA, nil)
+	r := detect.Default().Check(ch, clienttest.ChromeUA, nil)
 	if r.Intercepted == nil || !*r.Intercepted || r.Product != "Java (JSSE)" {
 		t.Errorf("Java: %v %q %+v", r.Intercepted, r.Product, r.Reasons)
 	}

@@ -6,9 +6,6 @@
 //
 // The parts:
 //
-//   - capture: Listener keeps the raw first TLS records of each connection
-//     without disturbing crypto/tls; ConnContext and FromContext hand them
-//     to HTTP handlers;
 //   - parsing and fingerprints, in package tlshello (Parse and ClientHello
 //     here are its): a ClientHello, also split over many records,
 //     bounds-checked everywhere on cryptobyte (fuzzed); JA4 and JA4_r
@@ -23,9 +20,12 @@
 //     interceptor's (mitmengine's 116, including the 2019 Kazakh box) or a
 //     non-browser stack's (Go's crypto/tls, OpenSSL, Java). Reasons say what
 //     was expected and what was seen; data/README.md documents the model;
-//   - Middleware puts the verdict into each request's context, can set a
-//     response header and call a hook; package site is the example site that
-//     warns intercepted visitors (mitmguard serve).
+//   - the net/http layer, in package detecthttp: a Listener that keeps the
+//     raw first TLS records of each connection without disturbing
+//     crypto/tls, and a Middleware that puts the verdict into each
+//     request's context, can set a response header and call a hook; package
+//     site is the example site that warns intercepted visitors (mitmguard
+//     serve).
 //
 // data/reference.json is made by internal/genref from real handshakes
 // (go generate ./detect) so it can be refreshed, in one command, when the

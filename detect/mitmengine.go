@@ -24,9 +24,13 @@ type Features struct {
 
 // FeaturesOf extracts the fingerprint features of a ClientHello.
 func FeaturesOf(ch *ClientHello) Features {
+	return featuresInto(ch, make([]uint16, 0, len(ch.CipherSuites)+len(ch.Extensions)+len(ch.SupportedGroups)+len(ch.PointFormats)))
+}
+
+// featuresInto extracts the features into all (one backing array for the
+// four lists; appended to past its capacity).
+func featuresInto(ch *ClientHello, all []uint16) Features {
 	f := Features{Version: ch.Version}
-	// One backing array for the four lists.
-	all := make([]uint16, 0, len(ch.CipherSuites)+len(ch.Extensions)+len(ch.SupportedGroups)+len(ch.PointFormats))
 	strip := func(vs []uint16) []uint16 {
 		start := len(all)
 		for _, v := range vs {
@@ -103,10 +107,11 @@ func (f Features) String() string {
 }
 
 // item is one entry of a signature list: '?' optional, '!' possible but
-// unexpected, '^' must not be present.
+// unexpected, '^' must not be present. It holds no pointer: the checker
+// keeps tens of thousands for the life of a server, and the garbage
+// collector skips what holds none.
 type item struct {
 	v                          uint16
-	s                          string // for header lists
 	opt, unexpected, forbidden bool
 }
 
@@ -116,25 +121,27 @@ type item struct {
 type listSig struct {
 	any, extras, unordered bool
 	items                  []item
-	src                    string // as the signature wrote it
-	// Derived once at parse time, so matching allocates nothing.
-	required, forbidden []uint16
-	allowed             map[uint16]bool
+	names                  []string // a header list's items' names
+	src                    string   // as the signature wrote it
+	// Derived once at parse time, so matching allocates nothing; allowed
+	// is sorted, without repeats.
+	required, forbidden, allowed []uint16
 }
 
 func (l *listSig) derive() {
-	l.allowed = map[uint16]bool{}
 	for _, it := range l.items {
 		switch {
 		case it.forbidden:
 			l.forbidden = append(l.forbidden, it.v)
 		default:
-			l.allowed[it.v] = true
+			l.allowed = append(l.allowed, it.v)
 			if !it.opt && !it.unexpected {
 				l.required = append(l.required, it.v)
 			}
 		}
 	}
+	slices.Sort(l.allowed)
+	l.allowed = slices.Clip(slices.Compact(l.allowed))
 }
 
 func parseList(s string, hexItems bool) (l listSig, err error) {
@@ -172,7 +179,7 @@ func parseList(s string, hexItems bool) (l listSig, err error) {
 			}
 			it.v = uint16(v)
 		} else {
-			it.s = tok
+			l.names = append(l.names, tok)
 		}
 		l.items = append(l.items, it)
 	}
@@ -200,7 +207,7 @@ func (l *listSig) match(seen []uint16) bool {
 		return true
 	}
 	for _, v := range seen {
-		if !l.allowed[v] {
+		if _, ok := slices.BinarySearch(l.allowed, v); !ok {
 			return false
 		}
 	}
@@ -467,26 +474,26 @@ func (s *Signature) headersMatch(h []string) bool {
 	if s.headers.any || len(s.headers.items) == 0 {
 		return true
 	}
-	for _, it := range s.headers.items {
-		if !it.opt && !it.unexpected && !slices.Contains(h, it.s) {
+	for i, it := range s.headers.items {
+		if !it.opt && !it.unexpected && !slices.Contains(h, s.headers.names[i]) {
 			return false
 		}
 	}
 	return true
 }
 
-// Instance returns features and a browser code/version the signature
+// instance returns features and a browser code/version the signature
 // matches, to replay the reference data as test cases.
-func (s *Signature) Instance() (Features, int, int) {
+func (s *Signature) instance() (Features, int, int) {
 	f := Features{Ciphers: s.ciphers.instance(), Exts: s.exts.instance(), Curves: s.curves.instance(), PF: s.pf.instance()}
 	if len(s.version) == 3 {
 		f.Version = s.version[1]
 	} else if len(s.version) == 1 {
 		f.Version = s.version[0]
 	}
-	for _, it := range s.headers.items {
+	for i, it := range s.headers.items {
 		if !it.opt && !it.unexpected && !it.forbidden {
-			f.Headers = append(f.Headers, it.s)
+			f.Headers = append(f.Headers, s.headers.names[i])
 		}
 	}
 	return f, s.ua.browser, s.ua.min

@@ -85,6 +85,25 @@ type Profile struct {
 	CipherOrders    [][]uint16 `json:"cipher_orders"`
 	ExtensionOrders [][]uint16 `json:"extension_orders,omitempty"`
 	MaxVersion      uint16     `json:"max_version"`
+
+	// sets holds Ciphers, Extensions and Groups as bit sets (index), so
+	// that a hello's values are looked up, not searched for.
+	sets *profileSets
+}
+
+type profileSets struct{ ciphers, exts, groups bitset }
+
+// index makes the profile's bit sets.
+func (p *Profile) index() {
+	p.sets = &profileSets{}
+	for _, l := range []struct {
+		set *bitset
+		vs  []uint16
+	}{{&p.sets.ciphers, p.Ciphers}, {&p.sets.exts, p.Extensions}, {&p.sets.groups, p.Groups}} {
+		for _, v := range l.vs {
+			l.set.set(v)
+		}
+	}
 }
 
 // Stack is a non-browser TLS implementation, known by its JA4s.

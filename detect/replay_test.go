@@ -22,7 +22,7 @@ func TestReplayMitmengine(t *testing.T) {
 		if excluded[s.Line] {
 			continue
 		}
-		f, _, _ := s.Instance()
+		f, _, _ := s.instance()
 		r := c.checkFeatures(f, s)
 		switch {
 		case r.Intercepted == nil:
@@ -38,7 +38,7 @@ func TestReplayMitmengine(t *testing.T) {
 	}
 	var mitmOK, mitmNamed, mitmAsBrowser int
 	for _, s := range c.mitm {
-		f, _, _ := s.Instance()
+		f, _, _ := s.instance()
 		r := c.checkFeatures(f, s)
 		if r.Intercepted != nil && *r.Intercepted {
 			mitmOK++

@@ -29,22 +29,25 @@ type Browser struct {
 
 // uaRules are tried in order: a Chromium-based browser names Chrome too,
 // and every browser names Safari. Each token is followed by the major version.
+// A rule with needs applies only to a User-Agent that contains it: one scan
+// rules out the tokens that start with it (most User-Agents name no Edge).
 var uaRules = []struct {
 	family, stack string
 	tokens        []string
+	needs         string
 }{
-	{"edge", "chromium", []string{"Edg/", "EdgA/", "EdgiOS/"}},
-	{"edge-legacy", "schannel", []string{"Edge/"}}, // EdgeHTML 12-18 on Windows' own stack
-	{"opera", "chromium", []string{"OPR/"}},
-	{"samsung", "chromium", []string{"SamsungBrowser/"}},
-	{"ucbrowser", "", []string{"UCBrowser/"}}, // its own engines over the years: judged on mitmengine's records only
-	{"silk", "", []string{"Silk/"}},
-	{"chrome", "chromium", []string{"Chrome/", "CriOS/"}},
-	{"firefox", "firefox", []string{"Firefox/", "FxiOS/"}},
-	{"android", "", []string{"Version/"}},                // Android's own browser before Chrome: "Android" and "Version/", checked below
-	{"safari", "safari", []string{"Version/"}},           // with "Safari/", checked below
-	{"ie", "schannel", []string{"MSIE ", "rv:"}},         // with "Trident/" for rv:
-	{"opera-presto", "", []string{"Version/", "Opera/"}}, // Opera 9-12 ("Opera/9.80 ... Version/12.16"), its own stack
+	{"edge", "chromium", []string{"Edg/", "EdgA/", "EdgiOS/"}, "Edg"},
+	{"edge-legacy", "schannel", []string{"Edge/"}, "Edg"}, // EdgeHTML 12-18 on Windows' own stack
+	{"opera", "chromium", []string{"OPR/"}, ""},
+	{"samsung", "chromium", []string{"SamsungBrowser/"}, ""},
+	{"ucbrowser", "", []string{"UCBrowser/"}, ""}, // its own engines over the years: judged on mitmengine's records only
+	{"silk", "", []string{"Silk/"}, ""},
+	{"chrome", "chromium", []string{"Chrome/", "CriOS/"}, ""},
+	{"firefox", "firefox", []string{"Firefox/", "FxiOS/"}, ""},
+	{"android", "", []string{"Version/"}, ""},                // Android's own browser before Chrome: "Android" and "Version/", checked below
+	{"safari", "safari", []string{"Version/"}, ""},           // with "Safari/", checked below
+	{"ie", "schannel", []string{"MSIE ", "rv:"}, ""},         // with "Trident/" for rv:
+	{"opera-presto", "", []string{"Version/", "Opera/"}, ""}, // Opera 9-12 ("Opera/9.80 ... Version/12.16"), its own stack
 }
 
 // versionAfter returns the number that follows the first token found in ua.
@@ -71,14 +74,16 @@ func versionAfter(ua string, tokens []string) (int, bool) {
 // ParseUA reads the browser, version and OS a User-Agent claims.
 func ParseUA(ua string) Browser {
 	var b Browser
+	// "iP" and "Mac" first: one scan each rules out the names they start.
+	iP, mac := containsIP(ua), strings.Contains(ua, "Mac")
 	switch {
-	case strings.Contains(ua, "iPhone"), strings.Contains(ua, "iPad"), strings.Contains(ua, "iPod"):
+	case iP && (strings.Contains(ua, "iPhone") || strings.Contains(ua, "iPad") || strings.Contains(ua, "iPod")):
 		b.OS = "ios"
 	case strings.Contains(ua, "Android"):
 		b.OS = "android"
 	case strings.Contains(ua, "Windows"):
 		b.OS = "windows"
-	case strings.Contains(ua, "Macintosh"), strings.Contains(ua, "Mac OS X"):
+	case mac && (strings.Contains(ua, "Macintosh") || strings.Contains(ua, "Mac OS X")):
 		b.OS = "macos"
 	case strings.Contains(ua, "CrOS"):
 		b.OS = "chromeos"
@@ -94,7 +99,16 @@ func ParseUA(ua string) Browser {
 	if !strings.HasPrefix(ua, "Mozilla/") && !presto {
 		return b // curl, Go-http-client, python-requests: not a browser
 	}
+	lastNeeds, has := "", false
 	for _, r := range uaRules {
+		if r.needs != "" {
+			if r.needs != lastNeeds {
+				lastNeeds, has = r.needs, strings.Contains(ua, r.needs)
+			}
+			if !has {
+				continue
+			}
+		}
 		switch r.family {
 		case "android":
 			if b.OS != "android" {
@@ -164,4 +178,21 @@ func osVersionIn(ua, os string) [2]int {
 		return out
 	}
 	return [2]int{0, -1}
+}
+
+// containsIP reports whether ua contains "iP" (iPhone, iPad, iPod). It looks
+// for the 'P', rare in User-Agents, where strings.Contains would stop at
+// every 'i' (Mozilla, Windows, like ...).
+func containsIP(ua string) bool {
+	for i := strings.IndexByte(ua, 'P'); i >= 0; {
+		if i > 0 && ua[i-1] == 'i' {
+			return true
+		}
+		j := strings.IndexByte(ua[i+1:], 'P')
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
 }

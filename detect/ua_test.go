@@ -1,6 +1,11 @@
 package detect
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/mitmguard/mitmguard/detect/internal/clienttest"
+)
 
 func TestParseUA(t *testing.T) {
 	tests := []struct {
@@ -9,7 +14,7 @@ func TestParseUA(t *testing.T) {
 		major             int
 		mobile            bool
 	}{
-		{chromeUA, "chrome", "chromium", "windows", 133, false},
+		{clienttest.ChromeUA, "chrome", "chromium", "windows", 133, false},
 		{"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.86", "edge", "chromium", "windows", 131, false},
 		{"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", "firefox", "firefox", "linux", 128, false},
 		{"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15", "safari", "safari", "macos", 17, false},
@@ -28,6 +33,15 @@ func TestParseUA(t *testing.T) {
 		b := ParseUA(tt.ua)
 		if b.Family != tt.family || b.Stack != tt.stack || b.OS != tt.os || b.Major != tt.major || b.Mobile != tt.mobile {
 			t.Errorf("%q: %+v", tt.ua, b)
+		}
+	}
+}
+
+// containsIP answers as strings.Contains(ua, "iP") does.
+func TestContainsIP(t *testing.T) {
+	for _, ua := range []string{"", "iP", "P", "Pi", "PiP", "PPiPad", "Mozilla/5.0 (iPhone;", "Mozilla/5.0 (Windows NT 10.0)", "Opera/9.80 (X; iPod P)", clienttest.ChromeUA} {
+		if got, want := containsIP(ua), strings.Contains(ua, "iP"); got != want {
+			t.Errorf("%q: %v, want %v", ua, got, want)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mitmguard/mitmguard/detect"
+	"github.com/mitmguard/mitmguard/detect/detecthttp"
 	"github.com/mitmguard/mitmguard/detect/evaluate"
 	"github.com/mitmguard/mitmguard/detect/site"
 )
@@ -194,7 +195,7 @@ clients cannot hold connections for ever.`,
 				return fmt.Errorf("serve: %w", err)
 			}
 			cfg := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
-			srv := &http.Server{Handler: site.Handler(detect.Options{Header: "Mitmguard-Intercepted"}), ConnContext: detect.ConnContext,
+			srv := &http.Server{Handler: site.Handler(detecthttp.Options{Header: "Mitmguard-Intercepted"}), ConnContext: detecthttp.ConnContext,
 				TLSConfig: cfg, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
 				IdleTimeout: idle, MaxHeaderBytes: 64 << 10}
 			fmt.Fprintf(cmd.OutOrStdout(), "listening on https://%s/ (verdict JSON at /mitmguard/verdict); Ctrl-C stops\n", ln.Addr())
@@ -206,7 +207,7 @@ clients cannot hold connections for ever.`,
 				defer cancel()
 				srv.Shutdown(sctx)
 			}()
-			if err := srv.Serve(tls.NewListener(detect.NewListener(ln), cfg)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(tls.NewListener(detecthttp.NewListener(ln), cfg)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
 			return nil

@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/mitmguard/mitmguard/detect"
+	"github.com/mitmguard/mitmguard/detect/detecthttp"
 )
 
 // Case is one labelled capture, as index.jsonl describes it.
@@ -80,7 +81,7 @@ func Run(dir string, c *detect.Checker) ([]Outcome, error) {
 		if k.File != filepath.Base(k.File) || !strings.HasSuffix(k.File, ".bin") {
 			return nil, fmt.Errorf("evaluate: index.jsonl line %d: file %q is not a .bin in the folder", n, k.File)
 		}
-		raw, err := readBounded(filepath.Join(dir, k.File), detect.MaxCapture)
+		raw, err := readBounded(filepath.Join(dir, k.File), detecthttp.MaxCapture)
 		if err != nil {
 			return nil, err
 		}

@@ -16,7 +16,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/mitmguard/mitmguard/detect"
+	"github.com/mitmguard/mitmguard/detect/detecthttp"
 )
 
 // pageHTML is the page mitmguard serve shows.
@@ -47,9 +47,9 @@ var page = template.Must(template.New("page").Funcs(template.FuncMap{"deref": fu
 // Handler is a small site that tells each visitor whether their connection
 // looks intercepted and why, with the verdict as JSON at
 // /mitmguard/verdict: the example mitmguard serve runs.
-func Handler(opts detect.Options) http.Handler {
+func Handler(opts detecthttp.Options) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/mitmguard/verdict", detect.VerdictHandler())
+	mux.Handle("/mitmguard/verdict", detecthttp.VerdictHandler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -57,11 +57,11 @@ func Handler(opts detect.Options) http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		if err := page.Execute(w, detect.ResultFrom(r.Context())); err != nil {
+		if err := page.Execute(w, detecthttp.ResultFrom(r.Context())); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
-	return detect.Middleware(mux, opts)
+	return detecthttp.Middleware(mux, opts)
 }
 
 // SelfSigned makes a self-signed server certificate for localhost, the

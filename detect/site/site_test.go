@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mitmguard/mitmguard/detect"
+	"github.com/mitmguard/mitmguard/detect/detecthttp"
 )
 
 const chromeUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/133.0.0.0 Safari/537.36"
@@ -29,8 +29,8 @@ func TestPageWarns(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}
-	srv := &http.Server{Handler: Handler(detect.Options{}), ConnContext: detect.ConnContext, TLSConfig: cfg}
-	go srv.Serve(tls.NewListener(detect.NewListener(ln), cfg))
+	srv := &http.Server{Handler: Handler(detecthttp.Options{}), ConnContext: detecthttp.ConnContext, TLSConfig: cfg}
+	go srv.Serve(tls.NewListener(detecthttp.NewListener(ln), cfg))
 	defer srv.Close()
 
 	conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{ServerName: "127.0.0.1", RootCAs: pool(t, cert), NextProtos: []string{"http/1.1"}})

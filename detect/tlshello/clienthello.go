@@ -23,10 +23,26 @@ const (
 	MaxRecords = 1 << 17
 )
 
-// Extension is one ClientHello extension, in the order sent.
+// Extension is one ClientHello extension, in the order sent. It says where
+// its data lies in the handshake message rather than holding a slice of it:
+// a hello's extensions are then one small array that the garbage collector
+// does not scan, and ClientHello.ExtensionData returns the data.
 type Extension struct {
 	Type uint16
-	Data []byte
+	// Len is the length of the extension's data.
+	Len uint16
+	// Offset is where the data starts in ClientHello.Raw.
+	Offset uint32
+}
+
+// ExtensionData returns the data of the extension e, a part of Raw, or nil
+// when Raw does not hold it (a Slim copy).
+func (ch *ClientHello) ExtensionData(e Extension) []byte {
+	end := int(e.Offset) + int(e.Len)
+	if end > len(ch.Raw) {
+		return nil
+	}
+	return ch.Raw[e.Offset:end:end]
 }
 
 // ClientHello is a parsed TLS ClientHello.
@@ -34,6 +50,7 @@ type ClientHello struct {
 	Raw               []byte // the handshake message (type, length, body)
 	RecordVersion     uint16
 	Version           uint16 // legacy_version
+	ECH               bool   // encrypted_client_hello (0xfe0d) present (here, to pack the struct)
 	Random            []byte
 	SessionID         []byte
 	CipherSuites      []uint16
@@ -46,7 +63,6 @@ type ClientHello struct {
 	SignatureSchemes  []uint16
 	SupportedVersions []uint16
 	KeyShares         []uint16 // groups of the key shares offered
-	ECH               bool     // encrypted_client_hello (0xfe0d) present
 	PaddingLen        int      // length of the padding extension's data, or -1
 }
 
@@ -199,7 +215,11 @@ func ParseHandshake(msg []byte) (*ClientHello, error) {
 		return nil, perr(1, fmt.Sprintf("handshake length does not fit the %d bytes given", len(msg)-4))
 	}
 	in = body
-	ch := &ClientHello{Raw: msg, PaddingLen: -1}
+	// Filled on the stack and copied to the heap once, whole: while the
+	// garbage collector marks, each pointer stored into a heap object
+	// costs a write barrier.
+	local := ClientHello{Raw: msg, PaddingLen: -1}
+	ch := &local
 	var random, sid, cs, comp, exts cryptobyte.String
 	switch {
 	case !in.ReadUint16(&ch.Version):
@@ -216,9 +236,9 @@ func ParseHandshake(msg []byte) (*ClientHello, error) {
 		return nil, perr(at(), "compression methods run past the end")
 	}
 	ch.Random, ch.SessionID, ch.Compression = random, sid, comp
-	ch.CipherSuites = u16s(cs)
 	if in.Empty() {
-		return ch, nil // no extensions: a TLS 1.0-era hello
+		ch.CipherSuites = u16s(cs)
+		return onHeap(ch), nil // no extensions: a TLS 1.0-era hello
 	}
 	if !in.ReadUint16LengthPrefixed(&exts) {
 		return nil, perr(at(), "extensions run past the end")
@@ -226,25 +246,17 @@ func ParseHandshake(msg []byte) (*ClientHello, error) {
 	if !in.Empty() {
 		return nil, perr(at(), "data after the extensions")
 	}
-	// Count first, so the slice is allocated once (a hello has ~15-20).
-	n := 0
-	for off := 0; off+4 <= len(exts); n++ {
-		off += 4 + int(binary.BigEndian.Uint16(exts[off+2:]))
-	}
-	ch.Extensions = make([]Extension, 0, n)
+	var p parser
+	end := p.size(ch, msg, cs, exts)
 	// Repeated types: a scan over the usual ~20 extensions; past that (a
 	// hostile hello may carry 16K empty ones) a bit set of the 2^16 types,
 	// so the check stays linear in the hello's length.
 	var seen *[1 << 10]uint64
-	for !exts.Empty() {
-		var t uint16
-		var data cryptobyte.String
-		if !exts.ReadUint16(&t) || !exts.ReadUint16LengthPrefixed(&data) {
-			return nil, perr(len(msg)-len(exts), "extension runs past the end")
-		}
-		if seen == nil && len(ch.Extensions) >= scanExtensions {
+	for i, e := range ch.Extensions {
+		t := e.Type
+		if seen == nil && i >= scanExtensions {
 			seen = new([1 << 10]uint64)
-			for _, e := range ch.Extensions {
+			for _, e := range ch.Extensions[:i] {
 				seen[e.Type>>6] |= 1 << (e.Type & 63)
 			}
 		}
@@ -253,17 +265,112 @@ func ParseHandshake(msg []byte) (*ClientHello, error) {
 			twice = seen[t>>6]&(1<<(t&63)) != 0
 			seen[t>>6] |= 1 << (t & 63)
 		} else {
-			twice = slices.ContainsFunc(ch.Extensions, func(e Extension) bool { return e.Type == t })
+			twice = slices.ContainsFunc(ch.Extensions[:i], func(e Extension) bool { return e.Type == t })
 		}
 		if twice {
 			return nil, &ParseError{Extension: int(t), Reason: "sent twice"}
 		}
-		ch.Extensions = append(ch.Extensions, Extension{Type: t, Data: data})
-		if err := ch.parseExtension(t, data); err != nil {
+		if err := p.extension(ch, t, msg[e.Offset:int(e.Offset)+int(e.Len)]); err != nil {
 			return nil, err
 		}
 	}
-	return ch, nil
+	if rest := len(exts) - end; rest > 0 {
+		// The fault is where reading the extension's type and then its
+		// length-prefixed data stops, as cryptobyte reads them.
+		read := 0
+		if rest >= 2 {
+			read = min(rest, 4) &^ 1
+		}
+		return nil, perr(len(msg)-rest+read, "extension runs past the end")
+	}
+	return onHeap(ch), nil
+}
+
+func onHeap(ch *ClientHello) *ClientHello {
+	out := new(ClientHello)
+	*out = *ch
+	return out
+}
+
+// parser holds what ParseHandshake sized in a first pass over the
+// extensions, so that a hello costs a handful of allocations whatever its
+// lists: one array for the extensions, one for every 16-bit list (cipher
+// suites, groups, signature schemes, versions, key share groups), one
+// string for the server name and the ALPN protocols, one slice of those.
+type parser struct {
+	u16 []uint16 // the 16-bit lists, one after the other
+	// text is the data of the server_name extension followed by that of
+	// the ALPN extension; names are substrings of it.
+	text      string
+	alpnAt    int // where the ALPN extension's data starts in text
+	alpnCount int // protocols in the ALPN list
+}
+
+// size reads the framing of the extensions (exts, the end of msg): it
+// records each whole extension in ch.Extensions and returns where the
+// whole ones end (len(exts) unless the last runs past the end). It counts
+// the values of their lists (bounded by the bytes given; the second pass
+// validates), allocates for them, and reads the cipher suites. Reading the
+// framing here, by index, spares the second pass two cursor reads per
+// extension (pointer stores that cost write barriers while the garbage
+// collector marks); the second pass reads each extension's content with
+// cryptobyte.
+func (p *parser) size(ch *ClientHello, msg, cs, exts []byte) (end int) {
+	n, values := 0, len(cs)/2
+	var sni, alpn []byte
+	for off := 0; off+4 <= len(exts); n++ {
+		t, l := binary.BigEndian.Uint16(exts[off:]), int(binary.BigEndian.Uint16(exts[off+2:]))
+		if off+4+l > len(exts) {
+			break
+		}
+		data := exts[off+4 : off+4+l]
+		off += 4 + l
+		end = off
+		switch t {
+		case 10, 13: // supported_groups, signature_algorithms
+			values += max(l-2, 0) / 2
+		case 43: // supported_versions
+			values += max(l-1, 0) / 2
+		case 51: // key_share: 2-byte group, 2-byte length, key
+			for k := 2; k+4 <= l; k += 4 + int(binary.BigEndian.Uint16(data[k+2:])) {
+				values++
+			}
+		case 0:
+			if sni == nil {
+				sni = data
+			}
+		case 16:
+			if alpn == nil {
+				alpn = data
+				for k := 2; k < l; k += 1 + int(data[k]) {
+					p.alpnCount++
+				}
+			}
+		}
+	}
+	ch.Extensions = make([]Extension, n)
+	base := len(msg) - len(exts)
+	for i, off := 0, 0; i < n; i++ {
+		l := binary.BigEndian.Uint16(exts[off+2:])
+		ch.Extensions[i] = Extension{Type: binary.BigEndian.Uint16(exts[off:]), Len: l, Offset: uint32(base + off + 4)}
+		off += 4 + int(l)
+	}
+	p.u16 = make([]uint16, 0, values)
+	ch.CipherSuites = p.list(cs)
+	if sni != nil || alpn != nil {
+		p.text, p.alpnAt = string(sni)+string(alpn), len(sni)
+	}
+	return end
+}
+
+// list appends the big-endian 16-bit values of b to the parser's array and
+// returns them (capped, so appending to one list cannot overwrite the next).
+func (p *parser) list(b []byte) []uint16 {
+	start := len(p.u16)
+	for i := 0; i+1 < len(b); i += 2 {
+		p.u16 = append(p.u16, binary.BigEndian.Uint16(b[i:]))
+	}
+	return p.u16[start:len(p.u16):len(p.u16)]
 }
 
 func u16s(b []byte) []uint16 {
@@ -276,7 +383,7 @@ func u16s(b []byte) []uint16 {
 
 // readU16List reads a length-prefixed list of 16-bit values (lenBytes 1 or
 // 2), refusing an odd length.
-func readU16List(in *cryptobyte.String, lenBytes int) ([]uint16, bool) {
+func (p *parser) readU16List(in *cryptobyte.String, lenBytes int) ([]uint16, bool) {
 	var l cryptobyte.String
 	ok := false
 	if lenBytes == 1 {
@@ -287,15 +394,21 @@ func readU16List(in *cryptobyte.String, lenBytes int) ([]uint16, bool) {
 	if !ok || len(l)%2 != 0 {
 		return nil, false
 	}
-	return u16s(l), true
+	return p.list(l), true
 }
 
-// parseExtension reads the extensions the fingerprints and the check use.
+// extension reads the extensions the fingerprints and the check use.
 // Each must fill its data exactly.
-func (ch *ClientHello) parseExtension(typ uint16, data []byte) error {
+func (p *parser) extension(ch *ClientHello, typ uint16, data []byte) error {
 	in := cryptobyte.String(data)
 	fail := func(reason string) error {
 		return &ParseError{Extension: int(typ), Offset: len(data) - len(in), Reason: reason}
+	}
+	// substring returns b, a part of data, from text, whose part at base
+	// is data (the first server_name and ALPN extensions are).
+	substring := func(base int, b []byte) string {
+		at := base + cap(data) - cap(b)
+		return p.text[at : at+len(b)]
 	}
 	ok := true
 	switch typ {
@@ -311,7 +424,7 @@ func (ch *ClientHello) parseExtension(typ uint16, data []byte) error {
 				return fail("host name runs past the end")
 			}
 			if kind == 0 && ch.ServerName == "" {
-				ch.ServerName = string(name)
+				ch.ServerName = substring(0, name)
 			}
 		}
 	case 16: // ALPN
@@ -320,14 +433,17 @@ func (ch *ClientHello) parseExtension(typ uint16, data []byte) error {
 			return fail("ALPN list runs past the end")
 		}
 		for !protos.Empty() {
-			var p cryptobyte.String
-			if !protos.ReadUint8LengthPrefixed(&p) {
+			var pr cryptobyte.String
+			if !protos.ReadUint8LengthPrefixed(&pr) {
 				return fail("ALPN protocol runs past the end")
 			}
-			ch.ALPN = append(ch.ALPN, string(p))
+			if ch.ALPN == nil {
+				ch.ALPN = make([]string, 0, p.alpnCount)
+			}
+			ch.ALPN = append(ch.ALPN, substring(p.alpnAt, pr))
 		}
 	case 10: // supported_groups
-		if ch.SupportedGroups, ok = readU16List(&in, 2); !ok {
+		if ch.SupportedGroups, ok = p.readU16List(&in, 2); !ok {
 			return fail("supported groups: odd length or past the end")
 		}
 	case 11: // ec_point_formats
@@ -337,11 +453,11 @@ func (ch *ClientHello) parseExtension(typ uint16, data []byte) error {
 		}
 		ch.PointFormats = pf
 	case 13: // signature_algorithms
-		if ch.SignatureSchemes, ok = readU16List(&in, 2); !ok {
+		if ch.SignatureSchemes, ok = p.readU16List(&in, 2); !ok {
 			return fail("signature algorithms: odd length or past the end")
 		}
 	case 43: // supported_versions
-		if ch.SupportedVersions, ok = readU16List(&in, 1); !ok {
+		if ch.SupportedVersions, ok = p.readU16List(&in, 1); !ok {
 			return fail("supported versions: odd length or past the end")
 		}
 	case 51: // key_share
@@ -349,13 +465,17 @@ func (ch *ClientHello) parseExtension(typ uint16, data []byte) error {
 		if !in.ReadUint16LengthPrefixed(&shares) {
 			return fail("key shares run past the end")
 		}
+		start := len(p.u16)
 		for !shares.Empty() {
 			var g uint16
 			var key cryptobyte.String
 			if !shares.ReadUint16(&g) || !shares.ReadUint16LengthPrefixed(&key) {
 				return fail("key share runs past the end")
 			}
-			ch.KeyShares = append(ch.KeyShares, g)
+			p.u16 = append(p.u16, g)
+		}
+		if len(p.u16) > start {
+			ch.KeyShares = p.u16[start:len(p.u16):len(p.u16)]
 		}
 	case 21: // padding
 		ch.PaddingLen = len(data)
@@ -374,16 +494,13 @@ func (ch *ClientHello) parseExtension(typ uint16, data []byte) error {
 
 // Slim returns a copy of ch that keeps no byte of the message: the lists
 // the fingerprints and a judgement read, without Raw, Random, SessionID and
-// the extensions' data (for a server that keeps it for a connection's life).
+// so the extensions' data (for a server that keeps it for a connection's
+// life).
 func (ch *ClientHello) Slim() *ClientHello {
 	s := *ch
 	s.Raw, s.Random, s.SessionID = nil, nil, nil
 	s.Compression = slices.Clone(ch.Compression)
 	s.PointFormats = slices.Clone(ch.PointFormats)
-	s.Extensions = make([]Extension, len(ch.Extensions))
-	for i, e := range ch.Extensions {
-		s.Extensions[i].Type = e.Type
-	}
 	return &s
 }
 

@@ -1,7 +1,9 @@
 package tlshello
 
 import (
+	"crypto/md5"
 	"encoding/hex"
+	"strconv"
 	"testing"
 
 	"github.com/mitmguard/mitmguard/detect/internal/hellotest"
@@ -33,6 +35,34 @@ func TestJA4Vectors(t *testing.T) {
 		}
 		if ch.ServerName != v.SNI {
 			t.Errorf("%s: SNI %q, want %q", v.Name, ch.ServerName, v.SNI)
+		}
+	}
+}
+
+// Fingerprints, made in one string, agree with JA4 and JA3, and the JA3
+// hash is the MD5 of the JA3 string.
+func TestFingerprintsAgree(t *testing.T) {
+	for _, v := range ja4Vectors(t) {
+		b, _ := hex.DecodeString(v.ClientHelloHex)
+		ch, err := Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fp := ch.Fingerprints()
+		ja4, raw := ch.JA4()
+		ja3, hash := ch.JA3()
+		sum := md5.Sum([]byte(ja3))
+		if fp != (Fingerprints{ja4, raw, ja3, hash}) || hash != hex.EncodeToString(sum[:]) || ja4 != v.JA4 {
+			t.Errorf("%s: Fingerprints %+v, JA4 %s %s, JA3 %s %s", v.Name, fp, ja4, raw, ja3, hash)
+		}
+	}
+}
+
+// appendDecimal writes what strconv does, for every 16-bit value.
+func TestAppendDecimal(t *testing.T) {
+	for v := range 1 << 16 {
+		if got, want := string(appendDecimal([]byte("x"), uint16(v))), "x"+strconv.Itoa(v); got != want {
+			t.Fatalf("%d: %q, want %q", v, got, want)
 		}
 	}
 }

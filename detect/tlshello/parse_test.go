@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,7 +45,7 @@ func TestHostileClientHellos(t *testing.T) {
 	runtime.ReadMemStats(&m0)
 	ch, err = Parse(hellotest.Records(big, 1<<14))
 	runtime.ReadMemStats(&m1)
-	if err != nil || len(ch.Extensions[len(ch.Extensions)-1].Data) != bigLen {
+	if err != nil || len(ch.ExtensionData(ch.Extensions[len(ch.Extensions)-1])) != bigLen {
 		t.Errorf("64 KB extension: %v", err)
 	}
 	if grew := m1.TotalAlloc - m0.TotalAlloc; grew > 1<<20 {
@@ -121,9 +122,15 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+// ext is an extension to build a hello with.
+type ext struct {
+	typ  uint16
+	data []byte
+}
+
 // helloWith builds a ClientHello record with the given extensions (type,
 // data) after a minimal body.
-func helloWith(exts ...Extension) []byte {
+func helloWith(exts ...ext) []byte {
 	var b cryptobyte.Builder
 	b.AddUint8(1)
 	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
@@ -134,8 +141,8 @@ func helloWith(exts ...Extension) []byte {
 		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddUint8(0) })
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
 			for _, e := range exts {
-				b.AddUint16(e.Type)
-				b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(e.Data) })
+				b.AddUint16(e.typ)
+				b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(e.data) })
 			}
 		})
 	})
@@ -145,19 +152,19 @@ func helloWith(exts ...Extension) []byte {
 // Hellos that browsers' servers refuse (issue 9 item 13) are refused, each
 // with the package's one "tlshello:" prefix, naming the extension at fault.
 func TestParseRefusesMalformedLists(t *testing.T) {
-	if _, err := Parse(helloWith(Extension{43, []byte{4, 3, 4, 3, 3}}, Extension{13, []byte{0, 2, 4, 3}})); err != nil {
+	if _, err := Parse(helloWith(ext{43, []byte{4, 3, 4, 3, 3}}, ext{13, []byte{0, 2, 4, 3}})); err != nil {
 		t.Fatalf("well-formed hello refused: %v", err)
 	}
 	cases := map[string]struct {
 		hello []byte
 		ext   int
 	}{
-		"odd supported_versions":     {helloWith(Extension{43, []byte{3, 3, 4, 3}}), 43},
-		"odd signature_algorithms":   {helloWith(Extension{13, []byte{0, 3, 4, 3, 8}}), 13},
-		"odd supported_groups":       {helloWith(Extension{10, []byte{0, 1, 0x1d}}), 10},
-		"duplicate extension":        {helloWith(Extension{23, nil}, Extension{0xff01, []byte{0}}, Extension{23, nil}), 23},
-		"duplicate GREASE extension": {helloWith(Extension{0x0a0a, nil}, Extension{0x0a0a, nil}), 0x0a0a},
-		"bytes after the versions":   {helloWith(Extension{43, []byte{2, 3, 4, 9}}), 43},
+		"odd supported_versions":     {helloWith(ext{43, []byte{3, 3, 4, 3}}), 43},
+		"odd signature_algorithms":   {helloWith(ext{13, []byte{0, 3, 4, 3, 8}}), 13},
+		"odd supported_groups":       {helloWith(ext{10, []byte{0, 1, 0x1d}}), 10},
+		"duplicate extension":        {helloWith(ext{23, nil}, ext{0xff01, []byte{0}}, ext{23, nil}), 23},
+		"duplicate GREASE extension": {helloWith(ext{0x0a0a, nil}, ext{0x0a0a, nil}), 0x0a0a},
+		"bytes after the versions":   {helloWith(ext{43, []byte{2, 3, 4, 9}}), 43},
 	}
 	for name, c := range cases {
 		_, err := Parse(c.hello)
@@ -178,12 +185,12 @@ func TestParseRefusesMalformedLists(t *testing.T) {
 // manyExtensions is a hello with n empty extensions of distinct types and,
 // when dup >= 0, extension dup's type sent again at the end.
 func manyExtensions(n, dup int) []byte {
-	exts := make([]Extension, 0, n+1)
+	exts := make([]ext, 0, n+1)
 	for i := range n {
-		exts = append(exts, Extension{Type: uint16(0x1000 + i)})
+		exts = append(exts, ext{typ: uint16(0x1000 + i)})
 	}
 	if dup >= 0 {
-		exts = append(exts, Extension{Type: uint16(0x1000 + dup)})
+		exts = append(exts, ext{typ: uint16(0x1000 + dup)})
 	}
 	return helloWith(exts...)
 }
@@ -218,4 +225,44 @@ func BenchmarkParseManyExtensions(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/ext")
+}
+
+// ExtensionData returns each extension's own bytes, also for a hello split
+// over one-byte records (reassembled), and nothing from a Slim copy.
+func TestExtensionData(t *testing.T) {
+	want := []ext{{23, nil}, {0xff01, []byte{0}}, {0x1234, []byte{1, 2, 3}}, {43, []byte{2, 3, 4}}}
+	rec := helloWith(want...)
+	for name, in := range map[string][]byte{"one record": rec, "one-byte records": hellotest.Records(rec[5:], 1)} {
+		ch, err := Parse(in)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(ch.Extensions) != len(want) {
+			t.Fatalf("%s: %d extensions, want %d", name, len(ch.Extensions), len(want))
+		}
+		for i, e := range ch.Extensions {
+			if got := ch.ExtensionData(e); e.Type != want[i].typ || string(got) != string(want[i].data) || int(e.Len) != len(got) {
+				t.Errorf("%s: extension %d is %#04x %x, want %#04x %x", name, i, e.Type, got, want[i].typ, want[i].data)
+			}
+		}
+		s := ch.Slim()
+		for _, e := range s.Extensions {
+			if d := s.ExtensionData(e); d != nil {
+				t.Errorf("%s: a Slim copy still gives extension %#04x's data %x", name, e.Type, d)
+			}
+		}
+	}
+}
+
+// The 16-bit lists share one array, each capped: appending to one does not
+// write over the next.
+func TestListsDoNotOverlap(t *testing.T) {
+	ch := mustParse(t, vectorBytes(t))
+	groups := slices.Clone(ch.SupportedGroups)
+	sigs := slices.Clone(ch.SignatureSchemes)
+	_ = append(ch.CipherSuites, 0xffff, 0xffff, 0xffff)
+	_ = append(ch.SupportedGroups, 0xffff, 0xffff, 0xffff)
+	if !slices.Equal(groups, ch.SupportedGroups) || !slices.Equal(sigs, ch.SignatureSchemes) {
+		t.Errorf("appending to a list changed another: groups %x (was %x), signatures %x (was %x)", ch.SupportedGroups, groups, ch.SignatureSchemes, sigs)
+	}
 }

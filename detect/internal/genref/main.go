@@ -34,6 +34,7 @@ import (
 	utls "github.com/refraction-networking/utls"
 
 	"github.com/mitmguard/mitmguard/detect"
+	"github.com/mitmguard/mitmguard/detect/detecthttp"
 	"github.com/mitmguard/mitmguard/detect/internal/browser"
 )
 
@@ -172,7 +173,7 @@ func capture(n int, start func(addr string) (stop func())) [][]byte {
 	defer ln.Close()
 	hellos := make(chan []byte, 16)
 	go func() {
-		cl := detect.NewListener(ln)
+		cl := detecthttp.NewListener(ln)
 		for {
 			c, err := cl.Accept()
 			if err != nil {
@@ -181,7 +182,7 @@ func capture(n int, start func(addr string) (stop func())) [][]byte {
 			go func() {
 				defer c.Close()
 				c.SetReadDeadline(time.Now().Add(30 * time.Second))
-				dc := c.(*detect.Conn)
+				dc := c.(*detecthttp.Conn)
 				buf := make([]byte, 4096)
 				for {
 					if _, err := dc.Read(buf); err != nil {

@@ -1,4 +1,11 @@
-package detect
+// Package detecthttp is package detect's net/http layer: a listener that
+// captures each connection's ClientHello without disturbing crypto/tls,
+// and a middleware that judges the connection of every request with a
+// detect.Checker and hands the verdict to handlers. Package detect itself
+// holds the judgement only, and tlshello the parser and fingerprints; the
+// name follows the <lib>http convention of Go's instrumentation packages
+// (promhttp, otelhttp).
+package detecthttp
 
 import (
 	"context"
@@ -7,6 +14,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/mitmguard/mitmguard/detect"
 	"github.com/mitmguard/mitmguard/detect/tlshello"
 )
 
@@ -38,18 +46,18 @@ type Conn struct {
 	buf  []byte
 	r    tlshello.Reassembler
 	done bool
-	ch   *ClientHello
+	ch   *detect.ClientHello
 	err  error
 	// The verdict of the last request, reused while the User-Agent and the
 	// header names stay the same (the common keep-alive case).
-	last      *Result
+	last      *detect.Result
 	lastUA    string
 	lastNames []string
 }
 
 // verdict judges the connection for a request, reusing the last verdict
 // when the request looks the same to the checker.
-func (c *Conn) verdict(chk *Checker, r *http.Request) *Result {
+func (c *Conn) verdict(chk *detect.Checker, r *http.Request) *detect.Result {
 	ua := r.UserAgent()
 	c.mu.Lock()
 	if c.last != nil && c.lastUA == ua && sameNames(r.Header, c.lastNames) {
@@ -59,12 +67,12 @@ func (c *Conn) verdict(chk *Checker, r *http.Request) *Result {
 	}
 	ch, err := c.ch, c.err
 	if !c.done && err == nil {
-		err = ErrIncomplete
+		err = detect.ErrIncomplete
 	}
 	c.mu.Unlock()
-	var res *Result
+	var res *detect.Result
 	if err != nil {
-		res = &Result{Browser: ParseUA(r.UserAgent()), Reasons: []Reason{{What: "the ClientHello could not be read: " + err.Error()}}}
+		res = &detect.Result{Browser: detect.ParseUA(r.UserAgent()), Reasons: []detect.Reason{{What: "the ClientHello could not be read: " + err.Error()}}}
 	} else {
 		res = chk.Check(ch, r.UserAgent(), r.Header)
 	}
@@ -119,7 +127,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 			case err == nil:
 				c.ch, c.err = tlshello.ParseRecords(c.buf, msg)
 				c.done = true
-			case errors.Is(err, ErrIncomplete) && len(c.buf) < MaxCapture:
+			case errors.Is(err, detect.ErrIncomplete) && len(c.buf) < MaxCapture:
 				c.err = err
 			default:
 				c.err, c.done = err, true
@@ -134,11 +142,11 @@ func (c *Conn) Read(b []byte) (int, error) {
 // Once Middleware has judged a request on the connection the raw bytes are
 // released (nil), and so are the ClientHello's Raw, Random, SessionID and
 // extension data.
-func (c *Conn) ClientHello() (*ClientHello, []byte, error) {
+func (c *Conn) ClientHello() (*detect.ClientHello, []byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.done && c.err == nil {
-		return nil, c.buf, ErrIncomplete
+		return nil, c.buf, detect.ErrIncomplete
 	}
 	return c.ch, c.buf, c.err
 }
@@ -162,10 +170,10 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 }
 
 // FromContext returns the connection's captured ClientHello.
-func FromContext(ctx context.Context) (*ClientHello, []byte, error) {
+func FromContext(ctx context.Context) (*detect.ClientHello, []byte, error) {
 	c, ok := ctx.Value(connKey{}).(*Conn)
 	if !ok {
-		return nil, nil, errors.New("detect: no captured connection (serve through detect.NewListener with detect.ConnContext)")
+		return nil, nil, errors.New("detecthttp: no captured connection (serve through detecthttp.NewListener with detecthttp.ConnContext)")
 	}
 	return c.ClientHello()
 }

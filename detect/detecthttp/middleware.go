@@ -1,20 +1,22 @@
-package detect
+package detecthttp
 
 import (
 	"context"
 	"encoding/json"
 	"net/http"
+
+	"github.com/mitmguard/mitmguard/detect"
 )
 
 // Options configure Middleware. The zero value uses the embedded reference.
 type Options struct {
-	Checker *Checker
+	Checker *detect.Checker
 	// Header, if set, is the response header that carries the verdict
 	// ("yes", "no" or "unknown", then "; product=..." when known).
 	Header string
 	// OnResult, if set, is called for every request with its verdict: to
 	// log it, count it, or decide to show a warning.
-	OnResult func(*http.Request, *Result)
+	OnResult func(*http.Request, *detect.Result)
 }
 
 type resultKey struct{}
@@ -33,7 +35,7 @@ type resultKey struct{}
 func Middleware(next http.Handler, opts Options) http.Handler {
 	c := opts.Checker
 	if c == nil {
-		c = Default()
+		c = detect.Default()
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		res := judgeRequest(c, r)
@@ -54,17 +56,17 @@ func Middleware(next http.Handler, opts Options) http.Handler {
 	})
 }
 
-func judgeRequest(c *Checker, r *http.Request) *Result {
+func judgeRequest(c *detect.Checker, r *http.Request) *detect.Result {
 	conn, ok := r.Context().Value(connKey{}).(*Conn)
 	if !ok {
-		return &Result{Browser: ParseUA(r.UserAgent()), Reasons: []Reason{{What: "the ClientHello was not captured (serve through detect.NewListener with detect.ConnContext)"}}}
+		return &detect.Result{Browser: detect.ParseUA(r.UserAgent()), Reasons: []detect.Reason{{What: "the ClientHello was not captured (serve through detecthttp.NewListener with detecthttp.ConnContext)"}}}
 	}
 	return conn.verdict(c, r)
 }
 
 // ResultFrom returns the verdict Middleware put into the context, or nil.
-func ResultFrom(ctx context.Context) *Result {
-	r, _ := ctx.Value(resultKey{}).(*Result)
+func ResultFrom(ctx context.Context) *detect.Result {
+	r, _ := ctx.Value(resultKey{}).(*detect.Result)
 	return r
 }
 

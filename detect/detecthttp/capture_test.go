@@ -1,9 +1,10 @@
-package detect
+package detecthttp
 
 import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,10 @@ import (
 	"testing"
 
 	utls "github.com/refraction-networking/utls"
+
+	"github.com/mitmguard/mitmguard/detect"
+	"github.com/mitmguard/mitmguard/detect/internal/clienttest"
+	"github.com/mitmguard/mitmguard/detect/internal/hellotest"
 )
 
 // bigHello dials addr with a Chrome parrot whose ClientHello carries a
@@ -40,7 +45,7 @@ func bigHello(t *testing.T, addr string) net.Conn {
 	if err := uc.Handshake(); err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(uc, "GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: %s\r\n\r\n", chromeUA)
+	fmt.Fprintf(uc, "GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: %s\r\n\r\n", clienttest.ChromeUA)
 	resp, err := http.ReadResponse(bufio.NewReader(uc), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +69,7 @@ func heapAfterIdle(t *testing.T, n int, capture bool) (uint64, []*Conn) {
 	}
 	conns := make(chan *Conn, n)
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-	srv := &http.Server{Handler: h, TLSConfig: &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}}
+	srv := &http.Server{Handler: h, TLSConfig: &tls.Config{Certificates: []tls.Certificate{clienttest.Cert(t)}}}
 	var inner net.Listener = ln
 	if capture {
 		srv.Handler = Middleware(h, Options{})
@@ -114,7 +119,7 @@ func TestIdleConnectionReleasesCapture(t *testing.T) {
 		if c.ch != nil {
 			held += len(c.ch.Raw)
 			for _, e := range c.ch.Extensions {
-				held += len(e.Data)
+				held += len(c.ch.ExtensionData(e))
 			}
 		}
 		c.mu.Unlock()
@@ -128,4 +133,42 @@ func TestIdleConnectionReleasesCapture(t *testing.T) {
 		t.Errorf("the capture adds %d bytes per idle connection (plain %d, with capture %d for %d connections)", (withCapture-plain)/n, plain, withCapture, n)
 	}
 	t.Logf("live heap growth with %d idle connections: %d plain, %d with capture", n, plain, withCapture)
+}
+
+// The capturing connection reassembles a hello sent one byte per record,
+// one record per write, consuming each record once as it arrives.
+func TestCaptureOneByteRecords(t *testing.T) {
+	good := hellotest.Hellos(t, "../tlshello/testdata/ja4/vectors.jsonl")[0]
+	split := hellotest.Records(good[5:], 1)
+	client, server := net.Pipe()
+	go func() {
+		for i := 0; i < len(split); i += 6 { // one record (5-byte header, 1 byte) per write
+			client.Write(split[i:min(i+6, len(split))])
+		}
+	}()
+	c := &Conn{Conn: server}
+	buf := make([]byte, 64)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		if ch, _, err := c.ClientHello(); err == nil {
+			ref, err := detect.Parse(good)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := ref.JA4()
+			if got, _ := ch.JA4(); got != want {
+				t.Fatalf("JA4 %s, want %s", got, want)
+			}
+			break
+		} else if !errors.Is(err, detect.ErrIncomplete) {
+			t.Fatal(err)
+		}
+	}
+	if c.r.Records() != len(good[5:]) {
+		t.Errorf("%d records consumed, want %d", c.r.Records(), len(good[5:]))
+	}
+	client.Close()
+	server.Close()
 }
