@@ -67,6 +67,11 @@ type Options struct {
 	// NoICMP does without the raw ICMP socket even when it could be opened
 	// (router addresses are then unknown).
 	NoICMP bool
+	// ServerDistance, when the trace located interception, also measures
+	// how many hops away the server's address is (ServerHops), with UDP
+	// probes the interceptor lets by: the "hops before the server" of the
+	// IMC 2020 study is ServerHops - FirstForgedHop.
+	ServerDistance bool
 }
 
 // Hop is one attempt's answer.
@@ -103,7 +108,9 @@ type Result struct {
 	LastCleanRouter *string `json:"last_clean_router"`
 	// ServerHops is the TTL at which the server itself answered: where an
 	// unforged answer came from. A transparent proxy that passes this name
-	// untouched answers from its own hop, closer than the server.
+	// untouched answers from its own hop, closer than the server. With
+	// Options.ServerDistance, a located interception gets it too: the TTL
+	// at which the server's address answered a UDP probe (a note says so).
 	ServerHops *int `json:"server_hops"`
 	// BlockedAtHop is the TTL at which the connection was reset or closed.
 	BlockedAtHop *int `json:"blocked_at_hop"`
@@ -205,6 +212,19 @@ func Run(ctx context.Context, target string, opts Options) (*Result, error) {
 		}
 	}
 	r.finish(opts.MaxHops)
+	if opts.ServerDistance && r.Finding == Located {
+		d, err := serverDistance(ctx, dst.Addr(), *r.FirstForgedHop, opts.MaxHops, opts.Timeout)
+		var de *DistanceError
+		switch {
+		case err == nil:
+			r.ServerHops = &d
+			r.Notes = append(r.Notes, fmt.Sprintf("server_hops %d: the TTL at which %s answered a UDP probe (port unreachable), which an interceptor of TLS lets by", d, dst.Addr()))
+		case errors.As(err, &de):
+			r.Notes = append(r.Notes, de.Error())
+		default:
+			return r, err
+		}
+	}
 	return r, nil
 }
 
