@@ -124,20 +124,25 @@ func (r *Report) writeLocations(w io.Writer) {
 	if len(r.Locations) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\nwhere interception starts (probe --locate): %d hosts traced\n", len(r.Locations))
+	hosts := "hosts"
+	if len(r.Locations) == 1 {
+		hosts = "host"
+	}
+	fmt.Fprintf(w, "\nwhere interception starts (probe --locate, %d %s traced):\n", len(r.Locations), hosts)
 	if len(r.HopsBeforeServer) > 0 {
-		fmt.Fprintf(w, "  %-22s %5s\n", "hops before the server", "hosts")
+		fmt.Fprintf(w, "  %-22s  %5s\n", "hops before the server", "hosts")
 		most := 0
 		for _, h := range r.HopsBeforeServer {
 			most = max(most, h.Hosts)
 		}
 		for _, h := range r.HopsBeforeServer {
-			fmt.Fprintf(w, "  %22d %5d  %s\n", h.Hops, h.Hosts, strings.Repeat("#", max(1, 30*h.Hosts/most)))
+			fmt.Fprintf(w, "  %22d  %5d  %s\n", h.Hops, h.Hosts, strings.Repeat("#", max(1, 30*h.Hosts/most)))
 		}
+		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "  %-24s %-12s %-12s %6s %-18s %6s\n", "host", "vantage", "finding", "forged", "last clean router", "server")
+	fmt.Fprintf(w, "  %-24s %-12s %-12s %16s  %-18s %11s\n", "host", "vantage", "finding", "first forged hop", "last clean router", "server hops")
 	for _, l := range r.Locations {
-		fmt.Fprintf(w, "  %-24s %-12s %-12s %6s %-18s %6s", l.Host, l.Vantage, l.Finding, optInt(l.FirstForgedHop), optStr(l.LastCleanRouter), optInt(l.ServerHops))
+		fmt.Fprintf(w, "  %-24s %-12s %-12s %16s  %-18s %11s", l.Host, l.Vantage, l.Finding, optInt(l.FirstForgedHop), optStr(l.LastCleanRouter), optInt(l.ServerHops))
 		if l.Error != "" {
 			fmt.Fprintf(w, "  %s", l.Error)
 		}

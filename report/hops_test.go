@@ -120,7 +120,7 @@ func TestReportLocations(t *testing.T) {
 
 	text.Reset()
 	rep.WriteText(&text)
-	for _, w := range []string{"where interception starts (probe --locate): 4 hosts traced", "hops before the server", "10.77.1.2", "cannot connect"} {
+	for _, w := range []string{"where interception starts (probe --locate, 4 hosts traced):", "hops before the server", "10.77.1.2", "cannot connect"} {
 		if !strings.Contains(text.String(), w) {
 			t.Errorf("text lacks %q:\n%s", w, text.String())
 		}
