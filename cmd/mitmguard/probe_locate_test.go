@@ -148,26 +148,33 @@ func TestProbeLocateLoopback(t *testing.T) {
 // probe --locate over the hop lab, in its client namespace: the box on
 // router 3 of 5 is stored as first forged at hop 3 past router 2, with the
 // server 6 hops away, and report --json's histogram says 3 hops before the
-// server.
+// server. Run as nobody, the same hops are found without the routers'
+// addresses, and the server's distance still (it needs no privilege).
 func TestProbeLocateHopLab(t *testing.T) {
 	h, dir := hopLab(t, "mgt-pl", lab.HopsConfig{Routers: 5, BoxAt: 3})
-	write := func(name, data string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
+	probeIn := func(dir string, prefix ...string) (string, string) {
+		t.Helper()
+		write := func(name, data string) string {
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return p
 		}
-		return p
+		db := filepath.Join(dir, "m.db")
+		args := append(append([]string{"netns", "exec", h.ClientNetns}, prefix...), os.Args[0], "probe", "--hosts", write("hosts.txt", h.Server+"\n"),
+			"--domains", write("domains.txt", "facebook.com\ngithub.com\n"), "--roots", filepath.Join(dir, "public-root.pem"), "--db", db,
+			"--campaign", "hops", "--allow-special", "10.77.0.0/16", "--no-progress", "--timeout", "30s", "--min-timeout", "3s",
+			"--locate", "--locate-timeout", "5s")
+		cmd := exec.Command("ip", args...)
+		cmd.Env = append(os.Environ(), mainEnv+"=1", "HOME="+dir, "XDG_CACHE_HOME="+dir, "MITMGUARD_DIR="+filepath.Join(dir, "state"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("probe --locate in %s: %v\n%s", h.ClientNetns, err, out)
+		}
+		return db, string(out)
 	}
-	db := filepath.Join(dir, "m.db")
-	cmd := exec.Command("ip", "netns", "exec", h.ClientNetns, os.Args[0], "probe", "--hosts", write("hosts.txt", h.Server+"\n"),
-		"--domains", write("domains.txt", "facebook.com\ngithub.com\n"), "--roots", filepath.Join(dir, "public-root.pem"), "--db", db,
-		"--campaign", "hops", "--allow-special", "10.77.0.0/16", "--no-progress", "--timeout", "30s", "--min-timeout", "3s",
-		"--locate", "--locate-timeout", "5s")
-	cmd.Env = append(os.Environ(), mainEnv+"=1", "HOME="+dir, "MITMGUARD_DIR="+filepath.Join(dir, "state"))
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("probe --locate in %s: %v\n%s", h.ClientNetns, err, out)
-	}
+	db, out := probeIn(dir)
 	traces := storedTraces(t, db, "hops")
 	if len(traces) != 1 {
 		t.Fatalf("%d traces, want 1 (facebook.com):\n%s", len(traces), out)
@@ -182,6 +189,21 @@ func TestProbeLocateHopLab(t *testing.T) {
 	if len(rep.HopsBeforeServer) != 1 || rep.HopsBeforeServer[0] != (report.HopCount{Hops: 3, Hosts: 1}) || len(rep.Locations) != 1 ||
 		!ptr(rep.Locations[0].LastCleanRouter, h.Routers[1]) {
 		t.Fatalf("report: histogram %+v, locations %+v", rep.HopsBeforeServer, rep.Locations)
+	}
+
+	bin, nobody := asNobody(t, dir)
+	saved := os.Args[0]
+	os.Args[0] = filepath.Join(bin, "mitmguard.test")
+	defer func() { os.Args[0] = saved }()
+	db, out = probeIn(bin, nobody...)
+	traces = storedTraces(t, db, "hops")
+	if len(traces) != 1 {
+		t.Fatalf("as nobody: %d traces, want 1:\n%s", len(traces), out)
+	}
+	r = traces[0].Result
+	if r.Finding != locate.Located || !ptr(r.FirstForgedHop, 3) || r.LastCleanRouter != nil || !ptr(r.ServerHops, 6) || r.RoutersVisible ||
+		len(r.Notes) < 2 || !strings.Contains(r.Notes[0], "needs root or CAP_NET_RAW") {
+		t.Fatalf("as nobody: %+v\n%s", r, out)
 	}
 }
 
