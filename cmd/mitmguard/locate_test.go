@@ -261,3 +261,19 @@ func TestLabHopsCommand(t *testing.T) {
 	}
 	noneLeft(t, prefix)
 }
+
+// A box on router 3 that does not terminate TCP but injects its forged
+// answer into the client's stream with the origin: locate places it at hop
+// 3 all the same, and a name it lets by is answered by the origin itself,
+// 6 hops away (a terminating box would answer it from hop 3).
+func TestLocateInjectorAtRouter3(t *testing.T) {
+	h, dir := hopLab(t, "mgt-in", lab.HopsConfig{Routers: 5, BoxAt: 3, Inject: true})
+	r := runLocate(t, h, dir, "facebook.com")
+	if r.code != exitIntercepted || !ptr(r.FirstForgedHop, 3) || !ptr(r.LastCleanRouter, h.Routers[1]) || r.Hops[2].Outcome != "mitm.suspected" {
+		t.Fatalf("exit %d, %+v\n%s", r.code, r.Result, r.stderr)
+	}
+	r = runLocate(t, h, dir, "github.com")
+	if r.code != exitOK || !ptr(r.ServerHops, 6) || r.Outcome != "ok" || !ptr(r.Hops[3].Router, h.Routers[3]) {
+		t.Fatalf("github.com: exit %d, %+v\n%s", r.code, r.Result, r.stderr)
+	}
+}
