@@ -94,7 +94,9 @@ func locations(ctx context.Context, st store.Store, c *store.Campaign) ([]Locati
 // than b: located beats not located (the closer box first), a finished
 // trace beats a failed one.
 func better(a, b store.Trace) bool {
-	al, bl := a.Result.Finding == locate.Located, b.Result.Finding == locate.Located
+	// A database may say located without a hop: not located, then.
+	al := a.Result.Finding == locate.Located && a.Result.FirstForgedHop != nil
+	bl := b.Result.Finding == locate.Located && b.Result.FirstForgedHop != nil
 	switch {
 	case al && bl:
 		return *a.Result.FirstForgedHop < *b.Result.FirstForgedHop

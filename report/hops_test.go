@@ -95,6 +95,11 @@ func TestReportLocations(t *testing.T) {
 	h7.Result.FirstForgedHop, h7.Result.ServerHops = &five, nil
 	write(h7)
 	write(&store.Trace{Vantage: "local", Host: "10.77.8.2:443", SNI: "facebook.com", Time: time.Now(), Error: "locate: cannot connect to 10.77.8.2:443"})
+	// A row that says located with no hop (an edited database) is taken
+	// for what it holds, not followed.
+	odd := storetest.LocatedTrace("local", "10.77.7.2:443", "facebook.com")
+	odd.Result.FirstForgedHop = nil
+	write(odd)
 
 	rep, err = Build(ctx, st, "traced")
 	if err != nil {
@@ -108,7 +113,7 @@ func TestReportLocations(t *testing.T) {
 		strings.Join(l.Traced, " ") != "facebook.com vk.com" || l.Finding != locate.Located || !l.RoutersVisible {
 		t.Errorf("host 5.2: %+v", l)
 	}
-	if l := rep.Locations[2]; l.HopsBeforeServer != nil || *l.FirstForgedHop != 5 {
+	if l := rep.Locations[2]; l.HopsBeforeServer != nil || *l.FirstForgedHop != 5 || len(l.Traced) != 2 {
 		t.Errorf("host 7.2 (server distance unknown): %+v", l)
 	}
 	if l := rep.Locations[3]; l.Finding != store.FailedFinding || !strings.Contains(l.Error, "cannot connect") || l.FirstForgedHop != nil {
