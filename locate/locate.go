@@ -33,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mitmguard/mitmguard/chain"
 	"github.com/mitmguard/mitmguard/check"
 	"github.com/mitmguard/mitmguard/outcome"
 	"github.com/mitmguard/mitmguard/probe"
@@ -52,9 +53,13 @@ const MaxTTL = 255
 // DefaultTimeout bounds one attempt: connect, hello, answer.
 const DefaultTimeout = 3 * time.Second
 
-// Options configure a trace. Classifier is required.
+// Options configure a trace. Classifier or Judge is required.
 type Options struct {
 	Classifier *verdict.Classifier
+	// Judge, when set, judges each answer's chain instead of Classifier: a
+	// campaign (probe --locate) judges against the host's own chain, as
+	// its records were judged, since the SNI is not the server's name.
+	Judge func(ctx context.Context, c chain.Chain) (o outcome.Outcome, issuer string)
 	// Connect, when set, is dialed (IP[:PORT]) instead of resolving the
 	// name, which is still sent as SNI.
 	Connect string
@@ -67,6 +72,11 @@ type Options struct {
 	// NoICMP does without the raw ICMP socket even when it could be opened
 	// (router addresses are then unknown).
 	NoICMP bool
+	// ServerDistance, when the trace located interception, also measures
+	// how many hops away the server's address is (ServerHops), with UDP
+	// probes the interceptor lets by: the "hops before the server" of the
+	// IMC 2020 study is ServerHops - FirstForgedHop.
+	ServerDistance bool
 }
 
 // Hop is one attempt's answer.
@@ -103,7 +113,9 @@ type Result struct {
 	LastCleanRouter *string `json:"last_clean_router"`
 	// ServerHops is the TTL at which the server itself answered: where an
 	// unforged answer came from. A transparent proxy that passes this name
-	// untouched answers from its own hop, closer than the server.
+	// untouched answers from its own hop, closer than the server. With
+	// Options.ServerDistance, a located interception gets it too: the TTL
+	// at which the server's address answered a UDP probe (a note says so).
 	ServerHops *int `json:"server_hops"`
 	// BlockedAtHop is the TTL at which the connection was reset or closed.
 	BlockedAtHop *int `json:"blocked_at_hop"`
@@ -153,7 +165,7 @@ func (e *DialError) Unwrap() error { return e.Err }
 // Run traces target, NAME[:PORT]. It returns the result so far with an
 // error when the trace could not finish (a failed connect, ctx ended).
 func Run(ctx context.Context, target string, opts Options) (*Result, error) {
-	if opts.Classifier == nil {
+	if opts.Classifier == nil && opts.Judge == nil {
 		return nil, errors.New("locate: no classifier")
 	}
 	if opts.MaxHops < 1 || opts.MaxHops > MaxTTL {
@@ -205,6 +217,19 @@ func Run(ctx context.Context, target string, opts Options) (*Result, error) {
 		}
 	}
 	r.finish(opts.MaxHops)
+	if opts.ServerDistance && r.Finding == Located {
+		d, err := serverDistance(ctx, dst.Addr(), *r.FirstForgedHop, opts.MaxHops, opts.Timeout)
+		var de *DistanceError
+		switch {
+		case err == nil:
+			r.ServerHops = &d
+			r.Notes = append(r.Notes, fmt.Sprintf("server_hops %d: the TTL at which %s answered a UDP probe (port unreachable), which an interceptor of TLS lets by", d, dst.Addr()))
+		case errors.As(err, &de):
+			r.Notes = append(r.Notes, de.Error())
+		default:
+			return r, err
+		}
+	}
 	return r, nil
 }
 
@@ -279,7 +304,9 @@ func (t *tracer) attempt(ctx context.Context, ttl int) (Hop, error) {
 	switch {
 	case wrapErr != nil:
 		return hop, fmt.Errorf("locate: cannot set the TTL of the ClientHello: %w", wrapErr)
-	case len(pr.Chain) > 0: // an answer, whatever else went wrong after it
+	case len(pr.Chain) > 0 && t.opts.Judge != nil: // an answer, whatever else went wrong after it
+		hop.Outcome, hop.Issuer = t.opts.Judge(ctx, pr.Chain)
+	case len(pr.Chain) > 0:
 		v := t.opts.Classifier.Classify(ctx, pr.Chain, t.host)
 		hop.Outcome, hop.Issuer, hop.Detail = v.Outcome, v.Issuer, v.Message
 		t.entry = v.Entry

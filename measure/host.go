@@ -17,7 +17,7 @@ type hostRun struct {
 	e        *engine
 	addr     string
 	template *probe.Result // the control that succeeded
-	public   bool          // the control's chain verifies to a public root
+	judge    *Judge        // of tests, against the template's chain
 	timeout  time.Duration // adaptive, from the control's round trip
 
 	mu     sync.Mutex
@@ -51,8 +51,7 @@ func (e *engine) host(ctx context.Context, addr string) *HostResult {
 		}
 		return h.finish(hr)
 	}
-	v := e.cfg.Classifier.Classify(ctx, h.template.Chain, "")
-	h.public = v.Outcome == outcome.OK
+	h.judge = NewJudge(ctx, e.cfg.Classifier, h.template.Chain)
 	// A host that answered the control in 20 ms will not answer a test in
 	// 9 s: waiting the full timeout on a stall only slows the scan.
 	if t := 8 * (h.template.Dial + h.template.Handshake); t < h.timeout {
@@ -118,7 +117,7 @@ func (h *hostRun) test(ctx context.Context, sni string) Record {
 	var r *probe.Result
 	for rec.Attempts = 1; ; rec.Attempts++ {
 		r = h.probe(ctx, sni, h.timeout, true)
-		rec.Outcome, rec.Traits, rec.Issuer = h.judge(ctx, r)
+		rec.Outcome, rec.Traits, rec.Issuer = h.judgeTest(ctx, r)
 		if rec.Outcome == outcome.OK || rec.Attempts > h.e.cfg.Retries || ctx.Err() != nil {
 			break
 		}
@@ -136,29 +135,13 @@ func (h *hostRun) test(ctx context.Context, sni string) Record {
 	return rec
 }
 
-// judge classifies a test against the host's template, on the chain alone.
-func (h *hostRun) judge(ctx context.Context, r *probe.Result) (outcome.Outcome, []string, string) {
+// judgeTest classifies a test against the host's template, on the chain
+// alone.
+func (h *hostRun) judgeTest(ctx context.Context, r *probe.Result) (outcome.Outcome, []string, string) {
 	if r.Failure != "" {
 		return r.Failure, nil, ""
 	}
-	if len(r.Chain) == 0 {
-		return outcome.Invalid, nil, ""
-	}
-	if r.Chain[0].SHA256 == h.template.Chain[0].SHA256 {
-		return outcome.OK, nil, ""
-	}
-	traits := Traits(r.Chain[0].X509, h.template.Chain[0].X509)
-	v := h.e.cfg.Classifier.Classify(ctx, r.Chain, "")
-	switch {
-	case v.Outcome.Intercepted() && v.Outcome != outcome.Suspected:
-		return v.Outcome, traits, v.Issuer // mitm.known
-	case forged(traits):
-		return outcome.Suspected, traits, v.Issuer
-	case v.Outcome != outcome.OK && h.public:
-		// The host's own chain is public; what answered this SNI is not.
-		return outcome.Suspected, traits, v.Issuer
-	}
-	return outcome.Mismatch, traits, v.Issuer
+	return h.judge.Chain(ctx, r.Chain)
 }
 
 // probe performs one handshake within the global and per-host limits;

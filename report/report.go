@@ -36,6 +36,11 @@ type Report struct {
 	// pairs intercepted from one vantage point and clean from another.
 	Vantages  []Vantage    `json:"vantages"`
 	Divergent []Divergence `json:"vantage_divergent"`
+	// Locations say where interception starts per host, and
+	// HopsBeforeServer is their histogram, from probe --locate's traces;
+	// both are left out for a campaign without traces.
+	Locations        []Location `json:"locations,omitempty"`
+	HopsBeforeServer []HopCount `json:"hops_before_server,omitempty"`
 }
 
 // Domain is one test SNI across the hosts.
@@ -141,6 +146,9 @@ func Build(ctx context.Context, st store.Store, campaign string) (*Report, error
 		return nil, err
 	}
 	if r.Vantages, r.Divergent, err = vants.finish(ctx, st, c); err != nil {
+		return nil, err
+	}
+	if r.Locations, r.HopsBeforeServer, err = locations(ctx, st, c); err != nil {
 		return nil, err
 	}
 	for name, d := range domains {

@@ -39,6 +39,7 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  %-24s %d domains, by %s\n", h.Host, len(h.Domains), join(h.Issuers))
 	}
 	r.writeVantages(w)
+	r.writeLocations(w)
 	if len(r.Traits) > 0 {
 		fmt.Fprintln(w, "\nforged certificates' traits:")
 		for _, t := range r.Traits {
@@ -55,7 +56,8 @@ func (r *Report) WriteText(w io.Writer) {
 
 // WriteCSV writes domains.csv, hosts.csv, networks.csv, timeline.csv,
 // traits.csv, vantages.csv, vantage_divergent.csv and records.csv (every
-// record of the campaign) into dir.
+// record of the campaign) into dir, and for a campaign with locate traces
+// locations.csv and hops_before_server.csv.
 func (r *Report) WriteCSV(ctx context.Context, st store.Store, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -96,6 +98,9 @@ func (r *Report) WriteCSV(ctx context.Context, st store.Store, dir string) error
 		if err := writeCSV(filepath.Join(dir, name), func(w *csv.Writer) error { return w.WriteAll(rows) }); err != nil {
 			return err
 		}
+	}
+	if err := r.writeLocationCSV(dir); err != nil {
+		return err
 	}
 	c, err := st.Campaign(ctx, r.Campaign)
 	if err != nil {

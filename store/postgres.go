@@ -63,6 +63,11 @@ var pgMigrations = []string{
 		PRIMARY KEY(campaign, vantage, host, sni),
 		FOREIGN KEY(campaign, vantage, host) REFERENCES controls ON DELETE CASCADE
 	);`,
+	// 2: nothing: SQLite's version 2 added the vantage point, which this
+	// schema has had from version 1. Both backends keep one numbering.
+	`SELECT 1`,
+	// 3: hop results of probe --locate (store/postgres_hops.go).
+	pgHopResults,
 }
 
 // pgTables are the tables pgMigrations create.

@@ -93,6 +93,9 @@ var migrations = []string{
 	) WITHOUT ROWID;
 	INSERT INTO records SELECT campaign, 'local', host, sni, outcome, time, chain, attempts, traits, issuer, error, ms FROM records_v1;
 	DROP TABLE records_v1;`,
+	// 3: hop results of probe --locate (store/hops.go), one per record's
+	// pair at most.
+	sqliteHopResults,
 }
 
 // SchemaVersion is the schema version this build writes.

@@ -52,6 +52,12 @@ type Store interface {
 	VantageCounts(ctx context.Context, c *Campaign) (map[string]int, error)
 	// Cert returns a stored certificate by hash.
 	Cert(ctx context.Context, h chain.Hash) ([]byte, error)
+	// WriteTrace stores the locate trace of a record's pair (probe
+	// --locate), replacing an earlier one; the record must be stored.
+	WriteTrace(ctx context.Context, c *Campaign, t *Trace) error
+	// Traces calls fn for every trace of the campaign, in (vantage, host,
+	// SNI) order.
+	Traces(ctx context.Context, c *Campaign, fn func(Trace) error) error
 	// Transient reports whether a write error may pass if tried again
 	// (a lock held by another writer, a dropped connection).
 	Transient(err error) bool

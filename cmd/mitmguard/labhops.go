@@ -17,6 +17,7 @@ import (
 type hopFlags struct {
 	hops, boxAt, resetAt int
 	prefix               string
+	inject               bool
 }
 
 // addLabHops gives the lab command its --hops flags and the hidden
@@ -28,6 +29,7 @@ func addLabHops(cmd *cobra.Command) *hopFlags {
 	fl.IntVar(&f.boxAt, "box-at", 0, "with --hops: put the middlebox on router `K` (0: no box)")
 	fl.IntVar(&f.resetAt, "reset-at", 0, "with --hops: router `K` resets every ClientHello to port 443, as an SNI filter (0: none)")
 	fl.StringVar(&f.prefix, "netns-prefix", "", "with --hops: start the namespaces' names with `PREFIX` (default mglab<pid>)")
+	fl.BoolVar(&f.inject, "inject", false, "with --box-at: the box does not terminate TCP; it injects its forged answer into the client's connection with the origin (IPv4)")
 	cmd.AddCommand(&cobra.Command{
 		Use:    "hop-serve ROLE DIR [ORIGIN]",
 		Short:  "Serve a hop lab's origin or box (run by lab --hops inside a namespace)",
@@ -47,7 +49,7 @@ func (f *hopFlags) requested(cmd *cobra.Command) (bool, error) {
 	if fl.Changed("hops") {
 		return true, nil
 	}
-	for _, name := range []string{"box-at", "reset-at", "netns-prefix"} {
+	for _, name := range []string{"box-at", "reset-at", "netns-prefix", "inject"} {
 		if fl.Changed(name) {
 			return false, fmt.Errorf("lab: --%s is for a lab with hops: add --hops N", name)
 		}
@@ -80,7 +82,7 @@ func runLabHops(cmd *cobra.Command, dir string, f *hopFlags) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	h, err := lab.StartHops(ctx, lab.HopsConfig{
-		Prefix: f.prefix, Routers: f.hops, BoxAt: f.boxAt, ResetAt: f.resetAt, Dir: dir,
+		Prefix: f.prefix, Routers: f.hops, BoxAt: f.boxAt, ResetAt: f.resetAt, Inject: f.inject, Dir: dir,
 		Command: []string{self, "lab", "hop-serve"}, Stderr: cmd.ErrOrStderr(),
 	})
 	if h != nil {
@@ -96,6 +98,9 @@ func runLabHops(cmd *cobra.Command, dir string, f *hopFlags) error {
 		switch i + 1 {
 		case h.BoxAt:
 			mark = "  <- middlebox (intercepts port 443)"
+			if h.Inject {
+				mark = "  <- middlebox (injects into port 443 streams, IPv4)"
+			}
 		case h.ResetAt:
 			mark = "  <- resets ClientHellos"
 		}

@@ -115,40 +115,53 @@ func TestLocateBoxAtRouter3(t *testing.T) {
 	}
 
 	// Without root: the same hop, no router addresses, and a note saying
-	// why. The binary is copied where an unprivileged user can run it.
-	bin, err := os.MkdirTemp("", "mglocate-bin-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(bin) })
-	if err := os.Chmod(bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	self, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(bin, "mitmguard.test"), self, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	root, err := os.ReadFile(filepath.Join(dir, "public-root.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(bin, "public-root.pem"), root, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	setpriv := testtool.Need(t, "setpriv", "util-linux")
+	// why.
+	bin, nobody := asNobody(t, dir)
 	saved := os.Args[0]
 	os.Args[0] = filepath.Join(bin, "mitmguard.test")
 	defer func() { os.Args[0] = saved }()
-	r = runLocate(t, h, bin, "facebook.com", setpriv, "--reuid=65534", "--regid=65534", "--clear-groups")
+	r = runLocate(t, h, bin, "facebook.com", nobody...)
 	if r.code != exitIntercepted || !ptr(r.FirstForgedHop, 3) || r.LastCleanRouter != nil || r.RoutersVisible || r.Hops[0].Router != nil {
 		t.Fatalf("unprivileged: exit %d, %+v\n%s", r.code, r.Result, r.stderr)
 	}
 	if len(r.Notes) == 0 || !strings.Contains(r.Notes[0], "needs root or CAP_NET_RAW") {
 		t.Fatalf("unprivileged: notes %q", r.Notes)
 	}
+}
+
+// asNobody copies this test binary and the hop lab's public root into a
+// new folder that user nobody can use (and write), and returns it with the
+// command prefix that drops root to run as nobody.
+func asNobody(t *testing.T, labDir string) (string, []string) {
+	t.Helper()
+	setpriv := testtool.Need(t, "setpriv", "util-linux")
+	bin, err := os.MkdirTemp("", "mglocate-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(bin) })
+	// nobody's own, so that it can write a database there and no one else
+	// can change what it runs.
+	if err := os.Chmod(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(bin, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	for name, mode := range map[string]os.FileMode{os.Args[0]: 0o755, filepath.Join(labDir, "public-root.pem"): 0o644} {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := filepath.Base(name)
+		if mode == 0o755 {
+			base = "mitmguard.test"
+		}
+		if err := os.WriteFile(filepath.Join(bin, base), data, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return bin, []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"}
 }
 
 // With the box moved to router 5 the answer moves with it.
@@ -247,4 +260,20 @@ func TestLabHopsCommand(t *testing.T) {
 		t.Fatalf("lab after Ctrl-C: %v; stderr %s", err, stderr.String())
 	}
 	noneLeft(t, prefix)
+}
+
+// A box on router 3 that does not terminate TCP but injects its forged
+// answer into the client's stream with the origin: locate places it at hop
+// 3 all the same, and a name it lets by is answered by the origin itself,
+// 6 hops away (a terminating box would answer it from hop 3).
+func TestLocateInjectorAtRouter3(t *testing.T) {
+	h, dir := hopLab(t, "mgt-in", lab.HopsConfig{Routers: 5, BoxAt: 3, Inject: true})
+	r := runLocate(t, h, dir, "facebook.com")
+	if r.code != exitIntercepted || !ptr(r.FirstForgedHop, 3) || !ptr(r.LastCleanRouter, h.Routers[1]) || r.Hops[2].Outcome != "mitm.suspected" {
+		t.Fatalf("exit %d, %+v\n%s", r.code, r.Result, r.stderr)
+	}
+	r = runLocate(t, h, dir, "github.com")
+	if r.code != exitOK || !ptr(r.ServerHops, 6) || r.Outcome != "ok" || !ptr(r.Hops[3].Router, h.Routers[3]) {
+		t.Fatalf("github.com: exit %d, %+v\n%s", r.code, r.Result, r.stderr)
+	}
 }

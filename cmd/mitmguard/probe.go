@@ -34,11 +34,12 @@ const domainLists = "data/domains"
 type probeFlags struct {
 	hosts, domains, controls, db, jsonl, campaign, exclude string
 	roots, vantage, groups, memprofile                     string
-	blocklists                                             []string
+	blocklists, allowSpecial                               []string
 	resume, json, noProgress                               bool
 	concurrency, perHost, retries                          int
 	rate                                                   float64
 	timeout, minTimeout                                    time.Duration
+	loc                                                    locateFlags
 }
 
 func newProbe() *cobra.Command {
@@ -66,7 +67,8 @@ kz-2019.txt (the 37 domains of the 2019 middlebox) and kz-2024-ooni.txt (OONI,
 		Example: `  mitmguard probe --hosts hosts.txt --domains data/domains/kz-2019.txt --db kz.db
   zcat hosts.gz | mitmguard probe --hosts - --domains domains.txt --jsonl out.jsonl
   mitmguard probe --resume --campaign 20261125T120000-3fa2 --hosts hosts.txt --db kz.db
-  mitmguard lab --network 24 --dir lab   # a lab network to try it on; prints the command`,
+  mitmguard lab --network 24 --dir lab   # a lab network to try it on; prints the command
+  sudo mitmguard probe --hosts hosts.txt --domains data/domains/kz-2019.txt --db kz.db --locate   # and where on the path`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runProbe(cmd, f) },
 	}
@@ -93,6 +95,8 @@ kz-2019.txt (the 37 domains of the 2019 middlebox) and kz-2024-ooni.txt (OONI,
 	fl.MarkHidden("memprofile")
 	fl.BoolVar(&f.json, "json", false, "print the campaign summary as JSON")
 	fl.BoolVar(&f.noProgress, "no-progress", false, "print no progress")
+	fl.StringArrayVar(&f.allowSpecial, "allow-special", nil, "probe this special-purpose `CIDR` all the same (a lab's namespaces, your own network; repeatable)")
+	addLocateFlags(cmd, &f.loc)
 	return cmd
 }
 
@@ -112,6 +116,9 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 	}
 	if f.concurrency < 1 || f.perHost < 1 || f.rate <= 0 || f.timeout <= 0 || f.minTimeout <= 0 || f.retries < 0 {
 		return errors.New("probe: --concurrency, --per-host, --rate, --timeout and --min-timeout must be positive, --retries not negative")
+	}
+	if err := f.loc.check(cmd); err != nil {
+		return err
 	}
 	opts, err := classifierOptions(checkFlags{roots: f.roots, blocklists: f.blocklists, offline: true, noSystemRoots: true, base: activeList(cmd)})
 	if err != nil {
@@ -136,6 +143,9 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 	}
 	exclude, err := excludedNets(f.exclude)
 	if err != nil {
+		return err
+	}
+	if exclude, err = allowSpecial(exclude, f.allowSpecial); err != nil {
 		return err
 	}
 
@@ -214,6 +224,10 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 	if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) && runErr == nil {
 		return fmt.Errorf("probe: stopped reading hosts: %w (the hosts before it are recorded; fix the line and run again with --resume --campaign %s)", err, c.ID)
 	}
+	var located *locateStats
+	if runErr == nil && f.loc.on {
+		located, runErr = runLocatePhase(ctx, st, c, cfg.Vantage, cfg.Classifier, f.loc, stderr, !f.noProgress)
+	}
 	if cp, ok := st.(interface{ Checkpoint() error }); ok {
 		if err := cp.Checkpoint(); err != nil && runErr == nil {
 			runErr = err
@@ -224,15 +238,24 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 		if err := writeJSON(out, struct {
 			Campaign string `json:"campaign"`
 			*measure.Stats
-			ElapsedS float64 `json:"elapsed_s"`
-		}{c.ID, stats, stats.Elapsed.Seconds()}); err != nil {
+			ElapsedS float64      `json:"elapsed_s"`
+			Locate   *locateStats `json:"locate,omitempty"`
+		}{c.ID, stats, stats.Elapsed.Seconds(), located}); err != nil {
 			return err
 		}
 	} else {
 		printStats(out, c.ID, stats)
+		if located != nil {
+			fmt.Fprintf(out, "  located: %d of %d intercepted pairs traced (%d over --locate-budget), %d located, %d failed\n",
+				located.Traced, located.Candidates, located.OverBudget, located.Located, located.Failed)
+		}
 	}
 	if errors.Is(runErr, context.Canceled) {
-		fmt.Fprintf(stderr, "stopped: %d records kept; continue with: mitmguard probe --resume --campaign %s --db %s --hosts %s\n", stats.Pairs, c.ID, f.db, f.hosts)
+		again := ""
+		if f.loc.on {
+			again = " --locate"
+		}
+		fmt.Fprintf(stderr, "stopped: %d records kept; continue with: mitmguard probe --resume --campaign %s --db %s --hosts %s%s\n", stats.Pairs, c.ID, f.db, f.hosts, again)
 		return &exitError{exitFailed}
 	}
 	return runErr
@@ -427,6 +450,51 @@ func printStats(w io.Writer, id string, s *measure.Stats) {
 	for _, o := range slices.Sorted(maps.Keys(s.Outcomes)) {
 		fmt.Fprintf(w, "  %-40s %d\n", o, s.Outcomes[o])
 	}
+}
+
+// allowSpecial takes the networks of --allow-special out of the excluded
+// ones: an excluded range that holds one is split around it.
+func allowSpecial(exclude []netip.Prefix, allow []string) ([]netip.Prefix, error) {
+	for _, a := range allow {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			ip, err2 := netip.ParseAddr(a)
+			if err2 != nil {
+				return nil, fmt.Errorf("probe: --allow-special %q: not a CIDR or address", a)
+			}
+			p = netip.PrefixFrom(ip, ip.BitLen())
+		}
+		exclude = subtractPrefix(exclude, p.Masked())
+	}
+	return exclude, nil
+}
+
+// subtractPrefix returns the addresses of ps outside p, as prefixes.
+func subtractPrefix(ps []netip.Prefix, p netip.Prefix) []netip.Prefix {
+	var out []netip.Prefix
+	for _, q := range ps {
+		switch {
+		case !q.Overlaps(p):
+			out = append(out, q)
+		case p.Bits() <= q.Bits(): // q lies inside p: all of it is allowed
+		default: // p lies inside q: keep q's halves, less p
+			bits := q.Bits() + 1
+			lo := netip.PrefixFrom(q.Addr(), bits)
+			hi := netip.PrefixFrom(lastAddr(lo).Next(), bits)
+			out = append(out, subtractPrefix([]netip.Prefix{lo, hi}, p)...)
+		}
+	}
+	return out
+}
+
+// lastAddr is the highest address of p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
 }
 
 // excludedNets are the networks never probed: the special-purpose ranges

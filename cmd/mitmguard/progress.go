@@ -19,6 +19,7 @@ type progressPrinter struct {
 	total int // pairs, or -1 when unknown (standard input)
 	tty   bool
 	last  time.Time
+	phase string // names a phase after the campaign's own ("locate")
 }
 
 // newProgressPrinter draws the bar only when w is a terminal. A character
@@ -43,6 +44,9 @@ func (p *progressPrinter) print(pr measure.Progress) {
 	}
 	if pr.Skipped > 0 {
 		status += fmt.Sprintf(", %d hosts already stored", pr.Skipped)
+	}
+	if p.phase != "" {
+		status = p.phase + ": " + status
 	}
 	if p.tty {
 		bar := ""

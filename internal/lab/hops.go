@@ -58,6 +58,10 @@ type HopsConfig struct {
 	Routers int
 	// BoxAt is the router (1-based) the middlebox sits on; 0: no box.
 	BoxAt int
+	// Inject makes the box one that does not terminate TCP: it reads the
+	// ClientHello off the wire and injects a forged answer into the
+	// client's connection with the origin (inject.go). Linux, IPv4.
+	Inject bool
 	// ResetAt is a router that answers every ClientHello to port 443 with
 	// a TCP reset, as an SNI filter does; 0: none.
 	ResetAt int
@@ -85,9 +89,11 @@ type Hops struct {
 	// Server6 and Routers6 are the same over IPv6.
 	Server6  string   `json:"server6"`
 	Routers6 []string `json:"routers6"`
-	// BoxAt and ResetAt are as configured (0: none).
-	BoxAt   int `json:"box_at"`
-	ResetAt int `json:"reset_at"`
+	// BoxAt and ResetAt are as configured (0: none); Inject, whether the
+	// box injects into the origin's stream rather than terminating TCP.
+	BoxAt   int  `json:"box_at"`
+	ResetAt int  `json:"reset_at"`
+	Inject  bool `json:"inject,omitempty"`
 	// Namespaces are every namespace the lab made, removed on Close.
 	Namespaces []string `json:"namespaces"`
 	// Names are the names the origin serves; Targets, the names the box
@@ -167,7 +173,7 @@ func StartHops(ctx context.Context, cfg HopsConfig) (h *Hops, err error) {
 	}
 	n := cfg.Routers
 	h = &Hops{
-		ClientNetns: cfg.Prefix + "-c", BoxAt: cfg.BoxAt, ResetAt: cfg.ResetAt,
+		ClientNetns: cfg.Prefix + "-c", BoxAt: cfg.BoxAt, ResetAt: cfg.ResetAt, Inject: cfg.Inject && cfg.BoxAt > 0,
 		Server:  net.JoinHostPort(linkNet(n)+".2", fmt.Sprint(HopPort)),
 		Server6: net.JoinHostPort(linkNet6(n)+"::2", fmt.Sprint(HopPort)),
 		Names:   DefaultNames, Targets: map[string]string{},
@@ -237,7 +243,27 @@ func StartHops(ctx context.Context, cfg HopsConfig) (h *Hops, err error) {
 	if _, err := h.start(ctx, cfg, nodes[n+1], "origin", cfg.Dir); err != nil {
 		return h, err
 	}
-	if cfg.BoxAt > 0 {
+	if h.Inject {
+		if _, err := h.start(ctx, cfg, nodes[cfg.BoxAt], "injector", cfg.Dir, h.Server); err != nil {
+			return h, err
+		}
+		for name, a := range DefaultTargets() {
+			h.Targets[name] = a.String()
+		}
+		// A segment to port 443 whose TTL ends here is dropped without a
+		// time-exceeded: the box answers the hello it carries, as a box in
+		// the path would, and the client hears the box, not the router.
+		rule := fmt.Sprintf(`table inet mitmguard_lab {
+	chain quiet {
+		type filter hook prerouting priority filter;
+		iifname "west" ip ttl 1 tcp dport %d drop
+	}
+}
+`, HopPort)
+		if err := nft(ctx, nodes[cfg.BoxAt], rule); err != nil {
+			return h, err
+		}
+	} else if cfg.BoxAt > 0 {
 		port, err := h.start(ctx, cfg, nodes[cfg.BoxAt], "box", cfg.Dir, h.Server)
 		if err != nil {
 			return h, err
@@ -481,6 +507,28 @@ func ServeHopRole(ctx context.Context, args []string, stdin io.Reader, stdout io
 			return err
 		}
 		_, ready, _ = net.SplitHostPort(addr)
+	case args[0] == "injector" && len(args) == 3:
+		root, err := readRoot(filepath.Join(dir, "public-root.pem"))
+		if err != nil {
+			return err
+		}
+		real, err := originLeaf(ctx, args[2], root)
+		if err != nil {
+			return err
+		}
+		in, err := openInjector("west", DefaultTargets(), newForger(p.security, 2048), real)
+		if err != nil {
+			return err
+		}
+		defer in.close()
+		ictx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		defer func() { stop(); <-done }()
+		go func() { in.run(ictx); close(done) }()
+		if err := os.WriteFile(filepath.Join(dir, "national-root.pem"), PEM(p.national.cert), 0o644); err != nil {
+			return err
+		}
+		ready = "injector"
 	default:
 		return fmt.Errorf("lab hop-serve: unknown role %q", args)
 	}
@@ -497,6 +545,22 @@ func ServeHopRole(ctx context.Context, args []string, stdin io.Reader, stdout io
 	case <-ctx.Done():
 	}
 	return nil
+}
+
+// originLeaf is the origin's own certificate, which the injector's
+// forgeries copy as the 2019 box's did.
+func originLeaf(ctx context.Context, origin string, root *x509.Certificate) (*x509.Certificate, error) {
+	ctx, cancel := context.WithTimeout(ctx, childStart)
+	defer cancel()
+	pool := x509.NewCertPool()
+	pool.AddCert(root)
+	d := tls.Dialer{Config: &tls.Config{ServerName: DefaultNames[0], RootCAs: pool}}
+	c, err := d.DialContext(ctx, "tcp", origin)
+	if err != nil {
+		return nil, fmt.Errorf("lab injector: the origin: %w", err)
+	}
+	defer c.Close()
+	return c.(*tls.Conn).ConnectionState().PeerCertificates[0], nil
 }
 
 func readRoot(name string) (*x509.Certificate, error) {

@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RewriteKeepsFirst", rewriteKeepsFirst},
 		{"CampaignsApart", campaignsApart},
 		{"ConcurrentWrites", concurrentWrites},
+		{"Traces", traces},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := open(t)

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mitmguard/mitmguard/internal/lab"
+	"github.com/mitmguard/mitmguard/locate"
+	"github.com/mitmguard/mitmguard/measure"
+	"github.com/mitmguard/mitmguard/report"
+	"github.com/mitmguard/mitmguard/store"
+)
+
+// storedTraces reads a campaign's traces from the database file.
+func storedTraces(t *testing.T, db, campaign string) []store.Trace {
+	t.Helper()
+	st, err := store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c, err := st.Campaign(context.Background(), campaign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []store.Trace
+	if err := st.Traces(context.Background(), c, func(tr store.Trace) error { out = append(out, tr); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// reportJSON runs report --json on db and decodes it.
+func reportJSON(t *testing.T, db string) report.Report {
+	t.Helper()
+	var out, errs strings.Builder
+	if code := run([]string{"report", "--db", db, "--json"}, &out, &errs); code != 0 {
+		t.Fatalf("report exited %d: %s", code, errs.String())
+	}
+	var rep report.Report
+	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// probe --locate over the loopback lab network: every host is one hop away,
+// so each trace is forged at TTL 1, with the server 1 hop away; the budget
+// takes one pair per host first; report shows it. Then, with the lab gone,
+// probe --resume --locate traces the pairs left: each fails with its reason
+// stored, and the probe still succeeds.
+func TestProbeLocateLoopback(t *testing.T) {
+	n, err := lab.StartNetwork(lab.NetworkConfig{Hosts: []lab.Action{lab.Intercept, lab.Pass, lab.Intercept, lab.Reset}, Domains: labTargeted[:3], ForgedKeyBits: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var hosts []string
+	for _, h := range n.Hosts {
+		hosts = append(hosts, h.Addr)
+	}
+	hostsFile := write("hosts.txt", strings.Join(hosts, "\n"))
+	domainsFile := write("domains.txt", strings.Join(append(slices.Clone(labTargeted[:3]), labUntargeted[0]), "\n"))
+	rootFile := write("root.pem", string(lab.PEM(n.PublicRoot)))
+	db := filepath.Join(dir, "m.db")
+	common := []string{"--hosts", hostsFile, "--roots", rootFile, "--db", db, "--campaign", "c1", "--no-progress", "--json",
+		"--timeout", "30s", "--min-timeout", "3s", "--locate", "--locate-timeout", "10s", "--max-hops", "4"}
+
+	var out, errs strings.Builder
+	if code := run(append([]string{"probe", "--domains", domainsFile, "--locate-budget", "3"}, common...), &out, &errs); code != 0 {
+		t.Fatalf("probe --locate exited %d:\n%s\n%s", code, out.String(), errs.String())
+	}
+	var sum struct{ Locate locateStats }
+	if err := json.Unmarshal([]byte(out.String()), &sum); err != nil {
+		t.Fatal(err)
+	}
+	// 2 intercepting hosts x 3 targeted names; the budget traces 3.
+	if want := (locateStats{Candidates: 6, Traced: 3, Located: 3, OverBudget: 3}); sum.Locate != want {
+		t.Fatalf("locate summary %+v, want %+v\n%s", sum.Locate, want, errs.String())
+	}
+	if !strings.Contains(errs.String(), "locate: tracing 3 of 6 intercepted pairs") {
+		t.Errorf("no word of the locate phase:\n%s", errs.String())
+	}
+	traces := storedTraces(t, db, "c1")
+	perHost := map[string]int{}
+	for _, tr := range traces {
+		r := tr.Result
+		perHost[tr.Host]++
+		if tr.Error != "" || r.Finding != locate.Located || !ptr(r.FirstForgedHop, 1) || r.LastCleanRouter != nil || !ptr(r.ServerHops, 1) ||
+			len(r.Hops) != 1 || r.Hops[0].Outcome != "mitm.suspected" || n.Truth(tr.Host, tr.SNI) != lab.Intercept {
+			t.Errorf("trace %s %s: %q %+v", tr.Host, tr.SNI, tr.Error, r)
+		}
+	}
+	if len(traces) != 3 || perHost[n.Hosts[0].Addr] != 2 || perHost[n.Hosts[2].Addr] != 1 {
+		t.Errorf("traces per host %v, want one per intercepting host first", perHost)
+	}
+	rep := reportJSON(t, db)
+	if len(rep.Locations) != 2 || len(rep.HopsBeforeServer) != 1 || rep.HopsBeforeServer[0] != (report.HopCount{Hops: 0, Hosts: 2}) {
+		t.Errorf("report: locations %+v, histogram %+v", rep.Locations, rep.HopsBeforeServer)
+	}
+
+	// The lab is gone: the three pairs left fail, each with its reason.
+	n.Close()
+	out.Reset()
+	errs.Reset()
+	if code := run(append([]string{"probe", "--resume"}, common...), &out, &errs); code != 0 {
+		t.Fatalf("probe --resume --locate exited %d:\n%s\n%s", code, out.String(), errs.String())
+	}
+	if err := json.Unmarshal([]byte(out.String()), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if want := (locateStats{Candidates: 3, Traced: 3, Failed: 3}); sum.Locate != want {
+		t.Fatalf("locate summary after the lab closed %+v, want %+v\n%s", sum.Locate, want, errs.String())
+	}
+	failed := 0
+	for _, tr := range storedTraces(t, db, "c1") {
+		if tr.Error != "" {
+			failed++
+			if tr.Result.Finding != store.FailedFinding || !strings.Contains(tr.Error, "cannot connect") {
+				t.Errorf("failed trace %s %s: %q, %s", tr.Host, tr.SNI, tr.Error, tr.Result.Finding)
+			}
+		}
+	}
+	if failed != 3 {
+		t.Errorf("%d failed traces stored, want 3", failed)
+	}
+	// The report keeps each host's located trace over a failed one.
+	if rep := reportJSON(t, db); len(rep.Locations) != 2 || rep.Locations[0].Error != "" || rep.Locations[1].Error != "" {
+		t.Errorf("report after failures: %+v", rep.Locations)
+	}
+}
+
+// probe --locate over the hop lab, in its client namespace: the box on
+// router 3 of 5 is stored as first forged at hop 3 past router 2, with the
+// server 6 hops away, and report --json's histogram says 3 hops before the
+// server. Run as nobody, the same hops are found without the routers'
+// addresses, and the server's distance still (it needs no privilege).
+func TestProbeLocateHopLab(t *testing.T) {
+	h, dir := hopLab(t, "mgt-pl", lab.HopsConfig{Routers: 5, BoxAt: 3})
+	probeIn := func(dir string, prefix ...string) (string, string) {
+		t.Helper()
+		write := func(name, data string) string {
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		db := filepath.Join(dir, "m.db")
+		args := append(append([]string{"netns", "exec", h.ClientNetns}, prefix...), os.Args[0], "probe", "--hosts", write("hosts.txt", h.Server+"\n"),
+			"--domains", write("domains.txt", "facebook.com\ngithub.com\n"), "--roots", filepath.Join(dir, "public-root.pem"), "--db", db,
+			"--campaign", "hops", "--allow-special", "10.77.0.0/16", "--no-progress", "--timeout", "30s", "--min-timeout", "3s",
+			"--locate", "--locate-timeout", "5s")
+		cmd := exec.Command("ip", args...)
+		cmd.Env = append(os.Environ(), mainEnv+"=1", "HOME="+dir, "XDG_CACHE_HOME="+dir, "MITMGUARD_DIR="+filepath.Join(dir, "state"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("probe --locate in %s: %v\n%s", h.ClientNetns, err, out)
+		}
+		return db, string(out)
+	}
+	db, out := probeIn(dir)
+	traces := storedTraces(t, db, "hops")
+	if len(traces) != 1 {
+		t.Fatalf("%d traces, want 1 (facebook.com):\n%s", len(traces), out)
+	}
+	tr := traces[0]
+	r := tr.Result
+	if tr.Host != h.Server || tr.SNI != "facebook.com" || tr.Error != "" || r.Finding != locate.Located || !ptr(r.FirstForgedHop, 3) ||
+		!ptr(r.LastCleanRouter, h.Routers[1]) || !ptr(r.ServerHops, 6) || !r.RoutersVisible || len(r.Hops) != 3 || !ptr(r.Hops[0].Router, h.Routers[0]) {
+		t.Fatalf("trace %+v\n%s", tr, out)
+	}
+	rep := reportJSON(t, db)
+	if len(rep.HopsBeforeServer) != 1 || rep.HopsBeforeServer[0] != (report.HopCount{Hops: 3, Hosts: 1}) || len(rep.Locations) != 1 ||
+		!ptr(rep.Locations[0].LastCleanRouter, h.Routers[1]) {
+		t.Fatalf("report: histogram %+v, locations %+v", rep.HopsBeforeServer, rep.Locations)
+	}
+
+	bin, nobody := asNobody(t, dir)
+	saved := os.Args[0]
+	os.Args[0] = filepath.Join(bin, "mitmguard.test")
+	defer func() { os.Args[0] = saved }()
+	db, out = probeIn(bin, nobody...)
+	traces = storedTraces(t, db, "hops")
+	if len(traces) != 1 {
+		t.Fatalf("as nobody: %d traces, want 1:\n%s", len(traces), out)
+	}
+	r = traces[0].Result
+	if r.Finding != locate.Located || !ptr(r.FirstForgedHop, 3) || r.LastCleanRouter != nil || !ptr(r.ServerHops, 6) || r.RoutersVisible ||
+		len(r.Notes) < 2 || !strings.Contains(r.Notes[0], "needs root or CAP_NET_RAW") {
+		t.Fatalf("as nobody: %+v\n%s", r, out)
+	}
+}
+
+// --allow-special opens a hole of exactly its network in the excluded
+// ranges.
+func TestAllowSpecial(t *testing.T) {
+	exclude, err := allowSpecial(slices.Clone(measure.DefaultExcluded), []string{"10.77.0.0/16", "2001:db8:77::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	excluded := func(s string) bool {
+		a := netip.MustParseAddr(s)
+		return slices.ContainsFunc(exclude, func(p netip.Prefix) bool { return p.Contains(a) })
+	}
+	for a, want := range map[string]bool{
+		"10.77.5.2": false, "10.77.0.0": false, "10.77.255.255": false, "10.76.255.255": true, "10.78.0.0": true, "10.0.0.1": true,
+		"10.255.255.255": true, "192.168.1.1": true, "2001:db8:77::1": false, "2001:db8:77::2": true, "8.8.8.8": false,
+	} {
+		if excluded(a) != want {
+			t.Errorf("%s excluded: %v, want %v", a, !want, want)
+		}
+	}
+}
