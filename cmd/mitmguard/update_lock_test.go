@@ -22,15 +22,7 @@ func TestUpdateWaitsForAnotherProcess(t *testing.T) {
 	dir := t.TempDir()
 	repo, state := filepath.Join(dir, "tuf"), filepath.Join(dir, "state")
 	t.Setenv("MITMGUARD_DIR", state)
-	var out strings.Builder
-	mustRun := func(want int, args ...string) string {
-		t.Helper()
-		out.Reset()
-		if code := run(args, &out, &out); code != want {
-			t.Fatalf("%v exited %d, want %d:\n%s", args, code, want, out.String())
-		}
-		return out.String()
-	}
+	mustRun := cliRunner(t)
 	list := filepath.Join(dir, "list.json")
 	if err := os.WriteFile(list, []byte(mustRun(0, "blocklist", "export", "--format", "json")), 0o644); err != nil {
 		t.Fatal(err)
