@@ -41,8 +41,10 @@ type dirLock struct {
 	release func() error
 }
 
-// Unlock gives the folder up.
+// Unlock gives the folder up, first emptying the file so that no later
+// reader takes this run's PID for a holder's.
 func (l *dirLock) Unlock() error {
+	l.f.Truncate(0)
 	err := l.release()
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
