@@ -21,4 +21,7 @@ if [ "$(go env CGO_ENABLED)" != 1 ]; then
   echo "test.sh: no C compiler, so no race detector (Debian: apt-get install gcc); testing without it" >&2
   race=
 fi
-exec go test $race "$@" ./...
+# cmd/mitmguard's tests take about 4-6 minutes on a busy 2-core machine and
+# went past go test's default 10m once (load 15): a wider bound, still
+# catching a hang. A -timeout among the arguments wins (it comes later).
+exec go test $race -timeout 30m "$@" ./...

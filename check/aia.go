@@ -45,6 +45,18 @@ func (e *AIARefusedError) Error() string {
 	return fmt.Sprintf("AIA URL %q refused: %s", e.URL, e.Reason)
 }
 
+// AIATooLargeError is an issuer download longer than the fetcher reads:
+// not an issuer certificate, so it is not parsed (a cut one would only fail
+// to parse, with a message that hides why).
+type AIATooLargeError struct {
+	URL   string // where the body came from (the last URL, after redirects)
+	Limit int64  // the most bytes read, maxAIABytes
+}
+
+func (e *AIATooLargeError) Error() string {
+	return fmt.Sprintf("AIA %s: the response is longer than %d bytes, too long for an issuer certificate; not read", e.URL, e.Limit)
+}
+
 func newAIAFetcher(targetIP netip.Addr, anyPort bool) *aiaFetcher {
 	f := &aiaFetcher{private: targetIP.IsValid() && special(targetIP), anyPort: anyPort}
 	dialer := &net.Dialer{Control: f.control}
@@ -84,9 +96,15 @@ func (f *aiaFetcher) fetch(ctx context.Context, raw string) (*x509.Certificate, 
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("AIA %s: %s", raw, resp.Status)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAIABytes))
+	if resp.ContentLength > maxAIABytes {
+		return nil, &AIATooLargeError{URL: resp.Request.URL.String(), Limit: maxAIABytes}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAIABytes+1))
 	if err != nil {
 		return nil, err
+	}
+	if len(body) > maxAIABytes {
+		return nil, &AIATooLargeError{URL: resp.Request.URL.String(), Limit: maxAIABytes}
 	}
 	if b, _ := pem.Decode(body); b != nil {
 		body = b.Bytes

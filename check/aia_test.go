@@ -257,8 +257,18 @@ func TestAIARedirectsAndSize(t *testing.T) {
 			http.Redirect(w, r, strings.Replace(srv.URL, "http://", "http://user:pw@", 1)+"/ok", http.StatusFound)
 		case "/ok":
 			w.Write(pemCert)
-		case "/big":
+		case "/big", "/big-chunked":
+			if r.URL.Path == "/big" {
+				w.Header().Set("Content-Length", fmt.Sprint(maxAIABytes+len(pemCert))) // refused on the header
+			} else {
+				w.(http.Flusher).Flush() // no Content-Length: the size shows only as the body comes
+			}
 			w.Write([]byte(strings.Repeat("\n", maxAIABytes))) // padding, then the certificate
+			w.Write(pemCert)
+		case "/redirect-big":
+			http.Redirect(w, r, "/big", http.StatusFound)
+		case "/limit":
+			w.Write([]byte(strings.Repeat("\n", maxAIABytes-len(pemCert)))) // exactly maxAIABytes
 			w.Write(pemCert)
 		}
 	})
@@ -276,8 +286,34 @@ func TestAIARedirectsAndSize(t *testing.T) {
 	if _, err := f.fetch(ctx, srv.URL+"/creds"); !errors.As(err, &re) || hits.Load() != 1 {
 		t.Errorf("a redirect to a URL with credentials: %v after %d requests, want refused after 1", err, hits.Load())
 	}
-	if _, err := f.fetch(ctx, srv.URL+"/big"); err == nil {
-		t.Error("a certificate past maxAIABytes was read")
+	// Past the bound: a typed error naming where the body came from and the
+	// bound, not a parse error about a cut certificate.
+	for path, from := range map[string]string{"/big": "/big", "/big-chunked": "/big-chunked", "/redirect-big": "/big"} {
+		var tl *AIATooLargeError
+		if _, err := f.fetch(ctx, srv.URL+path); !errors.As(err, &tl) || tl.URL != srv.URL+from || tl.Limit != maxAIABytes ||
+			!strings.Contains(err.Error(), fmt.Sprint(maxAIABytes)) {
+			t.Errorf("%s: %v, want an *AIATooLargeError for %s, limit %d", path, err, srv.URL+from, maxAIABytes)
+		}
+	}
+	if c, err := f.fetch(ctx, srv.URL+"/limit"); err != nil || c == nil {
+		t.Errorf("a certificate that ends at maxAIABytes: %v", err)
+	}
+}
+
+// An oversized issuer download leaves the verdict mitm.suspected, with the
+// issuer unavailable and the reason, URL and bound, in the message.
+func TestOversizedAIAKeepsSuspicion(t *testing.T) {
+	srv, _ := aiaServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Write(make([]byte, 2*maxAIABytes))
+	})
+	url := srv.URL + "/issuer.crt"
+	addr, _ := forgedServer(t, "facebook.com", []string{url})
+	rep := Run(context.Background(), "facebook.com", Options{Classifier: verdict.New(verdict.Options{}), Connect: addr, Timeout: 5 * time.Second, FetchIssuers: true, aiaAnyPort: true})
+	if rep.Outcome != outcome.Suspected {
+		t.Fatalf("outcome %s (%s), want %s", rep.Outcome, rep.Message, outcome.Suspected)
+	}
+	if want := fmt.Sprintf("longer than %d bytes", maxAIABytes); !strings.Contains(rep.Message, want) || !strings.Contains(rep.Message, url) || rep.Issuer != "CN=Forger Intermediate" {
+		t.Errorf("message %q issuer %q: want the URL and %q", rep.Message, rep.Issuer, want)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/mitmguard/mitmguard/detect/detecthttp"
 	"github.com/mitmguard/mitmguard/detect/internal/clienttest"
 	"github.com/mitmguard/mitmguard/internal/lab"
+	"github.com/mitmguard/mitmguard/internal/testtool"
 )
 
 // The tests here judge real handshakes through the whole server side: a
@@ -123,10 +124,8 @@ func TestNonBrowserStacksIntercepted(t *testing.T) {
 		t.Errorf("Go crypto/tls: %v %q %+v", r.Intercepted, r.Product, r.Reasons)
 	}
 
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Fatal("openssl is required (Debian: apt-get install openssl)")
-	}
-	cmd := exec.Command("openssl", "s_client", "-quiet", "-connect", addr, "-servername", "localhost")
+	openssl := testtool.Need(t, "openssl", "openssl")
+	cmd := exec.Command(openssl, "s_client", "-quiet", "-connect", addr, "-servername", "localhost")
 	cmd.Stdin = strings.NewReader(fmt.Sprintf("GET /mitmguard/verdict HTTP/1.1\r\nHost: localhost\r\nUser-Agent: %s\r\nConnection: close\r\n\r\n", clienttest.ChromeUA))
 	out, err := cmd.Output()
 	if err != nil && len(out) == 0 {
@@ -192,15 +191,13 @@ func TestLabMiddleboxIntercepted(t *testing.T) {
 // Java's own TLS stack (keytool -printcert -sslserver makes a real JSSE
 // handshake) under a browser's User-Agent is judged intercepted, by name.
 func TestJavaIntercepted(t *testing.T) {
-	if _, err := exec.LookPath("keytool"); err != nil {
-		t.Fatal("keytool is required (a JRE; Debian: apt-get install default-jre-headless); .ci/run installs it")
-	}
+	keytool := testtool.Need(t, "keytool", "default-jre-headless")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	cmd := exec.Command("keytool", "-printcert", "-sslserver", ln.Addr().String())
+	cmd := exec.Command(keytool, "-printcert", "-sslserver", ln.Addr().String())
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

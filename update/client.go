@@ -46,6 +46,12 @@ type Client struct {
 	ResetTrust bool
 	// Dir keeps the trusted metadata and the installed list (active.Dir()).
 	Dir string
+	// NoWait makes Update fail at once with a *BusyError (in an *Error of
+	// stage "lock") when another run holds the folder, instead of waiting.
+	NoWait bool
+	// Waiting, when set, is called once when Update must wait for another
+	// run holding the folder, with that run's PID (0 when unknown).
+	Waiting func(pid int)
 	// HTTPClient carries the requests (default: a plain client); each
 	// request to a mirror is bounded by MirrorTimeout.
 	HTTPClient    *http.Client
@@ -68,7 +74,7 @@ type Result struct {
 
 // Error wraps a refused update with what was refused.
 type Error struct {
-	Stage string // setup, trust, metadata, target, version, install
+	Stage string // setup, lock, trust, metadata, target, version, install
 	Err   error
 }
 
@@ -139,6 +145,13 @@ func (c *Client) Update(ctx context.Context) (*Result, error) {
 			os.Chmod(c.Dir, fi.Mode().Perm()|0o055)
 		}
 	}
+	// One run at a time per folder, from the first metadata read to the
+	// last install write (the systemd timer and a user may both run one).
+	lock, err := lockDir(ctx, c.Dir, c.NoWait, c.Waiting)
+	if err != nil {
+		return nil, &Error{"lock", err}
+	}
+	defer lock.Unlock()
 	for _, d := range []string{metaDir, dlDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, &Error{"setup", err}

@@ -154,10 +154,7 @@ func runDemo(ctx context.Context, w io.Writer, l *lab.Lab) error {
 		}
 		for _, n := range names {
 			r := demoCheck(ctx, w, n, opts)
-			printReport(w, r)
-			if r.Outcome == outcome.OK {
-				printMatchedName(w, r)
-			}
+			printReport(w, r) // an ok report names the certificate's name that matched
 			got = append(got, r.Outcome)
 		}
 	}
@@ -186,29 +183,6 @@ func demoCheck(ctx context.Context, w io.Writer, name string, opts check.Options
 			name, opts.Timeout)
 		return <-done
 	}
-}
-
-// printMatchedName says which of the leaf's names (subject alternative
-// names, the only names a client checks) matched the name asked for: the
-// subject's common name, shown in the chain, may be another name entirely.
-func printMatchedName(w io.Writer, r *check.Report) {
-	if len(r.Chain) == 0 {
-		return
-	}
-	if san := matchedSAN(r.Chain[0].DNSNames, r.SNI); san != "" {
-		fmt.Fprintf(w, "  name %s matched the leaf's subject alternative name DNS:%s\n\n", r.SNI, san)
-	}
-}
-
-// matchedSAN returns the first of sans that name matches under the rules a
-// TLS client applies (case, one wildcard label), or "".
-func matchedSAN(sans []string, name string) string {
-	for _, san := range sans {
-		if (&x509.Certificate{DNSNames: []string{san}}).VerifyHostname(name) == nil {
-			return san
-		}
-	}
-	return ""
 }
 
 // networkActions is the mix of behaviours of a lab network's hosts, repeated:

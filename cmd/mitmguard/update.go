@@ -43,6 +43,7 @@ type updateFlags struct {
 	timeout    time.Duration
 	every      time.Duration
 	json       bool
+	noWait     bool
 	// thenDistrust runs distrust --apply under distrustRoot after each
 	// successful run (thendistrust.go).
 	thenDistrust bool
@@ -198,7 +199,9 @@ follow the root the folder trusts. A --trust-root that differs from it is
 refused; --reset-trust forgets the trusted metadata and starts again from
 the given root (the installed list stays, and an older list is still refused).
 
-The active list lives in $MITMGUARD_DIR, else /var/lib/mitmguard.
+The active list lives in $MITMGUARD_DIR, else /var/lib/mitmguard. One run
+at a time updates it: a second run (the timer and a user, say) waits for
+the first, saying so, or with --no-wait fails naming the holder's PID.
 --every runs it on a schedule (or see docs/systemd for a timer).
 
 --then-distrust (opt-in) runs 'mitmguard distrust --apply' after each
@@ -217,6 +220,14 @@ distrust's JSON object follows the update's when it changes something.`,
 			c, err := f.client()
 			if err != nil {
 				return f.report(cmd, nil, err)
+			}
+			c.NoWait = f.noWait
+			c.Waiting = func(pid int) {
+				holder := "another run"
+				if pid > 0 {
+					holder = fmt.Sprintf("the run with PID %d", pid)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "mitmguard: waiting for %s to finish updating %s (--no-wait fails instead)\n", holder, c.Dir)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -256,6 +267,7 @@ distrust's JSON object follows the update's when it changes something.`,
 	fl.DurationVar(&f.timeout, "timeout", update.DefaultMirrorTimeout, "give up on a mirror after `DURATION` for one file")
 	fl.DurationVar(&f.every, "every", 0, "keep running and update every `DURATION` (e.g. 6h)")
 	fl.BoolVar(&f.json, "json", false, "print the outcome as JSON (always one object, also when refused or current)")
+	fl.BoolVar(&f.noWait, "no-wait", false, "fail at once, naming its PID, when another update holds the folder (default: wait for it)")
 	fl.BoolVar(&f.thenDistrust, "then-distrust", false, "after each successful run, remove the trust of every listed root from the trust stores (distrust --apply)")
 	fl.StringVar(&f.distrustRoot, "distrust-root", "/", "with --then-distrust, the system mounted or unpacked under `DIR` whose stores to change")
 	return cmd

@@ -19,6 +19,20 @@ import (
 	"github.com/mitmguard/mitmguard/update"
 )
 
+// cliRunner runs the CLI in this process: the function it returns fails
+// the test unless the command exits with want, and returns what it printed
+// (stdout and stderr together).
+func cliRunner(t *testing.T) func(want int, args ...string) string {
+	return func(want int, args ...string) string {
+		t.Helper()
+		var out strings.Builder
+		if code := run(args, &out, &out); code != want {
+			t.Fatalf("%v exited %d, want %d:\n%s", args, code, want, out.String())
+		}
+		return out.String()
+	}
+}
+
 // The maintainer's and the user's commands end to end: repo init, publish,
 // served over HTTP on loopback; update installs it; blocklist show and
 // check use it.
@@ -26,19 +40,10 @@ func TestRepoAndUpdate(t *testing.T) {
 	dir := t.TempDir()
 	repo, cache := filepath.Join(dir, "tuf"), filepath.Join(dir, "cache")
 	t.Setenv("MITMGUARD_DIR", cache)
-	var out strings.Builder
-	mustRun := func(want int, args ...string) string {
-		t.Helper()
-		out.Reset()
-		if code := run(args, &out, &out); code != want {
-			t.Fatalf("%v exited %d, want %d:\n%s", args, code, want, out.String())
-		}
-		return out.String()
-	}
+	mustRun := cliRunner(t)
 	mustRun(0, "repo", "init", repo)
 	list := filepath.Join(dir, "list.json")
-	mustRun(0, "blocklist", "export", "--format", "json")
-	if err := os.WriteFile(list, []byte(out.String()), 0o644); err != nil {
+	if err := os.WriteFile(list, []byte(mustRun(0, "blocklist", "export", "--format", "json")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if s := mustRun(0, "repo", "publish", repo, "--list", list); !strings.Contains(s, "version 1") {
@@ -46,9 +51,8 @@ func TestRepoAndUpdate(t *testing.T) {
 	}
 	url := serveRepo(t, repo)
 
-	mustRun(1, "update", "--url", url) // no trusted root yet
-	if !strings.Contains(out.String(), "--trust-root") {
-		t.Errorf("no hint about --trust-root: %s", out.String())
+	if s := mustRun(1, "update", "--url", url); !strings.Contains(s, "--trust-root") { // no trusted root yet
+		t.Errorf("no hint about --trust-root: %s", s)
 	}
 	if s := mustRun(0, "update", "--url", url, "--trust-root", filepath.Join(repo, "repository", "1.root.json")); !strings.Contains(s, "installed blocklist version 1") {
 		t.Fatal(s)

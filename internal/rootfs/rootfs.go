@@ -36,17 +36,52 @@ const MaxLinkHops = 40
 // an audit run for ever.
 const MaxWalkEntries = 200000
 
-// ErrSymlinkLoop is returned for a chain of links that does not end within
-// MaxLinkHops.
-var ErrSymlinkLoop = errors.New("too many levels of symbolic links")
+// Reason is why the tree refused a path or a walk: the ways a hostile tree
+// could try to reach out of the root, hide its files, or make the work
+// endless. It is the Err of a *PathError, which says which path and which
+// operation, so a caller tells the kinds apart with errors.Is (or gets
+// the kind with errors.As) instead of reading the text.
+type Reason int
 
-// ErrTooMuchWork is returned when a walk or glob exceeds MaxWalkEntries.
-var ErrTooMuchWork = errors.New("too many directory entries (a hostile or looping tree): the rest is not read")
+// The reasons. Their texts are the messages of earlier releases.
+const (
+	// ErrSymlinkLoop: a chain of links that does not end within MaxLinkHops.
+	ErrSymlinkLoop Reason = iota + 1
+	// ErrTooMuchWork: a walk, glob or folder listing past MaxWalkEntries.
+	ErrTooMuchWork
+	// ErrNotRegular: a read of something other than a regular file (a
+	// device, a FIFO that would block, a folder).
+	ErrNotRegular
+	// ErrIsLink: a change of mode asked of a link, which would act on
+	// its target.
+	ErrIsLink
+	// ErrLinkInTheWay: a dangling link where a folder is to be made.
+	ErrLinkInTheWay
+	// ErrRemoveRoot: a removal that resolves to the root itself.
+	ErrRemoveRoot
+)
 
-// PathError says which device path an operation failed on.
+var reasonText = map[Reason]string{
+	ErrSymlinkLoop:  "too many levels of symbolic links",
+	ErrTooMuchWork:  "too many directory entries (a hostile or looping tree): the rest is not read",
+	ErrNotRegular:   "not a regular file",
+	ErrIsLink:       "is a link",
+	ErrLinkInTheWay: "a dangling link is in the way",
+	ErrRemoveRoot:   "refusing to remove the root",
+}
+
+func (r Reason) Error() string {
+	if t, ok := reasonText[r]; ok {
+		return t
+	}
+	return fmt.Sprintf("rootfs reason %d", int(r))
+}
+
+// PathError says which device path an operation failed on. Err is a
+// Reason when the tree itself refused, else the system's error.
 type PathError struct {
 	Op   string
-	Path string // device path
+	Path string // device path: relative to the root, starting with "/"
 	Err  error
 }
 
@@ -387,7 +422,7 @@ func (f *FS) ReadFile(dev string, max int64) ([]byte, error) {
 	if fi, err := fh.Stat(); err != nil {
 		return nil, err
 	} else if !fi.Mode().IsRegular() {
-		return nil, &PathError{"read", Clean(dev), errors.New("not a regular file")}
+		return nil, &PathError{"read", Clean(dev), ErrNotRegular}
 	}
 	data, err := io.ReadAll(io.LimitReader(fh, max+1))
 	if err != nil {

@@ -111,14 +111,16 @@ func TestWalkLinkLoops(t *testing.T) {
 	must(t, err)
 	defer f.Close()
 	var problems []string
+	var loopErr error
 	files := f.WalkFiles("/certs", func(string) bool { return true }, func(p string, err error) {
 		problems = append(problems, p+": "+err.Error())
+		loopErr = err
 	})
 	if strings.Join(files, ",") != "/certs/sub/a.crt" {
 		t.Errorf("files %v", files)
 	}
-	if len(problems) != 1 || !strings.Contains(problems[0], "too many levels") {
-		t.Errorf("problems %v", problems)
+	if len(problems) != 1 || !strings.HasPrefix(problems[0], "/certs/loop: ") || !errors.Is(loopErr, ErrSymlinkLoop) {
+		t.Errorf("problems %v (%v)", problems, loopErr)
 	}
 }
 
@@ -221,5 +223,58 @@ func TestManyFolders(t *testing.T) {
 	}
 	if len(files) != 3*maxOpenDirs || len(f.dirs) > maxOpenDirs {
 		t.Errorf("%d files, %d folders open", len(files), len(f.dirs))
+	}
+}
+
+// Every refusal of the tree is a *PathError naming the operation and the
+// device path, whose Err is a Reason a caller can match without reading
+// the text; the text is the one earlier releases printed.
+func TestRefusalsAreTyped(t *testing.T) {
+	root := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(root, "etc", "dir"), 0o755))
+	must(t, os.WriteFile(filepath.Join(root, "etc", "file"), nil, 0o644))
+	must(t, os.Symlink("loop", filepath.Join(root, "etc", "loop")))
+	must(t, os.Symlink("file", filepath.Join(root, "etc", "link")))
+	must(t, os.Symlink("/nowhere", filepath.Join(root, "etc", "dangling")))
+	f, err := Open(root)
+	must(t, err)
+	defer f.Close()
+	f.walkBudget = 2
+
+	for _, tt := range []struct {
+		op, path string
+		reason   Reason
+		text     string
+		do       func() error
+	}{
+		{"resolve", "/etc/loop", ErrSymlinkLoop, "too many levels of symbolic links",
+			func() error { _, err := f.Stat("etc/loop"); return err }},
+		{"glob", "/etc/*", ErrTooMuchWork, "too many directory entries (a hostile or looping tree): the rest is not read",
+			func() error { _, err := f.Glob("/etc/*"); return err }},
+		{"read", "/etc/dir", ErrNotRegular, "not a regular file",
+			func() error { _, err := f.ReadFile("/etc/dir", 1<<20); return err }},
+		{"chmod", "/etc/link", ErrIsLink, "is a link",
+			func() error { return f.Chmod("etc/link", 0o600) }},
+		{"mkdir", "/etc/dangling", ErrLinkInTheWay, "a dangling link is in the way",
+			func() error { _, err := f.MkdirAll("/etc/dangling/sub", 0o755); return err }},
+		{"remove", "/", ErrRemoveRoot, "refusing to remove the root",
+			func() error { return f.RemoveAll("etc/..") }},
+	} {
+		err := tt.do()
+		var pe *PathError
+		var r Reason
+		if !errors.As(err, &pe) || !errors.As(err, &r) || !errors.Is(err, tt.reason) {
+			t.Errorf("%s %s: %v (%T), want a *PathError with reason %d", tt.op, tt.path, err, err, tt.reason)
+			continue
+		}
+		if pe.Op != tt.op || pe.Path != tt.path || r != tt.reason {
+			t.Errorf("%s %s: got op %q path %q reason %d", tt.op, tt.path, pe.Op, pe.Path, r)
+		}
+		if want := tt.op + " " + tt.path + ": " + tt.text; err.Error() != want {
+			t.Errorf("text %q, want %q", err, want)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(root, "etc")); err != nil {
+		t.Errorf("a refused removal removed: %v", err)
 	}
 }

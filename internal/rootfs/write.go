@@ -46,7 +46,7 @@ func (f *FS) RemoveAll(dev string) error {
 		return err
 	}
 	if p == "/" {
-		return &PathError{"remove", dev, errors.New("refusing to remove the root")}
+		return &PathError{"remove", Clean(dev), ErrRemoveRoot}
 	}
 	return f.r.RemoveAll(rel(p))
 }
@@ -75,7 +75,7 @@ func (f *FS) MkdirAll(dev string, perm fs.FileMode) (string, error) {
 			return "", err
 		}
 		if _, err := f.r.Lstat(rel(next)); err == nil {
-			return "", &PathError{"mkdir", next, errors.New("a dangling link is in the way")}
+			return "", &PathError{"mkdir", next, ErrLinkInTheWay}
 		}
 		if err := f.r.Mkdir(rel(next), perm); err != nil {
 			return "", err
@@ -115,7 +115,7 @@ func (f *FS) Chmod(dev string, mode fs.FileMode) error {
 		return err
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		return &PathError{"chmod", dev, errors.New("is a link")}
+		return &PathError{"chmod", Clean(dev), ErrIsLink}
 	}
 	return f.r.Chmod(rel(p), mode)
 }
@@ -128,7 +128,7 @@ func (f *FS) ListDir(dev string) ([]fs.DirEntry, error) {
 		return nil, err
 	}
 	if !fi.IsDir() {
-		return nil, &PathError{"list", dev, syscall.ENOTDIR}
+		return nil, &PathError{"list", Clean(dev), syscall.ENOTDIR}
 	}
 	return f.ReadDir(dev)
 }

@@ -152,6 +152,8 @@ func New(t testing.TB) *Fixture {
 			Run(t, "keytool", "-importcert", "-noprompt", "-storetype", "JKS", "-alias", alias, "-file", file,
 				"-keystore", ks, "-storepass", "changeit")
 		}
+	} else {
+		t.Logf("keytool (Debian package default-jre-headless) is missing: no Java keystore in this fixture, its checks are left out (under CI=1 the test fails)")
 	}
 	return f
 }
