@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,7 +17,6 @@ import (
 	"github.com/parquet-go/parquet-go/compress/zstd"
 
 	"github.com/mitmguard/mitmguard/chain"
-	"github.com/mitmguard/mitmguard/measure"
 	"github.com/mitmguard/mitmguard/store"
 )
 
@@ -121,40 +121,26 @@ func parquetCampaign(ctx context.Context, st store.Store, c *store.Campaign, dir
 	}()
 	certs := &partitions[CertRow]{o: o, stats: stats}
 	defer certs.abort()
-	cs := &certSet{st: st, seen: map[chain.Hash]struct{}{}, emit: func(h chain.Hash, der []byte) error {
-		stats.Certs++
-		return certs.write(certDir, CertRow{Campaign: c.ID, SHA256: hex.EncodeToString(h[:]), DER: der})
-	}}
 	// The store's cursor and the Parquet encoder each cost about as much
-	// per record, so they run side by side: this goroutine reads records
-	// and certificates, the writer encodes records, with at most
-	// pipeBuffers batches between them.
+	// per record, so they run side by side: this goroutine reads records,
+	// the writer encodes them, with at most pipeBuffers batches between
+	// them. The certificates follow, looked up in batches.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w := newRecordWriter(o)
 	go w.run(cancel)
 	batch := <-w.free
-	var lastDay int64 = -1
+	coder := newRowCoder(c.ID)
+	lastDay := int64(math.MinInt64)
 	var dayDir string
-	err = st.Records(ctx, c, func(r measure.Record, ctl measure.Control) error {
-		if err := cs.add(ctx, ctl.Chain); err != nil {
-			return err
-		}
-		if err := cs.add(ctx, r.Chain); err != nil {
-			return err
-		}
-		t := r.Time.UTC()
-		if day := t.Unix() / 86400; day != lastDay || dayDir == "" {
+	err = store.StreamRows(ctx, st, c, func(r *store.Row) error {
+		t := time.UnixMilli(r.TimeMS).UTC()
+		if day := floorDiv(r.TimeMS, 86400_000); day != lastDay {
 			lastDay = day
 			dayDir = filepath.Join(recDir, "date="+t.Format("2006-01-02"))
 		}
 		stats.Records++
-		batch = append(batch, dirRow{dayDir, RecordRow{
-			Campaign: c.ID, Vantage: r.Vantage, Host: r.Host, SNI: r.SNI, Outcome: string(r.Outcome),
-			Time: t, Attempts: int32(min(r.Attempts, 1<<30)), Issuer: r.Issuer, Traits: r.Traits, Chain: hexes(r.Chain),
-			ControlSNI: ctl.SNI, ControlOutcome: string(ctl.Outcome), ControlChain: hexes(ctl.Chain),
-			Error: r.Error, HandshakeMS: float32(r.MS),
-		}})
+		batch = append(batch, dirRow{dayDir, coder.row(r, t)})
 		if len(batch) < cap(batch) {
 			return nil
 		}
@@ -186,12 +172,56 @@ func parquetCampaign(ctx context.Context, st store.Store, c *store.Campaign, dir
 	if err != nil {
 		return err
 	}
+	if err := writeCerts(ctx, st, c.ID, coder.order, certs, certDir, stats); err != nil {
+		return err
+	}
 	if certs.parts == nil { // a campaign without certificates still gets its folder
 		if err := os.MkdirAll(certDir, 0o755); err != nil {
 			return err
 		}
 	}
 	return certs.close()
+}
+
+// writeCerts writes the certificates hs names, in that order, looking
+// them up exportCertBatch at a time.
+func writeCerts(ctx context.Context, st store.Store, campaign string, hs []chain.Hash, certs *partitions[CertRow], dir string, stats *Stats) error {
+	ders := make(map[chain.Hash][]byte, certBatch)
+	for len(hs) > 0 {
+		n := min(len(hs), certBatch)
+		clear(ders)
+		err := store.CertsByHash(ctx, st, hs[:n], func(h chain.Hash, der []byte) error {
+			ders[h] = der
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("export: certificates: %w", err)
+		}
+		for _, h := range hs[:n] {
+			der, ok := ders[h]
+			if !ok {
+				return fmt.Errorf("export: certificate %s is not stored", h)
+			}
+			stats.Certs++
+			if err := certs.write(dir, CertRow{Campaign: campaign, SHA256: hex.EncodeToString(h[:]), DER: der}); err != nil {
+				return err
+			}
+		}
+		hs = hs[n:]
+	}
+	return nil
+}
+
+// certBatch is how many certificates writeCerts asks the store for at once.
+const certBatch = 500
+
+// floorDiv is a / b rounded down (times before 1970 too).
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }
 
 type dirRow struct {
