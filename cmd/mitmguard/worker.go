@@ -55,7 +55,8 @@ committed). Runs until stopped.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).With("vantage", vantage)
+			base := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)) // campaign.Worker adds the vantage point itself
+			log := base.With("vantage", vantage)
 			st, err := openStoreRetrying(ctx, db, log)
 			if err != nil {
 				return err
@@ -75,7 +76,7 @@ committed). Runs until stopped.`,
 				}
 			}
 			w := &campaign.Worker{
-				URL: natsURL, Vantage: vantage, Concurrency: jobs, Logger: log, Runner: runner,
+				URL: natsURL, Vantage: vantage, Concurrency: jobs, Logger: base, Runner: runner,
 				Options: campaign.Options{AckWait: ackWait},
 			}
 			if err := w.Run(ctx); err != nil {
