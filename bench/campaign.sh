@@ -15,6 +15,8 @@
 #   TIMEOUT (bound on a handshake; default 2s: the lab's stalling hosts
 #   hold a handshake that long, which would otherwise dominate the time),
 #   JOBS (jobs a worker measures at once, sharing CONCURRENCY; default 8),
+#   WORKER_DB (the workers' store instead of PostgreSQL, e.g. an SQLite
+#   file, to tell the store's part from the queue's),
 #   WORKERS (default "1 2 4"), REPEAT (campaigns per measurement, the
 #   best kept; default 1).
 # All of it listens on loopback only.
@@ -96,7 +98,7 @@ sqlite_bytes=$(stat -c %s "$work/probe-1.db")
 run_workers() { # N ID
   local n=$1 id=$2 w=() i
   for i in $(seq 1 "$n"); do
-    "$mg" worker --nats "$NATS" --db "$DSN" --vantage bench --concurrency "$CONCURRENCY" --jobs "$JOBS" >"$work/worker-$id-$i.log" 2>&1 &
+    "$mg" worker --nats "$NATS" --db "${WORKER_DB:-$DSN}" --vantage bench --concurrency "$CONCURRENCY" --jobs "$JOBS" >"$work/worker-$id-$i.log" 2>&1 &
     w+=($!)
     pids+=($!)
   done
@@ -110,7 +112,7 @@ run_workers() { # N ID
   # status then confirms it.
   until [ "$(cat "$work"/worker-"$id"-*.log | grep -c "msg=\"job done\"")" -ge "$jobs" ]; do sleep 0.02; done
   el=$(echo "$(now) - $t0" | bc)
-  "$mg" campaign status "$id" --nats "$NATS" --db "$DSN" --json | grep -q '"done": *true' || { echo "campaign.sh: $id not done" >&2; exit 1; }
+  "$mg" campaign status "$id" --nats "$NATS" --json | grep -q '"done": *true' || { echo "campaign.sh: $id not done" >&2; exit 1; }
   local ticks=0 p
   for p in "${w[@]}"; do ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
   for p in "${w[@]}"; do kill -TERM "$p"; done
