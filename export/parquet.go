@@ -11,8 +11,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -58,12 +60,19 @@ type Options struct {
 	// RowGroup is the rows per row group (default 64Ki): what bounds the
 	// memory of each open file.
 	RowGroup int64
-	// MaxOpen is how many partition files may be open at once (default 4).
+	// MaxOpen is how many partition files each reader (see Readers) may
+	// have open at once (default 4).
 	// Records come in (vantage, host, SNI) order, so a campaign spanning
 	// several days writes several dates at once; past MaxOpen the file
 	// used longest ago is closed and its partition continues in the next
 	// part-N.
 	MaxOpen int
+	// Readers is how many ranges of a campaign's hosts are read and
+	// encoded side by side (default 2, 1 on one CPU), each into part
+	// files of its own:
+	// reading the store is most of an export's time. A store without a
+	// bulk read path is read in one.
+	Readers int
 }
 
 func (o Options) rowGroup() int64 {
@@ -71,6 +80,13 @@ func (o Options) rowGroup() int64 {
 		return 64 << 10
 	}
 	return o.RowGroup
+}
+
+func (o Options) readers() int {
+	if o.Readers <= 0 {
+		return min(2, runtime.GOMAXPROCS(0))
+	}
+	return o.Readers
 }
 
 func (o Options) maxOpen() int {
@@ -121,63 +137,47 @@ func parquetCampaign(ctx context.Context, st store.Store, c *store.Campaign, dir
 			os.RemoveAll(certDir)
 		}
 	}()
-	certs := &partitions[CertRow]{o: o, stats: stats}
+	certs := &partitions[CertRow]{o: o, stats: stats, names: &partNames{}}
 	defer certs.abort()
-	// The store's cursor and the Parquet encoder each cost about as much
-	// per record, so they run side by side: this goroutine reads records,
-	// the writer encodes them, with at most pipeBuffers batches between
-	// them. The certificates follow, looked up in batches.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w := newRecordWriter(o)
-	go w.run(cancel)
-	batch := <-w.free
-	coder := newRowCoder(c.ID)
-	lastDay := int64(math.MinInt64)
-	var dayDir string
-	err = store.StreamRows(ctx, st, c, func(r *store.Row) error {
-		t := time.UnixMilli(r.TimeMS).UTC()
-		if day := floorDiv(r.TimeMS, 86400_000); day != lastDay {
-			lastDay = day
-			dayDir = filepath.Join(recDir, "date="+t.Format("2006-01-02"))
-		}
-		stats.Records++
-		batch = append(batch, dirRow{dayDir, coder.row(r, t)})
-		if len(batch) < cap(batch) {
-			return nil
-		}
-		select {
-		case w.full <- batch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		select {
-		case batch = <-w.free:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		return nil
-	})
-	if err == nil && len(batch) > 0 {
-		select {
-		case w.full <- batch:
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-	}
-	close(w.full)
-	<-w.done
-	stats.Files, stats.Bytes = stats.Files+w.stats.Files, stats.Bytes+w.stats.Bytes
-	if w.err != nil { // the writer's failure is what cancelled the cursor
-		return w.err
-	}
+	// Reading the store costs most, so the campaign is cut into ranges of
+	// hosts read side by side, each into its own part files; in each, the
+	// reader and the Parquet encoder run side by side too. The
+	// certificates follow, looked up in batches.
+	ranges, err := store.SplitHosts(ctx, st, c, o.readers())
 	if err != nil {
 		return err
 	}
-	if err := writeCerts(ctx, st, c.ID, coder.order, certs, certDir, stats); err != nil {
+	names := &partNames{}
+	pipes := make([]*pipeline, len(ranges))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, rg := range ranges {
+		pipes[i] = &pipeline{coder: newRowCoder(c.ID), w: newRecordWriter(o, names)}
+		wg.Go(func() { pipes[i].run(ctx, cancel, st, c, rg, recDir) })
+	}
+	wg.Wait()
+	seen := map[chain.Hash]struct{}{}
+	var hashes []chain.Hash
+	for _, p := range pipes {
+		stats.Records += p.records
+		stats.Files, stats.Bytes = stats.Files+p.w.stats.Files, stats.Bytes+p.w.stats.Bytes
+		for _, h := range p.coder.order {
+			if _, ok := seen[h]; !ok {
+				seen[h] = struct{}{}
+				hashes = append(hashes, h)
+			}
+		}
+	}
+	for _, p := range pipes {
+		if p.err != nil {
+			return p.err
+		}
+	}
+	if err := writeCerts(ctx, st, c.ID, hashes, certs, certDir, stats); err != nil {
 		return err
 	}
-	if certs.parts == nil { // a campaign without certificates still gets its folder
+	if len(certs.names.parts) == 0 { // a campaign without certificates still gets its folder
 		if err := os.MkdirAll(certDir, 0o755); err != nil {
 			return err
 		}
@@ -230,6 +230,61 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
+// pipeline reads one range of a campaign's records and encodes them.
+type pipeline struct {
+	coder   *rowCoder
+	w       *recordWriter
+	records int
+	err     error // the writer's failure first: it is what cancelled the reader
+}
+
+func (p *pipeline) run(ctx context.Context, cancel func(), st store.Store, c *store.Campaign, rg store.Range, recDir string) {
+	w := p.w
+	go w.run(cancel)
+	batch := <-w.free
+	lastDay := int64(math.MinInt64)
+	var dayDir string
+	err := store.StreamRange(ctx, st, c, rg, func(r *store.Row) error {
+		t := time.UnixMilli(r.TimeMS).UTC()
+		if day := floorDiv(r.TimeMS, 86400_000); day != lastDay {
+			lastDay = day
+			dayDir = filepath.Join(recDir, "date="+t.Format("2006-01-02"))
+		}
+		p.records++
+		batch = append(batch, dirRow{dayDir, p.coder.row(r, t)})
+		if len(batch) < cap(batch) {
+			return nil
+		}
+		select {
+		case w.full <- batch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case batch = <-w.free:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return nil
+	})
+	if err == nil && len(batch) > 0 {
+		select {
+		case w.full <- batch:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	close(w.full)
+	<-w.done
+	switch {
+	case w.err != nil:
+		p.err = w.err
+	case err != nil:
+		p.err = err
+		cancel() // stop the other ranges
+	}
+}
+
 type dirRow struct {
 	dir string
 	row RecordRow
@@ -249,9 +304,9 @@ type recordWriter struct {
 	err        error // valid after done
 }
 
-func newRecordWriter(o Options) *recordWriter {
+func newRecordWriter(o Options, names *partNames) *recordWriter {
 	w := &recordWriter{full: make(chan []dirRow, pipeBuffers), free: make(chan []dirRow, pipeBuffers), done: make(chan struct{})}
-	w.parts = &partitions[RecordRow]{o: o, stats: &w.stats}
+	w.parts = &partitions[RecordRow]{o: o, stats: &w.stats, names: names}
 	for range pipeBuffers {
 		w.free <- make([]dirRow, 0, pipeBatch)
 	}
@@ -286,7 +341,25 @@ type partitions[T any] struct {
 	o     Options
 	stats *Stats
 	open  []*partFile[T] // oldest first
+	names *partNames
+}
+
+// partNames numbers the part files of each folder, for every writer of a
+// campaign.
+type partNames struct {
+	mu    sync.Mutex
 	parts map[string]int // folder → parts begun
+}
+
+func (n *partNames) next(dir string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.parts == nil {
+		n.parts = map[string]int{}
+	}
+	k := n.parts[dir]
+	n.parts[dir] = k + 1
+	return k
 }
 
 type partFile[T any] struct {
@@ -331,11 +404,7 @@ func (p *partitions[T]) write(dir string, row T) error {
 }
 
 func (p *partitions[T]) begin(dir string) (*partFile[T], error) {
-	if p.parts == nil {
-		p.parts = map[string]int{}
-	}
-	n := p.parts[dir]
-	p.parts[dir] = n + 1
+	n := p.names.next(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -47,12 +48,31 @@ func (r *Row) Record() (measure.Record, measure.Control) {
 	return rec, ctl
 }
 
-// Streamer is a store with a bulk read path for exports: StreamRows is
-// Records without decoding, CertsByHash looks certificates up many at a
-// time.
+// HostKey is a position in a campaign's record order: the records of the
+// hosts at or after it, or before it.
+type HostKey struct{ Vantage, Host string }
+
+// Range is the records of the hosts from From (inclusive) to To
+// (exclusive); a nil bound is the campaign's start or end.
+type Range struct{ From, To *HostKey }
+
+// Streamer is a store with a bulk read path for exports: StreamRange is
+// Records without decoding, over a part of the campaign so that parts can
+// be read side by side; SplitHosts cuts a campaign into such parts;
+// CertsByHash looks certificates up many at a time.
 type Streamer interface {
-	StreamRows(ctx context.Context, c *Campaign, fn func(*Row) error) error
+	StreamRange(ctx context.Context, c *Campaign, r Range, fn func(*Row) error) error
+	SplitHosts(ctx context.Context, c *Campaign, n int) ([]Range, error)
 	CertsByHash(ctx context.Context, hs []chain.Hash, fn func(h chain.Hash, der []byte) error) error
+}
+
+// SplitHosts cuts the campaign into at most n ranges of about as many
+// hosts each, in order; a store without a bulk path gives one range.
+func SplitHosts(ctx context.Context, st Store, c *Campaign, n int) ([]Range, error) {
+	if s, ok := st.(Streamer); ok && n > 1 {
+		return s.SplitHosts(ctx, c, n)
+	}
+	return []Range{{}}, nil
 }
 
 // StreamRows calls fn for every record of the campaign in (vantage, host,
@@ -60,8 +80,16 @@ type Streamer interface {
 // has one. fn gets the same *Row each time: it may keep the row's strings
 // and slices, not the row.
 func StreamRows(ctx context.Context, st Store, c *Campaign, fn func(*Row) error) error {
+	return StreamRange(ctx, st, c, Range{}, fn)
+}
+
+// StreamRange is StreamRows over a range from SplitHosts.
+func StreamRange(ctx context.Context, st Store, c *Campaign, r Range, fn func(*Row) error) error {
 	if s, ok := st.(Streamer); ok {
-		return s.StreamRows(ctx, c, fn)
+		return s.StreamRange(ctx, c, r, fn)
+	}
+	if r.From != nil || r.To != nil {
+		return errors.New("store: this store reads no range of a campaign")
 	}
 	var row Row
 	return st.Records(ctx, c, func(r measure.Record, ctl measure.Control) error {

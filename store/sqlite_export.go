@@ -18,19 +18,19 @@ var _ Streamer = (*SQLite)(nil)
 // record would look its host's control up in the controls tree again.
 const (
 	exportRecords = `SELECT vantage, host, sni, outcome, time, chain, attempts, traits, issuer, error, ms
-		FROM records WHERE campaign = ? ORDER BY vantage, host, sni`
+		FROM records WHERE campaign = ?1 %s ORDER BY vantage, host, sni`
 	exportControls = `SELECT vantage, host, sni, outcome, chain
-		FROM controls WHERE campaign = ? ORDER BY vantage, host`
+		FROM controls WHERE campaign = ?1 %s ORDER BY vantage, host`
 	// exportCacheKiB is the page cache of the export's connection for the
 	// time of the export (SQLite's default is 2 MiB).
 	exportCacheKiB = 8 << 10
 )
 
-// StreamRows calls fn for every record of the campaign, in (vantage, host,
+// StreamRange calls fn for every record of the range, in (vantage, host,
 // SNI) order, with its host's control, as Records does, in one read
 // transaction. It bypasses database/sql's per-row locking and conversion
 // (the driver's values are read as they come, into one reused Row).
-func (s *SQLite) StreamRows(ctx context.Context, c *Campaign, fn func(*Row) error) error {
+func (s *SQLite) StreamRange(ctx context.Context, c *Campaign, rg Range, fn func(*Row) error) error {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return err
@@ -51,7 +51,7 @@ func (s *SQLite) StreamRows(ctx context.Context, c *Campaign, fn func(*Row) erro
 		if err := exec(ctx, fmt.Sprintf(`PRAGMA cache_size=-%d; BEGIN`, exportCacheKiB)); err != nil {
 			return err
 		}
-		err := streamRows(ctx, q, c.n, fn)
+		err := streamRows(ctx, q, c.n, rg, fn)
 		// Not ctx: the connection goes back to the pool, and must end its
 		// transaction even when the export was cancelled.
 		if rerr := exec(context.Background(), `ROLLBACK; PRAGMA cache_size=-2000`); rerr != nil {
@@ -61,14 +61,28 @@ func (s *SQLite) StreamRows(ctx context.Context, c *Campaign, fn func(*Row) erro
 	})
 }
 
-func streamRows(ctx context.Context, q driver.QueryerContext, campaign int64, fn func(*Row) error) error {
-	args := []driver.NamedValue{{Ordinal: 1, Value: campaign}}
-	recs, err := q.QueryContext(ctx, exportRecords, args)
+func streamRows(ctx context.Context, q driver.QueryerContext, campaign int64, rg Range, fn func(*Row) error) error {
+	// Parameters ?1 to ?5 in turn, as many as the bounds need (an unused
+	// ?2 and ?3 bound to empty strings).
+	var where string
+	from, to := HostKey{}, HostKey{}
+	nargs := 1
+	if rg.From != nil {
+		where += " AND (vantage, host) >= (?2, ?3)"
+		from, nargs = *rg.From, 3
+	}
+	if rg.To != nil {
+		where += " AND (vantage, host) < (?4, ?5)"
+		to, nargs = *rg.To, 5
+	}
+	args := []driver.NamedValue{{Ordinal: 1, Value: campaign}, {Ordinal: 2, Value: from.Vantage}, {Ordinal: 3, Value: from.Host},
+		{Ordinal: 4, Value: to.Vantage}, {Ordinal: 5, Value: to.Host}}[:nargs]
+	recs, err := q.QueryContext(ctx, fmt.Sprintf(exportRecords, where), args)
 	if err != nil {
 		return err
 	}
 	defer recs.Close()
-	ctls, err := q.QueryContext(ctx, exportControls, args)
+	ctls, err := q.QueryContext(ctx, fmt.Sprintf(exportControls, where), args)
 	if err != nil {
 		return err
 	}
@@ -111,6 +125,32 @@ func streamRows(ctx context.Context, q driver.QueryerContext, campaign int64, fn
 			return err
 		}
 	}
+}
+
+// SplitHosts cuts the campaign into at most n ranges of about as many hosts
+// each, by their controls (one per host).
+func (s *SQLite) SplitHosts(ctx context.Context, c *Campaign, n int) ([]Range, error) {
+	var hosts int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM controls WHERE campaign = ?`, c.n).Scan(&hosts); err != nil {
+		return nil, err
+	}
+	var keys []*HostKey
+	for i := 1; i < n; i++ {
+		off := hosts * int64(i) / int64(n)
+		if off == 0 || len(keys) > 0 && off == hosts*int64(i-1)/int64(n) {
+			continue
+		}
+		var k HostKey
+		if err := s.db.QueryRowContext(ctx, `SELECT vantage, host FROM controls WHERE campaign = ? ORDER BY vantage, host LIMIT 1 OFFSET ?`, c.n, off).Scan(&k.Vantage, &k.Host); err != nil {
+			return nil, err
+		}
+		keys = append(keys, &k)
+	}
+	out := make([]Range, len(keys)+1)
+	for i, k := range keys {
+		out[i].To, out[i+1].From = k, k
+	}
+	return out, nil
 }
 
 // cmpKey orders (vantage, host) pairs as SQLite's BINARY collation does.

@@ -54,12 +54,37 @@ func TestStreamRowsSameAsRecords(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.StreamRows(ctx, c, func(row *store.Row) error {
+		if err := store.StreamRows(ctx, st, c, func(row *store.Row) error {
 			r, ctl := row.Record()
 			got = append(got, pair{r, ctl})
 			return nil
 		}); err != nil {
 			t.Fatal(err)
+		}
+		// The ranges SplitHosts cuts, read one after another, are the
+		// same records again.
+		for _, n := range []int{2, 3, 7} {
+			ranges, err := store.SplitHosts(ctx, st, c, n)
+			if err != nil || len(ranges) != n {
+				t.Fatalf("SplitHosts(%d) = %d ranges, %v", n, len(ranges), err)
+			}
+			var parts []pair
+			for _, rg := range ranges {
+				k := len(parts)
+				if err := store.StreamRange(ctx, st, c, rg, func(row *store.Row) error {
+					r, ctl := row.Record()
+					parts = append(parts, pair{r, ctl})
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if len(parts)-k < len(want)/n/2 {
+					t.Errorf("SplitHosts(%d): a range of %d records of %d", n, len(parts)-k, len(want))
+				}
+			}
+			if !reflect.DeepEqual(parts, want) {
+				t.Errorf("SplitHosts(%d): the ranges hold %d records, not those of the campaign (%d)", n, len(parts), len(want))
+			}
 		}
 		if len(want) != 2*70*3 {
 			t.Fatalf("campaign %s: Records gave %d records, want %d", c.ID, len(want), 2*70*3)
@@ -93,13 +118,13 @@ func TestStreamRowsStoppedReleasesConnection(t *testing.T) {
 	}
 	stop := errors.New("stop")
 	for range 6 {
-		if err := st.StreamRows(ctx, c, func(*store.Row) error { return stop }); !errors.Is(err, stop) {
+		if err := store.StreamRows(ctx, st, c, func(*store.Row) error { return stop }); !errors.Is(err, stop) {
 			t.Fatalf("StreamRows = %v, want the callback's error", err)
 		}
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	n := 0
-	err = st.StreamRows(cctx, c, func(*store.Row) error {
+	err = store.StreamRows(cctx, st, c, func(*store.Row) error {
 		if n++; n == 3 {
 			cancel()
 		}
@@ -109,7 +134,7 @@ func TestStreamRowsStoppedReleasesConnection(t *testing.T) {
 		t.Fatalf("cancelled StreamRows read %d of %d records, err %v", n, spec.Records(), err)
 	}
 	n = 0
-	if err := st.StreamRows(ctx, c, func(*store.Row) error { n++; return nil }); err != nil || n != spec.Records() {
+	if err := store.StreamRows(ctx, st, c, func(*store.Row) error { n++; return nil }); err != nil || n != spec.Records() {
 		t.Fatalf("StreamRows after stops: %d records, %v; want %d", n, err, spec.Records())
 	}
 	c2 := &store.Campaign{ID: "b", Started: time.Now(), Params: "{}"}
@@ -133,7 +158,7 @@ func TestCertsByHash(t *testing.T) {
 	}
 	seen := map[chain.Hash]bool{}
 	var hs []chain.Hash
-	if err := st.StreamRows(ctx, c, func(r *store.Row) error {
+	if err := store.StreamRows(ctx, st, c, func(r *store.Row) error {
 		for _, h := range store.Hashes(store.Hashes(nil, r.Chain), r.ControlChain) {
 			if !seen[h] {
 				seen[h] = true

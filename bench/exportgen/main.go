@@ -23,6 +23,7 @@ func main() {
 	records := flag.Int("records", 1_000_000, "records to generate")
 	read := flag.Bool("read", false, "time reading every record of the store's campaigns instead")
 	parquetDir := flag.String("parquet", "", "export the store's campaigns to Parquet under `DIR` instead (profiling)")
+	readers := flag.Int("readers", 0, "with -parquet: ranges read side by side (export.Options.Readers; 0: the default)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of -read or -parquet to `FILE`")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -38,7 +39,7 @@ func main() {
 	}
 	var err error
 	if *parquetDir != "" {
-		err = runParquet(*db, *parquetDir)
+		err = runParquet(*db, *parquetDir, export.Options{Readers: *readers})
 	} else {
 		err = run(*db, *records, *read)
 	}
@@ -102,7 +103,7 @@ func run(db string, records int, read bool) error {
 
 // runParquet exports every campaign of db under dir, as mitmguard export
 // does, and prints the rate.
-func runParquet(db, dir string) error {
+func runParquet(db, dir string, o export.Options) error {
 	ctx := context.Background()
 	st, err := store.Open(db)
 	if err != nil {
@@ -114,7 +115,7 @@ func runParquet(db, dir string) error {
 		return err
 	}
 	start := time.Now()
-	stats, err := export.Parquet(ctx, st, cs, dir, export.Options{})
+	stats, err := export.Parquet(ctx, st, cs, dir, o)
 	if err != nil {
 		return err
 	}
