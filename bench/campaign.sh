@@ -110,7 +110,7 @@ run_workers() { # N ID
   # Done when the workers logged every job done (polling campaign status
   # instead would start a process, and connect twice, each time); the
   # status then confirms it.
-  until [ "$(cat "$work"/worker-"$id"-*.log | grep -c "msg=\"job done\"")" -ge "$jobs" ]; do sleep 0.02; done
+  until [ "$(cat "$work"/worker-"$id"-*.log | grep -c "msg=\"job done\"")" -ge "$jobs" ]; do sleep 0.1; done
   el=$(echo "$(now) - $t0" | bc)
   "$mg" campaign status "$id" --nats "$NATS" --json | grep -q '"done": *true' || { echo "campaign.sh: $id not done" >&2; exit 1; }
   local ticks=0 p
