@@ -139,10 +139,11 @@ func parquetCampaign(ctx context.Context, st store.Store, c *store.Campaign, dir
 	}()
 	certs := &partitions[CertRow]{o: o, stats: stats, names: &partNames{}}
 	defer certs.abort()
-	// Reading the store costs most, so the campaign is cut into ranges of
-	// hosts read side by side, each into its own part files; in each, the
-	// reader and the Parquet encoder run side by side too. The
-	// certificates follow, looked up in batches.
+	// The store's reader and the Parquet encoder run side by side, with
+	// at most pipeBuffers batches between them; with Options.Readers > 1
+	// the campaign is cut into ranges of hosts, each read and encoded so
+	// into part files of its own. The certificates follow, looked up in
+	// batches.
 	ranges, err := store.SplitHosts(ctx, st, c, o.readers())
 	if err != nil {
 		return err
