@@ -10,6 +10,7 @@ import (
 
 	"github.com/mitmguard/mitmguard/chain"
 	"github.com/mitmguard/mitmguard/measure"
+	"github.com/mitmguard/mitmguard/probe"
 	"github.com/mitmguard/mitmguard/store"
 	"github.com/mitmguard/mitmguard/verdict"
 )
@@ -19,14 +20,22 @@ import (
 // through a store. Run returns nil only once every host of the job is
 // committed (the engine commits before it returns), so the worker's
 // acknowledgement never runs ahead of the records. A redelivered job skips
-// the hosts already stored (resume), and the store keeps one record per
+// the hosts already stored (resume); a job delivered the first time skips
+// that lookup (one query per host), and the store keeps one record per
 // (campaign, vantage, host, SNI) whatever is written twice.
+//
+// The jobs a worker runs at once share one budget of Concurrency
+// handshakes: a job waiting on its slowest host (a stalling middlebox
+// holds a handshake for the whole timeout) leaves the rest of the budget
+// to the other jobs, as one probe keeps all its slots busy over all its
+// hosts.
 type MeasureRunner struct {
 	Store store.Store
 	// Verdict is the classifier's base options (blocklist, time); the
 	// campaign's extra roots are added to them.
 	Verdict verdict.Options
-	// Concurrency bounds the handshakes in flight for one job (default 100).
+	// Concurrency bounds the handshakes in flight over all the jobs run
+	// at once (default 100).
 	Concurrency int
 	// MinTimeout is the least a test handshake is given however fast the
 	// control answered (the engine's default when zero): a property of the
@@ -37,6 +46,7 @@ type MeasureRunner struct {
 
 	mu        sync.Mutex
 	campaigns map[string]*prepared
+	slots     chan struct{} // the shared handshake budget
 }
 
 // prepared is what one campaign needs, made once per worker.
@@ -55,15 +65,43 @@ func (r *MeasureRunner) Run(ctx context.Context, w Work) error {
 	cfg := measure.Config{
 		Domains: w.Spec.Domains, ControlDomains: w.Spec.ControlDomains, Vantage: w.Vantage,
 		Concurrency: r.Concurrency, PerHost: l.PerHost, Rate: l.Rate, Timeout: l.Timeout(), MinTimeout: r.MinTimeout, Retries: l.Retries,
-		Classifier: p.classifier, Prober: r.Prober,
+		Classifier: p.classifier, Prober: r.prober(),
 	}
 	hosts := make(chan string, len(w.Hosts))
 	for _, h := range w.Hosts {
 		hosts <- h
 	}
 	close(hosts)
-	_, err = measure.Run(ctx, cfg, store.Bind(r.Store, p.c), hosts, true)
+	_, err = measure.Run(ctx, cfg, store.Bind(r.Store, p.c), hosts, w.Delivery > 1)
 	return err
+}
+
+// prober returns the handshake bounded by the worker's shared budget. A
+// handshake waits for a slot before it starts, and its timeout starts with
+// it (the prober sets it), so waiting never turns into a false timeout.
+func (r *MeasureRunner) prober() measure.Prober {
+	r.mu.Lock()
+	if r.slots == nil {
+		n := r.Concurrency
+		if n <= 0 {
+			n = 100 // measure.Config's default
+		}
+		r.slots = make(chan struct{}, n)
+	}
+	slots := r.slots
+	r.mu.Unlock()
+	inner := r.Prober
+	if inner == nil {
+		inner = probe.Handshake
+	}
+	return func(ctx context.Context, t probe.Target, opts probe.Options) *probe.Result {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		case <-ctx.Done(): // the prober returns its own result for a cancelled ctx
+		}
+		return inner(ctx, t, opts)
+	}
 }
 
 // prepare returns the campaign's store entry, creating it when this is the

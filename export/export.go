@@ -12,7 +12,6 @@ package export
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -86,7 +85,8 @@ func JSONL(ctx context.Context, st store.Store, cs []*store.Campaign, w io.Write
 			stats.Certs++
 			return enc.Cert(der)
 		}}
-		err := st.Records(ctx, c, func(r measure.Record, ctl measure.Control) error {
+		err := store.StreamRows(ctx, st, c, func(row *store.Row) error {
+			r, ctl := row.Record()
 			if err := certs.add(ctx, ctl.Chain); err != nil {
 				return err
 			}
@@ -113,17 +113,6 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
-}
-
-func hexes(hs []chain.Hash) []string {
-	if len(hs) == 0 {
-		return nil
-	}
-	out := make([]string, len(hs))
-	for i, h := range hs {
-		out[i] = hex.EncodeToString(h[:])
-	}
-	return out
 }
 
 // ExistsError is an export into a folder that already holds the campaign:

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -49,13 +50,21 @@ func readRows[T any](t *testing.T, path string) []T {
 	return rows
 }
 
+// Every record once, in the partition of its date, with its certificates,
+// whether the campaign is read in one range or in several side by side.
 func TestParquetRoundTrip(t *testing.T) {
+	for _, readers := range []int{1, 3} {
+		t.Run(fmt.Sprintf("readers=%d", readers), func(t *testing.T) { testParquetRoundTrip(t, readers) })
+	}
+}
+
+func testParquetRoundTrip(t *testing.T, readers int) {
 	ctx := context.Background()
 	st, c, spec := fill(t, "c1")
 	dir := t.TempDir()
 	// A small row group and one open file force several row groups and a
 	// partition continued in a second part.
-	stats, err := export.Parquet(ctx, st, []*store.Campaign{c}, dir, export.Options{RowGroup: 50, MaxOpen: 1})
+	stats, err := export.Parquet(ctx, st, []*store.Campaign{c}, dir, export.Options{RowGroup: 50, MaxOpen: 1, Readers: readers})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,8 @@ committed). Runs until stopped.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).With("vantage", vantage)
+			base := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)) // campaign.Worker adds the vantage point itself
+			log := base.With("vantage", vantage)
 			st, err := openStoreRetrying(ctx, db, log)
 			if err != nil {
 				return err
@@ -75,7 +76,7 @@ committed). Runs until stopped.`,
 				}
 			}
 			w := &campaign.Worker{
-				URL: natsURL, Vantage: vantage, Concurrency: jobs, Logger: log, Runner: runner,
+				URL: natsURL, Vantage: vantage, Concurrency: jobs, Logger: base, Runner: runner,
 				Options: campaign.Options{AckWait: ackWait},
 			}
 			if err := w.Run(ctx); err != nil {
@@ -89,8 +90,8 @@ committed). Runs until stopped.`,
 	fl.StringVar(&natsURL, "nats", "", "`URL` of the NATS server (JetStream enabled)")
 	fl.StringVar(&db, "db", "", "store `DSN`: postgres://... (or an SQLite file, for workers on one machine)")
 	fl.StringVar(&vantage, "vantage", "", "`NAME` of the vantage point this worker measures from")
-	fl.IntVar(&concurrency, "concurrency", 100, "handshakes in flight per job at most (as probe's --concurrency)")
-	fl.IntVar(&jobs, "jobs", 1, "jobs measured at once (each with up to --concurrency handshakes)")
+	fl.IntVar(&concurrency, "concurrency", 100, "handshakes in flight at most, over all the jobs measured at once (as probe's --concurrency)")
+	fl.IntVar(&jobs, "jobs", 4, "jobs measured at once, sharing the --concurrency handshakes (more keep the budget busy while each job waits on its slowest host)")
 	fl.DurationVar(&minTimeout, "min-timeout", time.Second, "the least a test handshake is given, however fast the control answered (raise it on a busy machine or a jittery path)")
 	fl.DurationVar(&ackWait, "ack-wait", campaign.DefaultAckWait, "how long a job of a dead worker waits before another worker gets it (when this worker creates its vantage point's consumer)")
 	fl.StringVar(&labRoute, "lab-route", "", "lab only: `FILE` of \"FROM TO\" address lines; a handshake to FROM goes to TO (a vantage point whose path to the lab's hosts differs)")

@@ -1,0 +1,79 @@
+package export
+
+import (
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/mitmguard/mitmguard/chain"
+	"github.com/mitmguard/mitmguard/store"
+)
+
+// rowCoder turns the store's rows into Parquet rows. What repeats across
+// records is made once: the hex of each certificate hash (which doubles as
+// the set of certificates the campaign refers to, in first-seen order) and
+// the split of each traits string; chains are cut from shared slabs rather
+// than allocated one by one.
+type rowCoder struct {
+	campaign string
+	hexes    map[chain.Hash]string
+	order    []chain.Hash // hashes in the order first seen
+	traits   map[string][]string
+	slab     []string
+}
+
+// maxTraitSets bounds the traits strings kept split: a hostile store cannot
+// grow the cache past it (later ones are split each time).
+const maxTraitSets = 4096
+
+func newRowCoder(campaign string) *rowCoder {
+	return &rowCoder{campaign: campaign, hexes: map[chain.Hash]string{}, traits: map[string][]string{}}
+}
+
+// row converts r; t is its time. The rows it returns share slices with
+// each other, which the writer only reads.
+func (e *rowCoder) row(r *store.Row, t time.Time) RecordRow {
+	return RecordRow{
+		Campaign: e.campaign, Vantage: r.Vantage, Host: r.Host, SNI: r.SNI, Outcome: r.Outcome,
+		Time: t, Attempts: int32(min(r.Attempts, 1<<30)), Issuer: r.Issuer, Traits: e.traitList(r.Traits), Chain: e.chain(r.Chain),
+		ControlSNI: r.ControlSNI, ControlOutcome: r.ControlOutcome, ControlChain: e.chain(r.ControlChain),
+		Error: r.Error, HandshakeMS: float32(r.MS),
+	}
+}
+
+func (e *rowCoder) chain(packed []byte) []string {
+	n := len(packed) / len(chain.Hash{})
+	if n == 0 {
+		return nil
+	}
+	if len(e.slab) < n {
+		e.slab = make([]string, max(n, 8192))
+	}
+	out := e.slab[:n:n]
+	e.slab = e.slab[n:]
+	for i := range out {
+		h := chain.Hash(packed[i*len(chain.Hash{}):])
+		s, ok := e.hexes[h]
+		if !ok {
+			s = hex.EncodeToString(h[:])
+			e.hexes[h] = s
+			e.order = append(e.order, h)
+		}
+		out[i] = s
+	}
+	return out
+}
+
+func (e *rowCoder) traitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	if l, ok := e.traits[s]; ok {
+		return l
+	}
+	l := strings.Split(s, ",")
+	if len(e.traits) < maxTraitSets {
+		e.traits[s] = l
+	}
+	return l
+}

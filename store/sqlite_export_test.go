@@ -1,0 +1,192 @@
+package store_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/mitmguard/mitmguard/chain"
+	"github.com/mitmguard/mitmguard/export/exporttest"
+	"github.com/mitmguard/mitmguard/measure"
+	"github.com/mitmguard/mitmguard/store"
+)
+
+type pair struct {
+	R measure.Record
+	C measure.Control
+}
+
+// StreamRows (SQLite's own merge of two cursors) yields exactly what
+// Records (one SQL join) does, campaign by campaign, including a record
+// without a control (left out by both) and a host without records.
+func TestStreamRowsSameAsRecords(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "m.db")
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var cs []*store.Campaign
+	for i, id := range []string{"a", "b"} {
+		spec := exporttest.Spec{Campaign: id, Start: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC), Span: 8 * time.Hour,
+			Hosts: 70, Domains: []string{"facebook.com", "vk.com", "mail.ru"}, Targeted: 2,
+			Vantages: []string{"kz", "us"}, Intercept: []float64{0.3, 0.05}, Seed: uint64(i + 1), Batch: 9}
+		c, err := exporttest.Fill(ctx, st, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	db := rawDB(t, path)
+	exec(t, db, `INSERT INTO records(campaign, vantage, host, sni, outcome, time, attempts) SELECT n, 'kz', '10.0.0.0:1', 'x.com', 'ok', 1, 1 FROM campaigns WHERE id = 'a'`)
+	exec(t, db, `INSERT INTO records(campaign, vantage, host, sni, outcome, time, attempts) SELECT n, 'zz', '10.9.9.9:443', 'x.com', 'ok', 1, 1 FROM campaigns WHERE id = 'a'`)
+	exec(t, db, `INSERT INTO controls(campaign, vantage, host, sni, outcome) SELECT n, 'kz', '10.0.0.0:2', 'c', 'ok' FROM campaigns WHERE id = 'a'`)
+	for _, c := range cs {
+		var want, got []pair
+		if err := st.Records(ctx, c, func(r measure.Record, ctl measure.Control) error {
+			want = append(want, pair{r, ctl})
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.StreamRows(ctx, st, c, func(row *store.Row) error {
+			r, ctl := row.Record()
+			got = append(got, pair{r, ctl})
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// The ranges SplitHosts cuts, read one after another, are the
+		// same records again.
+		for _, n := range []int{2, 3, 7} {
+			ranges, err := store.SplitHosts(ctx, st, c, n)
+			if err != nil || len(ranges) != n {
+				t.Fatalf("SplitHosts(%d) = %d ranges, %v", n, len(ranges), err)
+			}
+			var parts []pair
+			for _, rg := range ranges {
+				k := len(parts)
+				if err := store.StreamRange(ctx, st, c, rg, func(row *store.Row) error {
+					r, ctl := row.Record()
+					parts = append(parts, pair{r, ctl})
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if len(parts)-k < len(want)/n/2 {
+					t.Errorf("SplitHosts(%d): a range of %d records of %d", n, len(parts)-k, len(want))
+				}
+			}
+			if !reflect.DeepEqual(parts, want) {
+				t.Errorf("SplitHosts(%d): the ranges hold %d records, not those of the campaign (%d)", n, len(parts), len(want))
+			}
+		}
+		if len(want) != 2*70*3 {
+			t.Fatalf("campaign %s: Records gave %d records, want %d", c.ID, len(want), 2*70*3)
+		}
+		if !reflect.DeepEqual(got, want) {
+			for i := range min(len(got), len(want)) {
+				if !reflect.DeepEqual(got[i], want[i]) {
+					t.Fatalf("campaign %s: record %d:\n got %+v\nwant %+v", c.ID, i, got[i], want[i])
+				}
+			}
+			t.Fatalf("campaign %s: StreamRows gave %d records, Records %d", c.ID, len(got), len(want))
+		}
+	}
+}
+
+// A stream stopped by its callback ends its read transaction: the pooled
+// connection serves the next streams (more than the pool holds) and
+// writers.
+func TestStreamRowsStoppedReleasesConnection(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	spec := exporttest.Spec{Campaign: "a", Start: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC), Span: time.Hour,
+		Hosts: 20, Domains: []string{"a.com", "b.com"}, Targeted: 1, Vantages: []string{"kz"}, Intercept: []float64{0.5}, Seed: 1}
+	c, err := exporttest.Fill(ctx, st, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := errors.New("stop")
+	for range 6 {
+		if err := store.StreamRows(ctx, st, c, func(*store.Row) error { return stop }); !errors.Is(err, stop) {
+			t.Fatalf("StreamRows = %v, want the callback's error", err)
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	n := 0
+	err = store.StreamRows(cctx, st, c, func(*store.Row) error {
+		if n++; n == 3 {
+			cancel()
+		}
+		return nil
+	})
+	if err == nil || n >= spec.Records() {
+		t.Fatalf("cancelled StreamRows read %d of %d records, err %v", n, spec.Records(), err)
+	}
+	n = 0
+	if err := store.StreamRows(ctx, st, c, func(*store.Row) error { n++; return nil }); err != nil || n != spec.Records() {
+		t.Fatalf("StreamRows after stops: %d records, %v; want %d", n, err, spec.Records())
+	}
+	c2 := &store.Campaign{ID: "b", Started: time.Now(), Params: "{}"}
+	if err := st.CreateCampaign(ctx, c2); err != nil {
+		t.Fatalf("writing after stopped streams: %v", err)
+	}
+}
+
+func TestCertsByHash(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	spec := exporttest.Spec{Campaign: "a", Start: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC), Span: time.Hour,
+		Hosts: 700, Domains: []string{"a.com"}, Targeted: 1, Vantages: []string{"kz"}, Intercept: []float64{0.5}, Seed: 1}
+	c, err := exporttest.Fill(ctx, st, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[chain.Hash]bool{}
+	var hs []chain.Hash
+	if err := store.StreamRows(ctx, st, c, func(r *store.Row) error {
+		for _, h := range store.Hashes(store.Hashes(nil, r.Chain), r.ControlChain) {
+			if !seen[h] {
+				seen[h] = true
+				hs = append(hs, h)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(hs) <= 500 {
+		t.Fatalf("only %d certificates: the test wants more than one batch", len(hs))
+	}
+	got := map[chain.Hash]bool{}
+	if err := st.CertsByHash(ctx, hs, func(h chain.Hash, der []byte) error {
+		if chain.Hash(sha256.Sum256(der)) != h || got[h] {
+			t.Errorf("certificate %s: wrong or repeated", h)
+		}
+		got[h] = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(hs) {
+		t.Fatalf("CertsByHash gave %d of %d certificates", len(got), len(hs))
+	}
+	missing := append(hs[:3:3], chain.Hash{1, 2, 3})
+	if err := st.CertsByHash(ctx, missing, func(chain.Hash, []byte) error { return nil }); err == nil {
+		t.Fatal("CertsByHash of a hash not stored succeeded")
+	}
+}
