@@ -481,7 +481,12 @@ func (f *finder) propose(g *group, opts Options) (*Proposal, string, error) {
 	}
 	// A key that signed a host's own certificate, or a certificate above
 	// it, is that host's own CA (the names it signs are its own), whether
-	// the chains above show it as the root or as an intermediate.
+	// the chains above show it as the root or as an intermediate. A
+	// self-hosted CA is own on the hosts it appears on; a forger forges on
+	// many hosts, and any one of them (a hostile host, or one whose control
+	// connection also crossed the box) may show it in its own chain: the
+	// key is rejected when its own hosts are not outnumbered by at least
+	// MinHosts hosts where it only forges.
 	own := map[string]bool{}
 	for i, cd := range g.members {
 		for host, hs := range cd.ev.hosts {
@@ -494,8 +499,9 @@ func (f *finder) propose(g *group, opts Options) (*Proposal, string, error) {
 			}
 		}
 	}
+	forges := len(ev.hosts) - len(own)
 	switch {
-	case len(own) > 0:
+	case len(own) > 0 && (forges < opts.MinHosts || forges <= len(own)):
 		return nil, fmt.Sprintf("issues the own certificate of %d host(s): a self-hosted CA", len(own)), nil
 	case len(ev.hosts) < opts.MinHosts:
 		return nil, fmt.Sprintf("seen on %d host(s), fewer than %d", len(ev.hosts), opts.MinHosts), nil
@@ -533,7 +539,12 @@ func (f *finder) propose(g *group, opts Options) (*Proposal, string, error) {
 	} else {
 		p.Reasons = append(p.Reasons, fmt.Sprintf("root not sent: the forged chains end at %s, issued by %s, which no host sent; this is the highest key seen", p.Subject, p.Issuer))
 	}
-	p.Reasons = append(p.Reasons, "the forged chains end outside the public roots", "the key issues none of the hosts' own certificates")
+	p.Reasons = append(p.Reasons, "the forged chains end outside the public roots")
+	if len(own) == 0 {
+		p.Reasons = append(p.Reasons, "the key issues none of the hosts' own certificates")
+	} else {
+		p.Reasons = append(p.Reasons, fmt.Sprintf("the own chains of %d host(s) lead to the key too, against %d hosts where it only forges: review them", len(own), forges))
+	}
 	score := 0
 	if len(p.Hosts) >= 2*opts.MinHosts {
 		score++
@@ -582,13 +593,19 @@ func verifiesToPublic(ch []*chain.Cert, public *x509.CertPool) bool {
 	return err == nil
 }
 
-// holdsKey reports whether the host's own (control) chain carries the
-// issuer's key or was signed by it: then the names the key signs are its
-// own host's, a self-hosted CA, not a forger (a forger copies certificates
-// that another key issued, as the lab's middlebox and the 2019 box did).
+// holdsKey reports whether the issuer's key signed the host's own
+// (control) leaf or a certificate above it on the path the signatures
+// follow: then the names the key signs are its own host's, a self-hosted
+// CA, not a forger (a forger copies certificates that another key issued,
+// as the lab's middlebox and the 2019 box did). A certificate merely sent
+// in the control chain is no evidence: any host can send the national
+// root's certificate after its own leaf.
 func holdsKey(ctl chain.Chain, issuer *chain.Cert) bool {
-	for _, c := range ctl {
-		if c.SPKI == issuer.SPKI || c.X509.CheckSignatureFrom(issuer.X509) == nil {
+	if len(ctl) == 0 {
+		return false
+	}
+	for _, c := range ctl[:issuingTop(ctl)+1] {
+		if c.X509.CheckSignatureFrom(issuer.X509) == nil {
 			return true
 		}
 	}

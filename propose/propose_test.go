@@ -313,3 +313,41 @@ func TestLookalikeFloodNeverNamed(t *testing.T) {
 		t.Errorf("rejected %+v", res.Rejected)
 	}
 }
+
+// A hostile host in the campaign, intercepted like the others, cannot hide
+// the root by claiming it as its own: sending the root's (public)
+// certificate after its own leaf in its control chain is no evidence, and
+// even a control chain really issued under the root (the host relays its
+// control connection through the box) is one host against the many the
+// key forges on.
+func TestHostileHostCannotHideRoot(t *testing.T) {
+	public, root := newCA(t, "public"), newCA(t, "national root")
+	inter := root.sub(t, "Security Certificate")
+	honest := []*measure.HostResult{
+		hostResult(t, "10.0.1.1:443", public, inter, domains, root),
+		hostResult(t, "10.0.1.2:443", public, inter, domains),
+		hostResult(t, "10.0.1.3:443", public, inter, domains),
+	}
+	for name, ctl := range map[string]func(h *measure.HostResult) [][]byte{
+		"sends the root": func(h *measure.HostResult) [][]byte { return [][]byte{h.Certs[0], root.cert.Raw} },
+		"sends the intermediate": func(h *measure.HostResult) [][]byte {
+			return [][]byte{h.Certs[0], inter.cert.Raw, root.cert.Raw}
+		},
+		"relays through the box": func(*measure.HostResult) [][]byte {
+			return [][]byte{inter.leaf(t, "evil.example"), inter.cert.Raw}
+		},
+	} {
+		evil := hostResult(t, "10.0.9.1:443", public, inter, domains[:1])
+		c := ctl(evil)
+		evil.Control.Chain = hashes(c...)
+		evil.Certs = append(evil.Certs, c...)
+		st := campaign(t, append(slices.Clone(honest), evil)...)
+		res, err := Find(context.Background(), st, "", Options{Public: poolOf(public.cert)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Proposals) != 1 || res.Proposals[0].SPKISHA256 != spkiOf(root) {
+			t.Errorf("%s: proposals %+v, rejected %+v", name, res.Proposals, res.Rejected)
+		}
+	}
+}
