@@ -220,6 +220,9 @@ func (h *Hive) indexBins(total int64) error {
 	return nil
 }
 
+// BytesRead is how much of the hive's MaxRead budget its calls have spent.
+func (h *Hive) BytesRead() int64 { return h.read.Load() }
+
 // Dirty reports a header whose sequence numbers differ: Windows did not
 // finish writing the hive, and recent changes may still sit in the
 // transaction logs (.LOG1, .LOG2) that this reader does not replay.
