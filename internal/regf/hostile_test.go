@@ -173,3 +173,45 @@ func TestHiveReadBudget(t *testing.T) {
 		t.Fatalf("read %d bytes of values from a %d-byte hive with a 32 MB budget: %v", read, len(b), le)
 	}
 }
+
+// Small cells cost a read each: a hive whose keys share one list of many
+// tiny values is charged at least minCellCharge per cell read, so its
+// budget of bytes also bounds the reads (a 530 KB hive of 4,096 keys
+// sharing 4,096 values took 86 s to spend 256 MB 24 bytes at a time).
+func TestSmallCellsCharged(t *testing.T) {
+	const n = 512
+	c := newCraft()
+	data := c.cell([]byte("abc"))
+	vks := make([]uint32, n)
+	for i := range vks {
+		vks[i] = c.vk("x", 3, data)
+	}
+	vals := c.list("", vks)
+	subs := make([]uint32, n)
+	for i := range subs {
+		subs[i] = c.nk("k", 0, noCell, n, vals)
+	}
+	b := c.hive(c.nk("ROOT", n, c.list("li", subs), 0, noCell))
+	const budget = 1 << 20
+	h, err := Open(bytes.NewReader(b), int64(len(b)), Limits{MaxRead: budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := h.Root()
+	keys, err := k.Subkeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	for _, s := range keys {
+		_, err := s.Value("Blob")
+		var le *LimitError
+		if errors.As(err, &le) {
+			break
+		}
+		calls++
+	}
+	if most := budget/minCellCharge/n + 1; calls > most {
+		t.Fatalf("%d look-ups of %d cells each within a %d-byte budget, want at most %d", calls, n, budget, most)
+	}
+}

@@ -145,6 +145,11 @@ const (
 	// bigDataMax is the most data a value keeps in one cell before hives
 	// of version 1.4 and later split it into a db record's segments.
 	bigDataMax = 16344
+	// minCellCharge is the least a cell read costs of the MaxRead budget:
+	// a read of a tiny cell costs system calls, not bytes, and a hostile
+	// hive can make every read a tiny cell. A real audit reads some tens of
+	// thousands of cells per hive, well within the budget.
+	minCellCharge = 1024
 )
 
 type bin struct{ start, end uint32 } // relative to the first bin
@@ -280,7 +285,7 @@ func (w *walk) cell(off uint32) ([]byte, error) {
 	if size-4 > int64(w.h.lim.MaxValueSize)+64 {
 		return nil, &LimitError{What: "value size", Limit: int64(w.h.lim.MaxValueSize)}
 	}
-	if w.h.read.Add(size) > w.h.lim.MaxRead {
+	if w.h.read.Add(max(size, minCellCharge)) > w.h.lim.MaxRead {
 		return nil, &LimitError{What: "bytes read", Limit: w.h.lim.MaxRead}
 	}
 	data := make([]byte, size-4)
