@@ -215,3 +215,27 @@ func TestSmallCellsCharged(t *testing.T) {
 		t.Fatalf("%d look-ups of %d cells each within a %d-byte budget, want at most %d", calls, n, budget, most)
 	}
 }
+
+// Two subkeys whose names match alike (a hostile hive: Windows never
+// writes them) are refused, not resolved to the first: Windows looks names
+// up by its own search of the sorted list and may find the other one, so
+// an audit taking the first could read an empty decoy store while Windows
+// trusts what the other holds.
+func TestDuplicateNamesRefused(t *testing.T) {
+	c := newCraft()
+	decoy, real := c.nk("ROOT", 0, noCell, 0, noCell), c.nk("Root", 0, noCell, 0, noCell)
+	parent := c.nk("SystemCertificates", 2, c.list("lf", []uint32{decoy, real}), 0, noCell)
+	root := c.nk("SOFTWARE", 1, c.list("lf", []uint32{parent}), 0, noCell)
+	h := openBytes(t, c.hive(root))
+	var ce *CorruptError
+	if _, err := h.Key(`SystemCertificates\root`); !errors.As(err, &ce) {
+		t.Fatalf("Key: %v", err)
+	}
+	p, err := h.Key("SystemCertificates")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Subkey("ROOT"); !errors.As(err, &ce) {
+		t.Fatalf("Subkey: %v", err)
+	}
+}

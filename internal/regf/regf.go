@@ -378,12 +378,9 @@ func (h *Hive) Key(path string) (*Key, error) {
 		if err != nil {
 			return nil, err
 		}
-		var next *Key
-		for _, s := range sub {
-			if strings.EqualFold(s.Name, p) {
-				next = s
-				break
-			}
+		next, err := named(k, sub, p)
+		if err != nil {
+			return nil, err
 		}
 		if next == nil {
 			return nil, &NotFoundError{Path: strings.Join(parts[:i+1], `\`)}
@@ -488,12 +485,28 @@ func (k *Key) Subkey(name string) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range subs {
-		if strings.EqualFold(s.Name, name) {
-			return s, nil
-		}
+	s, err := named(k, subs, name)
+	if err == nil && s == nil {
+		err = &NotFoundError{Path: k.Name + `\` + name}
 	}
-	return nil, &NotFoundError{Path: k.Name + `\` + name}
+	return s, err
+}
+
+// named returns the subkey of k called name (case-insensitive), nil when
+// there is none. Two that match are refused: a hive Windows wrote never
+// has them, and which one Windows would find depends on its own search.
+func named(k *Key, subs []*Key, name string) (*Key, error) {
+	var found *Key
+	for _, s := range subs {
+		if !strings.EqualFold(s.Name, name) {
+			continue
+		}
+		if found != nil {
+			return nil, &CorruptError{Offset: baseBlock + int64(s.off), Reason: fmt.Sprintf("key %q has two subkeys named %q", k.Name, name)}
+		}
+		found = s
+	}
+	return found, nil
 }
 
 // Value types the certificate stores use; others are returned as they are.
