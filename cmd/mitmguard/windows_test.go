@@ -113,3 +113,21 @@ func TestAuditHostileProfileName(t *testing.T) {
 		t.Errorf("the profile is not named:\n%s", out.String())
 	}
 }
+
+// The distrust plan of that volume names the profile the same safe way.
+func TestDistrustPlanHostileProfileName(t *testing.T) {
+	t.Setenv("MITMGUARD_DIR", t.TempDir())
+	k := winstoretest.NewKazakh(t)
+	evil := "Aigerim\x1b[2J\ndone: nothing"
+	if err := os.Rename(filepath.Join(k.Dir, "Users", "Aigerim"), filepath.Join(k.Dir, "Users", evil)); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	run([]string{"distrust", "--root", k.Dir}, &out, &errOut)
+	if !strings.Contains(out.String(), "of user Aigerim?[2J?done: nothing") {
+		t.Fatalf("plan:\n%s%s", out.String(), errOut.String())
+	}
+	if strings.ContainsAny(out.String(), "\x1b") || strings.Contains(out.String(), "\ndone: nothing") {
+		t.Fatalf("hostile profile name reached the plan as it is:\n%s", out.String())
+	}
+}
