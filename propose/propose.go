@@ -252,6 +252,32 @@ type finder struct {
 	byName, tops map[string][]*chain.Cert
 	seen         map[chain.Hash]bool // indexed (or unparseable)
 	checks       int                 // signature checks left for look-ups
+	// verified remembers signature checks of a certificate by another: a
+	// campaign repeats the same few chains on every host and name, and a
+	// hostile host may send a long chain whose every link verifies.
+	verified map[[2]chain.Hash]bool
+	sigs     int // signature checks done, for tests
+}
+
+// maxVerified bounds the signature checks remembered.
+const maxVerified = 1 << 18
+
+// signs reports whether parent's key verifies child's signature (and
+// parent may issue certificates), checking each pair once.
+func (f *finder) signs(parent, child *chain.Cert) bool {
+	k := [2]chain.Hash{parent.SHA256, child.SHA256}
+	if ok, done := f.verified[k]; done {
+		return ok
+	}
+	f.sigs++
+	ok := child.X509.CheckSignatureFrom(parent.X509) == nil
+	if f.verified == nil {
+		f.verified = map[[2]chain.Hash]bool{}
+	}
+	if len(f.verified) < maxVerified {
+		f.verified[k] = ok
+	}
+	return ok
 }
 
 // cert returns the parsed certificate, nil when it does not parse.
@@ -353,7 +379,7 @@ func (f *finder) issuer(cur *chain.Cert, path []*chain.Cert) *chain.Cert {
 				return nil
 			}
 			f.checks--
-			if cur.X509.CheckSignatureFrom(c.X509) == nil {
+			if f.signs(c, cur) {
 				return c
 			}
 		}
@@ -402,7 +428,7 @@ func Find(ctx context.Context, st store.Store, id string, opts Options) (*Result
 		if err != nil || len(ch) < 2 {
 			return err // a leaf alone does not show the issuing key
 		}
-		top := issuingTop(ch)
+		top := f.issuingTop(ch)
 		if top == 0 {
 			return nil
 		}
@@ -494,7 +520,7 @@ func (f *finder) propose(g *group, opts Options) (*Proposal, string, error) {
 			if err != nil {
 				return nil, "", err
 			}
-			if slices.ContainsFunc(g.paths[i], func(c *chain.Cert) bool { return holdsKey(ctl, c) }) {
+			if slices.ContainsFunc(g.paths[i], func(c *chain.Cert) bool { return f.holdsKey(ctl, c) }) {
 				own[host] = true
 			}
 		}
@@ -571,10 +597,10 @@ func (f *finder) propose(g *group, opts Options) (*Proposal, string, error) {
 // following signatures up from the leaf (0 when the leaf's issuer was not
 // sent). A certificate the forger sent that did not sign the one below is
 // not evidence of anything.
-func issuingTop(ch chain.Chain) int {
+func (f *finder) issuingTop(ch chain.Chain) int {
 	top := 0
 	for i := 1; i < len(ch); i++ {
-		if ch[i-1].X509.CheckSignatureFrom(ch[i].X509) != nil {
+		if !f.signs(ch[i], ch[i-1]) {
 			break
 		}
 		top = i
@@ -600,12 +626,12 @@ func verifiesToPublic(ch []*chain.Cert, public *x509.CertPool) bool {
 // as the lab's middlebox and the 2019 box did). A certificate merely sent
 // in the control chain is no evidence: any host can send the national
 // root's certificate after its own leaf.
-func holdsKey(ctl chain.Chain, issuer *chain.Cert) bool {
+func (f *finder) holdsKey(ctl chain.Chain, issuer *chain.Cert) bool {
 	if len(ctl) == 0 {
 		return false
 	}
-	for _, c := range ctl[:issuingTop(ctl)+1] {
-		if c.X509.CheckSignatureFrom(issuer.X509) == nil {
+	for _, c := range ctl[:f.issuingTop(ctl)+1] {
+		if f.signs(issuer, c) {
 			return true
 		}
 	}

@@ -351,3 +351,42 @@ func TestHostileHostCannotHideRoot(t *testing.T) {
 		}
 	}
 }
+
+// ladder is a hostile host's chain material: n CAs, each signing the next
+// one down.
+func ladder(t *testing.T, n int) []*ca {
+	cas := []*ca{newCA(t, "ladder 0")}
+	for i := 1; i < n; i++ {
+		cas = append(cas, cas[i-1].sub(t, fmt.Sprintf("ladder %d", i)))
+	}
+	return cas
+}
+
+// A host that sends a long chain whose every link verifies, for every
+// name, costs each link's signature check once, not once per record (600
+// records of a 100-link chain: 5.1 s before, 0.17 s after).
+func TestLongChainsCheckedOnce(t *testing.T) {
+	const links, records = 40, 60
+	cas := ladder(t, links)
+	var above [][]byte
+	for i := links - 1; i >= 0; i-- {
+		above = append(above, cas[i].cert.Raw)
+	}
+	f := &finder{}
+	for i := range records {
+		var ch chain.Chain
+		for _, d := range append([][]byte{cas[links-1].leaf(t, fmt.Sprintf("d%d.example", i))}, above...) {
+			c, err := chain.NewCert(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch = append(ch, c)
+		}
+		if top := f.issuingTop(ch); top != links {
+			t.Fatalf("top %d, want %d", top, links)
+		}
+	}
+	if most := links - 1 + records; f.sigs > most {
+		t.Fatalf("%d signature checks for %d records of a %d-link chain, want at most %d", f.sigs, records, links, most)
+	}
+}
