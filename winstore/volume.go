@@ -85,7 +85,7 @@ func ReadDir(ctx context.Context, dir string, lim regf.Limits) (*Volume, error) 
 // opened. A hive that cannot be read is a Problem of the Volume; the error
 // is for the volume itself (not a Windows volume, or ctx done).
 func ReadRoot(ctx context.Context, r *os.Root, lim regf.Limits) (*Volume, error) {
-	fsys := r.FS()
+	fsys := volumeFS{r}
 	if !HasWindowsFolder(fsys) {
 		return nil, &NotWindowsError{}
 	}
@@ -114,6 +114,26 @@ func ReadRoot(ctx context.Context, r *os.Root, lim regf.Limits) (*Volume, error)
 	}
 	MarkDistrusted(v.Stores)
 	return v, nil
+}
+
+// volumeFS is the volume seen through its root, with every open done
+// without blocking (openFlags): a FIFO planted where a folder is listed
+// (Users, Windows) is then refused as not a folder instead of waiting
+// forever for a writer.
+type volumeFS struct{ r *os.Root }
+
+func (v volumeFS) Open(name string) (fs.File, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	return v.r.OpenFile(name, os.O_RDONLY|openFlags, 0)
+}
+
+func (v volumeFS) Stat(name string) (fs.FileInfo, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrInvalid}
+	}
+	return v.r.Stat(name)
 }
 
 // NotWindowsError says the folder is not a Windows volume.
