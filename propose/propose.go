@@ -21,8 +21,10 @@ package propose
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -43,8 +45,12 @@ const (
 	// MaxExamples bounds the example chains a proposal carries.
 	MaxExamples = 3
 	// maxCerts bounds the certificates read from the store: the database
-	// may be hostile, and a campaign repeats a forger's few chains.
-	maxCerts = 1 << 16
+	// may be hostile, and a campaign repeats a forger's few chains. One
+	// host may bring at most 1/hostShare of them: a hostile host sending
+	// fresh certificates on every name spends its share, not the
+	// campaign's, and its records beyond are left out (Result.Skipped).
+	maxCerts  = 1 << 16
+	hostShare = 16
 	// maxSameName bounds the certificates kept per subject name to look
 	// issuers up among (besides the tops of forged chains, which are always
 	// kept), maxPath the certificates followed up from a forged chain's
@@ -69,6 +75,8 @@ type Options struct {
 	// Public are the roots a proposal never names nor chains to; nil means
 	// the Mozilla set (roots.Public()).
 	Public *x509.CertPool
+
+	maxCerts int // maxCerts when 0; tests set less
 }
 
 // Proposal is one key proposed for the blocklist, with its evidence. The key
@@ -134,6 +142,9 @@ type Result struct {
 	// Rejected are issuers of interception-like records that were not
 	// proposed, each with why (for the reviewer).
 	Rejected []Rejected `json:"rejected,omitempty"`
+	// Skipped counts the suspected records left out because their host, or
+	// the campaign, sent more distinct certificates than Find reads.
+	Skipped int `json:"skipped_records,omitempty"`
 }
 
 // Rejected is an issuer seen on suspected records and not proposed.
@@ -143,13 +154,9 @@ type Rejected struct {
 	Reason     string `json:"reason"`
 }
 
-// TooManyCertsError is a campaign whose records refer to more distinct
-// certificates than Find reads.
-type TooManyCertsError struct{ Max int }
-
-func (e *TooManyCertsError) Error() string {
-	return fmt.Sprintf("propose: the campaign refers to more than %d certificates", e.Max)
-}
+// errOverBudget is a certificate not read: its host, or the campaign, has
+// brought as many as Find reads.
+var errOverBudget = errors.New("propose: certificate budget spent")
 
 // evidence is what the suspected records say about one key.
 type evidence struct {
@@ -257,6 +264,10 @@ type finder struct {
 	// hostile host may send a long chain whose every link verifies.
 	verified map[[2]chain.Hash]bool
 	sigs     int // signature checks done, for tests
+	// max bounds certs, and max/hostShare the certificates each host
+	// brings (perHost).
+	max     int
+	perHost map[string]int
 }
 
 // maxVerified bounds the signature checks remembered.
@@ -280,14 +291,16 @@ func (f *finder) signs(parent, child *chain.Cert) bool {
 	return ok
 }
 
-// cert returns the parsed certificate, nil when it does not parse.
-func (f *finder) cert(h chain.Hash) (*chain.Cert, error) {
+// cert returns the parsed certificate, nil when it does not parse; a
+// certificate not read yet counts against host's share (errOverBudget).
+func (f *finder) cert(h chain.Hash, host string) (*chain.Cert, error) {
 	if cert, ok := f.certs[h]; ok {
 		return cert, nil
 	}
-	if len(f.certs) >= maxCerts {
-		return nil, &TooManyCertsError{Max: maxCerts}
+	if len(f.certs) >= f.max || f.perHost[host] >= max(1, f.max/hostShare) {
+		return nil, errOverBudget
 	}
+	f.perHost[host]++
 	der, err := f.st.Cert(f.ctx, h)
 	if err != nil {
 		return nil, err
@@ -301,10 +314,10 @@ func (f *finder) cert(h chain.Hash) (*chain.Cert, error) {
 }
 
 // load returns the chain, nil when a certificate of it does not parse.
-func (f *finder) load(hs []chain.Hash) (chain.Chain, error) {
+func (f *finder) load(hs []chain.Hash, host string) (chain.Chain, error) {
 	out := make(chain.Chain, 0, len(hs))
 	for _, h := range hs {
-		cert, err := f.cert(h)
+		cert, err := f.cert(h, host)
 		if cert == nil || err != nil {
 			return nil, err
 		}
@@ -313,13 +326,17 @@ func (f *finder) load(hs []chain.Hash) (chain.Chain, error) {
 	return out, nil
 }
 
-// see indexes the certificates a chain carries above its leaf.
-func (f *finder) see(hs []chain.Hash) error {
+// see indexes the certificates a chain carries above its leaf, up to
+// host's share.
+func (f *finder) see(hs []chain.Hash, host string) error {
 	for _, h := range hs[min(1, len(hs)):] {
 		if f.seen[h] {
 			continue // a campaign repeats a few chains: once each
 		}
-		cert, err := f.cert(h)
+		cert, err := f.cert(h, host)
+		if errors.Is(err, errOverBudget) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -409,22 +426,28 @@ func Find(ctx context.Context, st store.Store, id string, opts Options) (*Result
 	if err != nil {
 		return nil, err
 	}
-	f := &finder{ctx: ctx, st: st, certs: map[chain.Hash]*chain.Cert{}, byName: map[string][]*chain.Cert{}, tops: map[string][]*chain.Cert{}, seen: map[chain.Hash]bool{}, checks: maxChecks}
+	f := &finder{ctx: ctx, st: st, certs: map[chain.Hash]*chain.Cert{}, byName: map[string][]*chain.Cert{}, tops: map[string][]*chain.Cert{}, seen: map[chain.Hash]bool{}, checks: maxChecks,
+		max: cmp.Or(opts.maxCerts, maxCerts), perHost: map[string]int{}}
+	skipped := 0
 	cands := map[chain.Hash]*candidate{}
 	var order []chain.Hash
 	err = st.Records(ctx, c, func(r measure.Record, ctl measure.Control) error {
 		// Every chain of the campaign may carry the root a forged chain
 		// leads to: some boxes send it, for some hosts or names only.
-		if err := f.see(r.Chain); err != nil {
+		if err := f.see(r.Chain, r.Host); err != nil {
 			return err
 		}
-		if err := f.see(ctl.Chain); err != nil {
+		if err := f.see(ctl.Chain, ctl.Host); err != nil {
 			return err
 		}
 		if r.Outcome != outcome.Suspected {
 			return nil // known keys are listed already; others are not forgeries
 		}
-		ch, err := f.load(r.Chain)
+		ch, err := f.load(r.Chain, r.Host)
+		if errors.Is(err, errOverBudget) {
+			skipped++
+			return nil
+		}
 		if err != nil || len(ch) < 2 {
 			return err // a leaf alone does not show the issuing key
 		}
@@ -448,7 +471,7 @@ func Find(ctx context.Context, st store.Store, id string, opts Options) (*Result
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Campaign: c.ID, Proposals: []*Proposal{}}
+	res := &Result{Campaign: c.ID, Proposals: []*Proposal{}, Skipped: skipped}
 	for _, g := range groups {
 		p, why, err := f.propose(g, opts)
 		if err != nil {
@@ -516,8 +539,8 @@ func (f *finder) propose(g *group, opts Options) (*Proposal, string, error) {
 	own := map[string]bool{}
 	for i, cd := range g.members {
 		for host, hs := range cd.ev.hosts {
-			ctl, err := f.load(hs)
-			if err != nil {
+			ctl, err := f.load(hs, host)
+			if err != nil && !errors.Is(err, errOverBudget) {
 				return nil, "", err
 			}
 			if slices.ContainsFunc(g.paths[i], func(c *chain.Cert) bool { return f.holdsKey(ctl, c) }) {

@@ -390,3 +390,34 @@ func TestLongChainsCheckedOnce(t *testing.T) {
 		t.Fatalf("%d signature checks for %d records of a %d-link chain, want at most %d", f.sigs, records, links, most)
 	}
 }
+
+// A hostile host that sends a fresh chain of certificates on every name
+// spends its own share of the certificates Find reads, not the campaign's:
+// the forger seen on the other hosts is still proposed, and the records
+// left unread are counted.
+func TestCertificateFloodFromOneHost(t *testing.T) {
+	public, root := newCA(t, "public"), newCA(t, "national root")
+	inter := root.sub(t, "Security Certificate")
+	flood := hostResult(t, "10.0.0.1:443", public, public, nil)
+	for i := range 150 {
+		l := newCA(t, fmt.Sprintf("flood %d", i))
+		leaf := l.leaf(t, fmt.Sprintf("d%d.example", i))
+		flood.Certs = append(flood.Certs, leaf, l.cert.Raw)
+		flood.Records = append(flood.Records, measure.Record{Vantage: "local", Host: flood.Control.Host, SNI: fmt.Sprintf("d%d.example", i), Outcome: outcome.Suspected,
+			Time: time.Now(), Chain: hashes(leaf, l.cert.Raw), Attempts: 1})
+	}
+	st := campaign(t, flood,
+		hostResult(t, "10.0.1.1:443", public, inter, domains, root),
+		hostResult(t, "10.0.1.2:443", public, inter, domains),
+		hostResult(t, "10.0.1.3:443", public, inter, domains))
+	res, err := Find(context.Background(), st, "", Options{Public: poolOf(public.cert), maxCerts: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Proposals) != 1 || res.Proposals[0].SPKISHA256 != spkiOf(root) || len(res.Proposals[0].Hosts) != 3 {
+		t.Fatalf("proposals %+v", res.Proposals)
+	}
+	if res.Skipped == 0 {
+		t.Errorf("no record counted as skipped")
+	}
+}
