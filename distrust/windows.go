@@ -182,13 +182,10 @@ func checkCertChanges(e journalEntry) error {
 	return nil
 }
 
+// knownStore reports a store name spelled as an apply writes it.
 func knownStore(s string) bool {
-	for _, n := range []string{"Root", winstore.AuthRoot, winstore.CA, winstore.Disallowed} {
-		if s == n {
-			return true
-		}
-	}
-	return false
+	n, ok := winstore.CanonicalStore(s)
+	return ok && n == s
 }
 
 // windowsUndo is the plan that reverses a Windows journal, newest step

@@ -21,8 +21,10 @@ package propose
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -43,8 +45,12 @@ const (
 	// MaxExamples bounds the example chains a proposal carries.
 	MaxExamples = 3
 	// maxCerts bounds the certificates read from the store: the database
-	// may be hostile, and a campaign repeats a forger's few chains.
-	maxCerts = 1 << 16
+	// may be hostile, and a campaign repeats a forger's few chains. One
+	// host may bring at most 1/hostShare of them: a hostile host sending
+	// fresh certificates on every name spends its share, not the
+	// campaign's, and its records beyond are left out (Result.Skipped).
+	maxCerts  = 1 << 16
+	hostShare = 16
 	// maxSameName bounds the certificates kept per subject name to look
 	// issuers up among (besides the tops of forged chains, which are always
 	// kept), maxPath the certificates followed up from a forged chain's
@@ -69,6 +75,8 @@ type Options struct {
 	// Public are the roots a proposal never names nor chains to; nil means
 	// the Mozilla set (roots.Public()).
 	Public *x509.CertPool
+
+	maxCerts int // maxCerts when 0; tests set less
 }
 
 // Proposal is one key proposed for the blocklist, with its evidence. The key
@@ -134,6 +142,9 @@ type Result struct {
 	// Rejected are issuers of interception-like records that were not
 	// proposed, each with why (for the reviewer).
 	Rejected []Rejected `json:"rejected,omitempty"`
+	// Skipped counts the suspected records left out because their host, or
+	// the campaign, sent more distinct certificates than Find reads.
+	Skipped int `json:"skipped_records,omitempty"`
 }
 
 // Rejected is an issuer seen on suspected records and not proposed.
@@ -143,13 +154,9 @@ type Rejected struct {
 	Reason     string `json:"reason"`
 }
 
-// TooManyCertsError is a campaign whose records refer to more distinct
-// certificates than Find reads.
-type TooManyCertsError struct{ Max int }
-
-func (e *TooManyCertsError) Error() string {
-	return fmt.Sprintf("propose: the campaign refers to more than %d certificates", e.Max)
-}
+// errOverBudget is a certificate not read: its host, or the campaign, has
+// brought as many as Find reads.
+var errOverBudget = errors.New("propose: certificate budget spent")
 
 // evidence is what the suspected records say about one key.
 type evidence struct {
@@ -252,16 +259,48 @@ type finder struct {
 	byName, tops map[string][]*chain.Cert
 	seen         map[chain.Hash]bool // indexed (or unparseable)
 	checks       int                 // signature checks left for look-ups
+	// verified remembers signature checks of a certificate by another: a
+	// campaign repeats the same few chains on every host and name, and a
+	// hostile host may send a long chain whose every link verifies.
+	verified map[[2]chain.Hash]bool
+	sigs     int // signature checks done, for tests
+	// max bounds certs, and max/hostShare the certificates each host
+	// brings (perHost).
+	max     int
+	perHost map[string]int
 }
 
-// cert returns the parsed certificate, nil when it does not parse.
-func (f *finder) cert(h chain.Hash) (*chain.Cert, error) {
+// maxVerified bounds the signature checks remembered.
+const maxVerified = 1 << 18
+
+// signs reports whether parent's key verifies child's signature (and
+// parent may issue certificates), checking each pair once.
+func (f *finder) signs(parent, child *chain.Cert) bool {
+	k := [2]chain.Hash{parent.SHA256, child.SHA256}
+	if ok, done := f.verified[k]; done {
+		return ok
+	}
+	f.sigs++
+	ok := child.X509.CheckSignatureFrom(parent.X509) == nil
+	if f.verified == nil {
+		f.verified = map[[2]chain.Hash]bool{}
+	}
+	if len(f.verified) < maxVerified {
+		f.verified[k] = ok
+	}
+	return ok
+}
+
+// cert returns the parsed certificate, nil when it does not parse; a
+// certificate not read yet counts against host's share (errOverBudget).
+func (f *finder) cert(h chain.Hash, host string) (*chain.Cert, error) {
 	if cert, ok := f.certs[h]; ok {
 		return cert, nil
 	}
-	if len(f.certs) >= maxCerts {
-		return nil, &TooManyCertsError{Max: maxCerts}
+	if len(f.certs) >= f.max || f.perHost[host] >= max(1, f.max/hostShare) {
+		return nil, errOverBudget
 	}
+	f.perHost[host]++
 	der, err := f.st.Cert(f.ctx, h)
 	if err != nil {
 		return nil, err
@@ -275,10 +314,10 @@ func (f *finder) cert(h chain.Hash) (*chain.Cert, error) {
 }
 
 // load returns the chain, nil when a certificate of it does not parse.
-func (f *finder) load(hs []chain.Hash) (chain.Chain, error) {
+func (f *finder) load(hs []chain.Hash, host string) (chain.Chain, error) {
 	out := make(chain.Chain, 0, len(hs))
 	for _, h := range hs {
-		cert, err := f.cert(h)
+		cert, err := f.cert(h, host)
 		if cert == nil || err != nil {
 			return nil, err
 		}
@@ -287,13 +326,17 @@ func (f *finder) load(hs []chain.Hash) (chain.Chain, error) {
 	return out, nil
 }
 
-// see indexes the certificates a chain carries above its leaf.
-func (f *finder) see(hs []chain.Hash) error {
+// see indexes the certificates a chain carries above its leaf, up to
+// host's share.
+func (f *finder) see(hs []chain.Hash, host string) error {
 	for _, h := range hs[min(1, len(hs)):] {
 		if f.seen[h] {
 			continue // a campaign repeats a few chains: once each
 		}
-		cert, err := f.cert(h)
+		cert, err := f.cert(h, host)
+		if errors.Is(err, errOverBudget) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -353,7 +396,7 @@ func (f *finder) issuer(cur *chain.Cert, path []*chain.Cert) *chain.Cert {
 				return nil
 			}
 			f.checks--
-			if cur.X509.CheckSignatureFrom(c.X509) == nil {
+			if f.signs(c, cur) {
 				return c
 			}
 		}
@@ -383,26 +426,32 @@ func Find(ctx context.Context, st store.Store, id string, opts Options) (*Result
 	if err != nil {
 		return nil, err
 	}
-	f := &finder{ctx: ctx, st: st, certs: map[chain.Hash]*chain.Cert{}, byName: map[string][]*chain.Cert{}, tops: map[string][]*chain.Cert{}, seen: map[chain.Hash]bool{}, checks: maxChecks}
+	f := &finder{ctx: ctx, st: st, certs: map[chain.Hash]*chain.Cert{}, byName: map[string][]*chain.Cert{}, tops: map[string][]*chain.Cert{}, seen: map[chain.Hash]bool{}, checks: maxChecks,
+		max: cmp.Or(opts.maxCerts, maxCerts), perHost: map[string]int{}}
+	skipped := 0
 	cands := map[chain.Hash]*candidate{}
 	var order []chain.Hash
 	err = st.Records(ctx, c, func(r measure.Record, ctl measure.Control) error {
 		// Every chain of the campaign may carry the root a forged chain
 		// leads to: some boxes send it, for some hosts or names only.
-		if err := f.see(r.Chain); err != nil {
+		if err := f.see(r.Chain, r.Host); err != nil {
 			return err
 		}
-		if err := f.see(ctl.Chain); err != nil {
+		if err := f.see(ctl.Chain, ctl.Host); err != nil {
 			return err
 		}
 		if r.Outcome != outcome.Suspected {
 			return nil // known keys are listed already; others are not forgeries
 		}
-		ch, err := f.load(r.Chain)
+		ch, err := f.load(r.Chain, r.Host)
+		if errors.Is(err, errOverBudget) {
+			skipped++
+			return nil
+		}
 		if err != nil || len(ch) < 2 {
 			return err // a leaf alone does not show the issuing key
 		}
-		top := issuingTop(ch)
+		top := f.issuingTop(ch)
 		if top == 0 {
 			return nil
 		}
@@ -422,7 +471,7 @@ func Find(ctx context.Context, st store.Store, id string, opts Options) (*Result
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Campaign: c.ID, Proposals: []*Proposal{}}
+	res := &Result{Campaign: c.ID, Proposals: []*Proposal{}, Skipped: skipped}
 	for _, g := range groups {
 		p, why, err := f.propose(g, opts)
 		if err != nil {
@@ -481,21 +530,27 @@ func (f *finder) propose(g *group, opts Options) (*Proposal, string, error) {
 	}
 	// A key that signed a host's own certificate, or a certificate above
 	// it, is that host's own CA (the names it signs are its own), whether
-	// the chains above show it as the root or as an intermediate.
+	// the chains above show it as the root or as an intermediate. A
+	// self-hosted CA is own on the hosts it appears on; a forger forges on
+	// many hosts, and any one of them (a hostile host, or one whose control
+	// connection also crossed the box) may show it in its own chain: the
+	// key is rejected when its own hosts are not outnumbered by at least
+	// MinHosts hosts where it only forges.
 	own := map[string]bool{}
 	for i, cd := range g.members {
 		for host, hs := range cd.ev.hosts {
-			ctl, err := f.load(hs)
-			if err != nil {
+			ctl, err := f.load(hs, host)
+			if err != nil && !errors.Is(err, errOverBudget) {
 				return nil, "", err
 			}
-			if slices.ContainsFunc(g.paths[i], func(c *chain.Cert) bool { return holdsKey(ctl, c) }) {
+			if slices.ContainsFunc(g.paths[i], func(c *chain.Cert) bool { return f.holdsKey(ctl, c) }) {
 				own[host] = true
 			}
 		}
 	}
+	forges := len(ev.hosts) - len(own)
 	switch {
-	case len(own) > 0:
+	case len(own) > 0 && (forges < opts.MinHosts || forges <= len(own)):
 		return nil, fmt.Sprintf("issues the own certificate of %d host(s): a self-hosted CA", len(own)), nil
 	case len(ev.hosts) < opts.MinHosts:
 		return nil, fmt.Sprintf("seen on %d host(s), fewer than %d", len(ev.hosts), opts.MinHosts), nil
@@ -533,7 +588,12 @@ func (f *finder) propose(g *group, opts Options) (*Proposal, string, error) {
 	} else {
 		p.Reasons = append(p.Reasons, fmt.Sprintf("root not sent: the forged chains end at %s, issued by %s, which no host sent; this is the highest key seen", p.Subject, p.Issuer))
 	}
-	p.Reasons = append(p.Reasons, "the forged chains end outside the public roots", "the key issues none of the hosts' own certificates")
+	p.Reasons = append(p.Reasons, "the forged chains end outside the public roots")
+	if len(own) == 0 {
+		p.Reasons = append(p.Reasons, "the key issues none of the hosts' own certificates")
+	} else {
+		p.Reasons = append(p.Reasons, fmt.Sprintf("the own chains of %d host(s) lead to the key too, against %d hosts where it only forges: review them", len(own), forges))
+	}
 	score := 0
 	if len(p.Hosts) >= 2*opts.MinHosts {
 		score++
@@ -560,10 +620,10 @@ func (f *finder) propose(g *group, opts Options) (*Proposal, string, error) {
 // following signatures up from the leaf (0 when the leaf's issuer was not
 // sent). A certificate the forger sent that did not sign the one below is
 // not evidence of anything.
-func issuingTop(ch chain.Chain) int {
+func (f *finder) issuingTop(ch chain.Chain) int {
 	top := 0
 	for i := 1; i < len(ch); i++ {
-		if ch[i-1].X509.CheckSignatureFrom(ch[i].X509) != nil {
+		if !f.signs(ch[i], ch[i-1]) {
 			break
 		}
 		top = i
@@ -582,13 +642,19 @@ func verifiesToPublic(ch []*chain.Cert, public *x509.CertPool) bool {
 	return err == nil
 }
 
-// holdsKey reports whether the host's own (control) chain carries the
-// issuer's key or was signed by it: then the names the key signs are its
-// own host's, a self-hosted CA, not a forger (a forger copies certificates
-// that another key issued, as the lab's middlebox and the 2019 box did).
-func holdsKey(ctl chain.Chain, issuer *chain.Cert) bool {
-	for _, c := range ctl {
-		if c.SPKI == issuer.SPKI || c.X509.CheckSignatureFrom(issuer.X509) == nil {
+// holdsKey reports whether the issuer's key signed the host's own
+// (control) leaf or a certificate above it on the path the signatures
+// follow: then the names the key signs are its own host's, a self-hosted
+// CA, not a forger (a forger copies certificates that another key issued,
+// as the lab's middlebox and the 2019 box did). A certificate merely sent
+// in the control chain is no evidence: any host can send the national
+// root's certificate after its own leaf.
+func (f *finder) holdsKey(ctl chain.Chain, issuer *chain.Cert) bool {
+	if len(ctl) == 0 {
+		return false
+	}
+	for _, c := range ctl[:f.issuingTop(ctl)+1] {
+		if f.signs(issuer, c) {
 			return true
 		}
 	}

@@ -103,7 +103,7 @@ func Apply(ctx context.Context, p *Plan) ([]Step, error) {
 		if err := ctx.Err(); err != nil {
 			return done, err
 		}
-		store, ok := canonicalStore(s.Store)
+		store, ok := CanonicalStore(s.Store)
 		if !ok {
 			return done, fmt.Errorf("winstore: unknown store %q", s.Store)
 		}

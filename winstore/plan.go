@@ -72,7 +72,7 @@ func PlanDistrust(stores []*Store, targets []*chain.Cert) *Plan {
 			if !s.IsRoot() || !s.has(t) {
 				continue
 			}
-			name, _ := canonicalStore(s.Name) // a root store: Root or AuthRoot
+			name, _ := CanonicalStore(s.Name) // a root store: Root or AuthRoot
 			switch s.Location {
 			case Machine, User:
 				p.Steps = append(p.Steps, Step{Action: Remove, Location: s.Location, Store: name, Cert: t, User: s.User, Hive: s.Hive, Key: s.Key})
@@ -151,7 +151,7 @@ func PowerShell(p *Plan) string {
 		b.WriteString("# Nothing to do.\n")
 	}
 	for _, s := range p.Steps {
-		store, ok := canonicalStore(s.Store)
+		store, ok := CanonicalStore(s.Store)
 		if !ok {
 			fmt.Fprintf(&b, "\n# Skipped: unknown store %q\n", comment(s.Store))
 			continue
@@ -200,10 +200,10 @@ func PowerShell(p *Plan) string {
 // for quotes, so only plain characters are let through).
 var safeUser = regexp.MustCompile(`^[A-Za-z0-9._ -]{1,64}$`)
 
-// canonicalStore maps a store name, in whatever case a hive spells it, to
+// CanonicalStore maps a store name, in whatever case a hive spells it, to
 // the spelling used on the Cert: drive; ok is false for any other name, so
 // nothing read from a hive reaches the script's code.
-func canonicalStore(s string) (name string, ok bool) {
+func CanonicalStore(s string) (name string, ok bool) {
 	for _, n := range []string{"Root", AuthRoot, CA, Disallowed} {
 		if strings.EqualFold(s, n) {
 			return n, true

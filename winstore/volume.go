@@ -34,6 +34,14 @@ const maxScan = 1 << 15
 // hostile profiles cannot make the listing long.
 const maxProfileScan = 1024
 
+// VolumeHives bounds the bytes read from all the hives of one volume
+// together, in hives' worth of regf.Limits.MaxRead: a hostile hive that
+// spends its whole budget, hard-linked as the NTUSER.DAT of maxUsers
+// profiles, would otherwise cost maxUsers budgets. A real profile's stores
+// cost a small part of one budget, so a machine with many profiles is
+// still read whole.
+const VolumeHives = 16
+
 // listChunk is how many entries one directory read returns.
 const listChunk = 256
 
@@ -77,15 +85,16 @@ func ReadDir(ctx context.Context, dir string, lim regf.Limits) (*Volume, error) 
 // opened. A hive that cannot be read is a Problem of the Volume; the error
 // is for the volume itself (not a Windows volume, or ctx done).
 func ReadRoot(ctx context.Context, r *os.Root, lim regf.Limits) (*Volume, error) {
-	fsys := r.FS()
+	fsys := volumeFS{r}
 	if !HasWindowsFolder(fsys) {
 		return nil, &NotWindowsError{}
 	}
 	v := &Volume{}
+	b := newBudget(lim)
 	sw, err := findCI(fsys, ".", maxScan, softwarePath...)
 	if err != nil {
 		v.Problems = append(v.Problems, Problem{Path: path.Join(softwarePath...), Err: err})
-	} else if stores, err := readHive(r, sw, lim, func(h *regf.Hive) []*Store { return ReadSoftware(h, sw) }); err != nil {
+	} else if stores, err := b.readHive(r, sw, func(h *regf.Hive) []*Store { return ReadSoftware(h, sw) }); err != nil {
 		v.Problems = append(v.Problems, Problem{Path: sw, Err: err})
 	} else {
 		v.Stores = append(v.Stores, stores...)
@@ -96,7 +105,7 @@ func ReadRoot(ctx context.Context, r *os.Root, lim regf.Limits) (*Volume, error)
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		stores, err := readHive(r, u.hive, lim, func(h *regf.Hive) []*Store { return ReadNTUser(h, u.hive, u.name) })
+		stores, err := b.readHive(r, u.hive, func(h *regf.Hive) []*Store { return ReadNTUser(h, u.hive, u.name) })
 		if err != nil {
 			v.Problems = append(v.Problems, Problem{Path: u.hive, Err: err})
 			continue
@@ -105,6 +114,26 @@ func ReadRoot(ctx context.Context, r *os.Root, lim regf.Limits) (*Volume, error)
 	}
 	MarkDistrusted(v.Stores)
 	return v, nil
+}
+
+// volumeFS is the volume seen through its root, with every open done
+// without blocking (openFlags): a FIFO planted where a folder is listed
+// (Users, Windows) is then refused as not a folder instead of waiting
+// forever for a writer.
+type volumeFS struct{ r *os.Root }
+
+func (v volumeFS) Open(name string) (fs.File, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	return v.r.OpenFile(name, os.O_RDONLY|openFlags, 0)
+}
+
+func (v volumeFS) Stat(name string) (fs.FileInfo, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrInvalid}
+	}
+	return v.r.Stat(name)
 }
 
 // NotWindowsError says the folder is not a Windows volume.
@@ -279,18 +308,38 @@ func openHive(r *os.Root, name string) (*os.File, fs.FileInfo, error) {
 	return f, fi, nil
 }
 
-// readHive opens the hive file at name within the limits and reads it.
-func readHive(r *os.Root, name string, lim regf.Limits, read func(*regf.Hive) []*Store) ([]*Store, error) {
+// budget is what is left of a volume's bytes to read (VolumeHives).
+type budget struct {
+	lim  regf.Limits
+	left int64
+}
+
+func newBudget(lim regf.Limits) *budget {
+	if lim.MaxRead <= 0 {
+		lim.MaxRead = regf.DefaultLimits().MaxRead
+	}
+	return &budget{lim: lim, left: VolumeHives * lim.MaxRead}
+}
+
+// readHive opens the hive file at name within the limits, with what is
+// left of the volume's budget, and reads it.
+func (b *budget) readHive(r *os.Root, name string, read func(*regf.Hive) []*Store) ([]*Store, error) {
+	if b.left <= 0 {
+		return nil, &regf.LimitError{What: "volume's bytes read", Limit: VolumeHives * b.lim.MaxRead}
+	}
 	f, fi, err := openHive(r, name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	lim := b.lim
+	lim.MaxRead = min(lim.MaxRead, b.left)
 	h, err := regf.Open(f, fi.Size(), lim)
 	if err != nil {
 		return nil, err
 	}
 	stores := read(h)
+	b.left -= h.BytesRead()
 	if h.Dirty() {
 		for _, s := range stores {
 			s.Problems = append(s.Problems, Problem{Path: name, Err: errDirty})

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -330,4 +331,49 @@ func mustRead(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// The hives of one volume share a budget of bytes read: a hostile hive
+// that spends its own budget, hard-linked as the NTUSER.DAT of a thousand
+// profiles, cannot make the audit read a thousand times as much. Each
+// profile beyond the budget is a problem of the volume.
+func TestVolumeReadBudget(t *testing.T) {
+	f := newFixture(t)
+	hive := filepath.Join(f.dir, "Users", "Aigerim", "ntuser.dat")
+	b := mustRead(t, hive)
+	h, err := regf.Open(bytes.NewReader(b), int64(len(b)), regf.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	winstore.ReadNTUser(h, "ntuser.dat", "Aigerim")
+	perUser := h.BytesRead()
+	perHive := perUser
+	sw := mustRead(t, hivePath(f.dir))
+	h, _ = regf.Open(bytes.NewReader(sw), int64(len(sw)), regf.Limits{})
+	winstore.ReadSoftware(h, "SOFTWARE")
+	if h.BytesRead() > perHive {
+		perHive = h.BytesRead()
+	}
+	const profiles = 60
+	for i := range profiles {
+		dir := filepath.Join(f.dir, "Users", fmt.Sprintf("u%03d", i))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Link(hive, filepath.Join(dir, "NTUSER.DAT")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := winstore.ReadDir(context.Background(), f.dir, regf.Limits{MaxRead: perHive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := map[string]bool{}
+	for _, s := range v.Stores {
+		users[s.User] = true
+	}
+	var le *regf.LimitError
+	if most := int(winstore.VolumeHives*perHive/perUser) + 1; len(users) > most || len(v.Problems) == 0 || !errors.As(v.Problems[len(v.Problems)-1].Err, &le) {
+		t.Fatalf("read the stores of %d profiles with a budget of %d hives (%d profiles' worth); problems %v", len(users), winstore.VolumeHives, most, v.Problems)
+	}
 }

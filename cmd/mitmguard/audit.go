@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -155,9 +157,9 @@ func summary(rep *truststore.Report) map[string]int {
 func printAudit(w io.Writer, rep *truststore.Report, all bool, incomplete string) {
 	fmt.Fprintf(w, "mitmguard audit of %s (%d stores, %.0f ms)\n\nstores:\n", rep.Root, len(rep.Stores), ms(rep.Elapsed))
 	for _, s := range rep.Stores {
-		fmt.Fprintf(w, "  %-18s %s  (%s): %d certificates, %d trusted\n", s.Kind, s.Path, s.Owner, s.Certificates, s.Trusted)
+		fmt.Fprintf(w, "  %-18s %s  (%s): %d certificates, %d trusted\n", s.Kind, text(s.Path), text(s.Owner), s.Certificates, s.Trusted)
 		for _, p := range s.Problems {
-			fmt.Fprintf(w, "      problem: %s\n", p)
+			fmt.Fprintf(w, "      problem: %s\n", text(p))
 		}
 	}
 	findings := rep.Flagged()
@@ -183,7 +185,7 @@ func printAudit(w io.Writer, rep *truststore.Report, all bool, incomplete string
 	tags := map[truststore.Status]string{truststore.KnownInterception: "KNOWN INTERCEPTION", truststore.NotPublic: "NOT PUBLIC", truststore.Public: "public"}
 	for _, sum := range order {
 		fs := byCert[sum]
-		fmt.Fprintf(w, "\n%s  %s", tags[fs[0].Status], fs[0].Subject)
+		fmt.Fprintf(w, "\n%s  %s", tags[fs[0].Status], text(fs[0].Subject))
 		if fs[0].EntryID != "" {
 			fmt.Fprintf(w, "  [%s]", fs[0].EntryID)
 		}
@@ -195,12 +197,12 @@ func printAudit(w io.Writer, rep *truststore.Report, all bool, incomplete string
 			switch {
 			case truststore.IsWindows(f.Store):
 				// A registry store: its key, whose it is, the hive.
-				fmt.Fprintf(w, "    - %s %s (%s), thumbprint %s", f.Store, f.StorePath, f.Owner, f.Label)
+				fmt.Fprintf(w, "    - %s %s (%s), thumbprint %s", f.Store, text(f.StorePath), text(f.Owner), f.Label)
 				if f.File != "" {
-					fmt.Fprintf(w, ", in %s", f.File)
+					fmt.Fprintf(w, ", in %s", text(f.File))
 				}
 			default:
-				fmt.Fprintf(w, "    - %s %s", f.Store, f.File)
+				fmt.Fprintf(w, "    - %s %s", f.Store, text(f.File))
 				if f.Label != "" {
 					fmt.Fprintf(w, " as %q", f.Label)
 				}
@@ -210,7 +212,7 @@ func printAudit(w io.Writer, rep *truststore.Report, all bool, incomplete string
 			}
 			fmt.Fprintln(w)
 			if f.Action != "" {
-				fmt.Fprintf(w, "      %s\n", f.Action)
+				fmt.Fprintf(w, "      %s\n", text(f.Action))
 			}
 		}
 	}
@@ -219,4 +221,17 @@ func printAudit(w io.Writer, rep *truststore.Report, all bool, incomplete string
 	if incomplete != "" {
 		fmt.Fprintln(w, incomplete)
 	}
+}
+
+// text makes a name read from the audited system (a profile folder, a
+// path, a certificate's subject) safe to print: control characters (a
+// terminal escape, a line break that would forge a line of the report)
+// and bidirectional overrides become '?'.
+func text(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return '?'
+		}
+		return r
+	}, s)
 }

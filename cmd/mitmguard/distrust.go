@@ -212,7 +212,7 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 					fmt.Fprintf(out, "done: %s %s: %s\n", s.Store, s.StorePath, s.Description)
 				}
 				for _, s := range wdone {
-					fmt.Fprintf(out, "done: %s %s: %s (thumbprint %s)\n", s.Action, winstore.CertDrive(s.Location, s.Store), s.Cert.Subject(), s.Thumbprint())
+					fmt.Fprintf(out, "done: %s %s: %s (thumbprint %s)\n", s.Action, winstore.CertDrive(s.Location, s.Store), text(s.Cert.Subject()), s.Thumbprint())
 				}
 				for _, s := range plan.Steps {
 					if s.Manual {
@@ -283,16 +283,16 @@ func printWindowsPlan(w io.Writer, root string, p *winstore.Plan, live bool) {
 		}
 		fmt.Fprintf(w, "%d. %s %s", i+1, verb, winstore.CertDrive(s.Location, s.Store))
 		if s.User != "" {
-			fmt.Fprintf(w, " of user %s", s.User)
+			fmt.Fprintf(w, " of user %s", text(s.User))
 		}
-		fmt.Fprintf(w, ": %s (thumbprint %s)\n", s.Cert.Subject(), s.Thumbprint())
+		fmt.Fprintf(w, ": %s (thumbprint %s)\n", text(s.Cert.Subject()), s.Thumbprint())
 		if s.Hive != "" {
-			fmt.Fprintf(w, "   found in %s of /%s\n", truststore.WindowsStorePath(&winstore.Store{User: s.User, Hive: s.Hive, Key: s.Key}), s.Hive)
+			fmt.Fprintf(w, "   found in %s of /%s\n", text(truststore.WindowsStorePath(&winstore.Store{User: s.User, Hive: s.Hive, Key: s.Key})), text(s.Hive))
 		}
 	}
 	for _, m := range p.Managed {
 		fmt.Fprintf(w, "not changed: %s (thumbprint %s) is pushed by the domain into %s (%s); remove it from the Group Policy object or enrolment that deploys it (Disallowed blocks it meanwhile)\n",
-			m.Entry.Cert.Subject(), m.Entry.Thumbprint, truststore.WindowsStorePath(m.Store), m.Store.Location)
+			text(m.Entry.Cert.Subject()), m.Entry.Thumbprint, text(truststore.WindowsStorePath(m.Store)), m.Store.Location)
 	}
 	if !live {
 		fmt.Fprintf(w, "\nCANNOT BE APPLIED HERE: the hives of a mounted volume are not edited; run mitmguard distrust --root %s --script powershell and run the script on that Windows as administrator (and once as each user named above)\n", root)

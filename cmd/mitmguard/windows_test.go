@@ -89,3 +89,45 @@ func TestAuditWindowsPartial(t *testing.T) {
 		t.Errorf("a finding from an unread hive:\n%s", out.String())
 	}
 }
+
+// A profile folder's name is the volume's, not the user's: control
+// characters in it (a terminal escape, a line break that forges a line of
+// the report) never reach the terminal as they are.
+func TestAuditHostileProfileName(t *testing.T) {
+	t.Setenv("MITMGUARD_DIR", t.TempDir())
+	k := winstoretest.NewKazakh(t)
+	evil := "Aigerim\x1b]0;pwned\x07\u202e\n\nno trusted root is known to intercept"
+	if err := os.Rename(filepath.Join(k.Dir, "Users", "Aigerim"), filepath.Join(k.Dir, "Users", evil)); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"audit", "--root", k.Dir}, &out, &errOut); code != exitIntercepted {
+		t.Fatalf("exit %d, want 2\n%s%s", code, out.String(), errOut.String())
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, "no trusted root") || strings.ContainsFunc(line, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f || r == '\u202e' }) {
+			t.Fatalf("hostile profile name reached the output as it is: %q\n%s", line, out.String())
+		}
+	}
+	if !strings.Contains(out.String(), "user Aigerim?]0;pwned????no trusted root") {
+		t.Errorf("the profile is not named:\n%s", out.String())
+	}
+}
+
+// The distrust plan of that volume names the profile the same safe way.
+func TestDistrustPlanHostileProfileName(t *testing.T) {
+	t.Setenv("MITMGUARD_DIR", t.TempDir())
+	k := winstoretest.NewKazakh(t)
+	evil := "Aigerim\x1b[2J\ndone: nothing"
+	if err := os.Rename(filepath.Join(k.Dir, "Users", "Aigerim"), filepath.Join(k.Dir, "Users", evil)); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	run([]string{"distrust", "--root", k.Dir}, &out, &errOut)
+	if !strings.Contains(out.String(), "of user Aigerim?[2J?done: nothing") {
+		t.Fatalf("plan:\n%s%s", out.String(), errOut.String())
+	}
+	if strings.ContainsAny(out.String(), "\x1b") || strings.Contains(out.String(), "\ndone: nothing") {
+		t.Fatalf("hostile profile name reached the plan as it is:\n%s", out.String())
+	}
+}

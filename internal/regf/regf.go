@@ -5,9 +5,11 @@
 // bounded: the file size is capped before anything is read, every cell offset
 // is checked against the hive bins found when the hive is opened, lists are
 // capped in length, key walks are capped in depth and detect cell offsets that
-// loop back, and every call has a budget of cells it may read. Nothing is
-// cached and nothing is written: a Hive is safe for concurrent use when its
-// io.ReaderAt is.
+// loop back, every call has a budget of cells it may read, and all calls on
+// one hive share a budget of bytes read (cells can be shared, so a hive of
+// a few MB could otherwise make a reader visiting each key read terabytes).
+// Nothing is cached and nothing is written: a Hive is safe for concurrent
+// use when its io.ReaderAt is.
 //
 // Only what an audit needs is implemented: keys (nk), subkey lists (lf, lh,
 // li, ri), value lists and values (vk) including big data (db). Security
@@ -22,6 +24,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"unicode/utf16"
 )
 
@@ -39,6 +42,11 @@ type Limits struct {
 	MaxValueSize int
 	// MaxCells is the budget of cells one call may read.
 	MaxCells int
+	// MaxRead is the budget of bytes that all calls on one hive may read
+	// together. Cells may be shared (every key of a hostile hive can name
+	// the same 4 MB value), so per-call budgets alone let a reader that
+	// visits each key read far more than the hive holds.
+	MaxRead int64
 }
 
 // DefaultLimits are generous for real hives and small enough that a hostile
@@ -50,6 +58,7 @@ func DefaultLimits() Limits {
 		MaxList:      1 << 16,
 		MaxValueSize: 4 << 20,
 		MaxCells:     1 << 20,
+		MaxRead:      256 << 20,
 	}
 }
 
@@ -69,6 +78,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxCells <= 0 {
 		l.MaxCells = d.MaxCells
+	}
+	if l.MaxRead <= 0 {
+		l.MaxRead = d.MaxRead
 	}
 	return l
 }
@@ -105,8 +117,8 @@ func (e *CycleError) Error() string {
 
 // LimitError reports a bound of Limits that the hive exceeded.
 type LimitError struct {
-	What  string // "depth", "subkeys", "values", "value size", "cells"
-	Limit int
+	What  string // "depth", "subkeys", "values", "value size", "cells", "bytes read"
+	Limit int64
 }
 
 func (e *LimitError) Error() string {
@@ -133,6 +145,11 @@ const (
 	// bigDataMax is the most data a value keeps in one cell before hives
 	// of version 1.4 and later split it into a db record's segments.
 	bigDataMax = 16344
+	// minCellCharge is the least a cell read costs of the MaxRead budget:
+	// a read of a tiny cell costs system calls, not bytes, and a hostile
+	// hive can make every read a tiny cell. A real audit reads some tens of
+	// thousands of cells per hive, well within the budget.
+	minCellCharge = 1024
 )
 
 type bin struct{ start, end uint32 } // relative to the first bin
@@ -145,6 +162,7 @@ type Hive struct {
 	root  uint32
 	minor uint32
 	dirty bool
+	read  atomic.Int64 // bytes read by all calls, against lim.MaxRead
 }
 
 // Open checks the header and indexes the hive bins of the size bytes of r.
@@ -207,6 +225,9 @@ func (h *Hive) indexBins(total int64) error {
 	return nil
 }
 
+// BytesRead is how much of the hive's MaxRead budget its calls have spent.
+func (h *Hive) BytesRead() int64 { return h.read.Load() }
+
 // Dirty reports a header whose sequence numbers differ: Windows did not
 // finish writing the hive, and recent changes may still sit in the
 // transaction logs (.LOG1, .LOG2) that this reader does not replay.
@@ -239,7 +260,7 @@ func (w *walk) corrupt(off uint32, format string, args ...any) error {
 func (w *walk) cell(off uint32) ([]byte, error) {
 	w.cells++
 	if w.cells > w.h.lim.MaxCells {
-		return nil, &LimitError{What: "cells", Limit: w.h.lim.MaxCells}
+		return nil, &LimitError{What: "cells", Limit: int64(w.h.lim.MaxCells)}
 	}
 	if off%8 != 0 {
 		return nil, w.corrupt(off, "cell offset %#x is not 8-aligned", off)
@@ -262,7 +283,10 @@ func (w *walk) cell(off uint32) ([]byte, error) {
 		return nil, w.corrupt(off, "cell size %d crosses its hive bin", size)
 	}
 	if size-4 > int64(w.h.lim.MaxValueSize)+64 {
-		return nil, &LimitError{What: "value size", Limit: w.h.lim.MaxValueSize}
+		return nil, &LimitError{What: "value size", Limit: int64(w.h.lim.MaxValueSize)}
+	}
+	if w.h.read.Add(max(size, minCellCharge)) > w.h.lim.MaxRead {
+		return nil, &LimitError{What: "bytes read", Limit: w.h.lim.MaxRead}
 	}
 	data := make([]byte, size-4)
 	if _, err := w.h.r.ReadAt(data, baseBlock+int64(off)+4); err != nil {
@@ -347,19 +371,16 @@ func (h *Hive) Key(path string) (*Key, error) {
 		}
 	}
 	if len(parts) > h.lim.MaxDepth {
-		return nil, &LimitError{What: "depth", Limit: h.lim.MaxDepth}
+		return nil, &LimitError{What: "depth", Limit: int64(h.lim.MaxDepth)}
 	}
 	for i, p := range parts {
 		sub, err := w.subkeys(k)
 		if err != nil {
 			return nil, err
 		}
-		var next *Key
-		for _, s := range sub {
-			if strings.EqualFold(s.Name, p) {
-				next = s
-				break
-			}
+		next, err := named(k, sub, p)
+		if err != nil {
+			return nil, err
 		}
 		if next == nil {
 			return nil, &NotFoundError{Path: strings.Join(parts[:i+1], `\`)}
@@ -386,7 +407,7 @@ func (w *walk) subkeys(k *Key) ([]*Key, error) {
 		return nil, nil
 	}
 	if int(k.nSub) > w.h.lim.MaxList || k.nSub > 1<<30 {
-		return nil, &LimitError{What: "subkeys", Limit: w.h.lim.MaxList}
+		return nil, &LimitError{What: "subkeys", Limit: int64(w.h.lim.MaxList)}
 	}
 	offs, err := w.subkeyOffsets(k.subList, true)
 	if err != nil {
@@ -452,7 +473,7 @@ func (w *walk) subkeyOffsets(off uint32, top bool) ([]uint32, error) {
 		}
 		out = append(out, sub...)
 		if len(out) > w.h.lim.MaxList {
-			return nil, &LimitError{What: "subkeys", Limit: w.h.lim.MaxList}
+			return nil, &LimitError{What: "subkeys", Limit: int64(w.h.lim.MaxList)}
 		}
 	}
 	return out, nil
@@ -464,12 +485,28 @@ func (k *Key) Subkey(name string) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range subs {
-		if strings.EqualFold(s.Name, name) {
-			return s, nil
-		}
+	s, err := named(k, subs, name)
+	if err == nil && s == nil {
+		err = &NotFoundError{Path: k.Name + `\` + name}
 	}
-	return nil, &NotFoundError{Path: k.Name + `\` + name}
+	return s, err
+}
+
+// named returns the subkey of k called name (case-insensitive), nil when
+// there is none. Two that match are refused: a hive Windows wrote never
+// has them, and which one Windows would find depends on its own search.
+func named(k *Key, subs []*Key, name string) (*Key, error) {
+	var found *Key
+	for _, s := range subs {
+		if !strings.EqualFold(s.Name, name) {
+			continue
+		}
+		if found != nil {
+			return nil, &CorruptError{Offset: baseBlock + int64(s.off), Reason: fmt.Sprintf("key %q has two subkeys named %q", k.Name, name)}
+		}
+		found = s
+	}
+	return found, nil
 }
 
 // Value types the certificate stores use; others are returned as they are.
@@ -488,12 +525,31 @@ type Value struct {
 
 // Values lists the key's values with their data.
 func (k *Key) Values() ([]Value, error) {
+	return k.values(func(string) bool { return true }, false)
+}
+
+// Value returns the value called name (case-insensitive). Only that
+// value's data is read.
+func (k *Key) Value(name string) (Value, error) {
+	vals, err := k.values(func(n string) bool { return strings.EqualFold(n, name) }, true)
+	if err != nil {
+		return Value{}, err
+	}
+	if len(vals) == 0 {
+		return Value{}, &NotFoundError{Path: k.Name + `\` + name}
+	}
+	return vals[0], nil
+}
+
+// values reads the key's value list and the data of the values whose name
+// match accepts, stopping at the first one when first is set.
+func (k *Key) values(match func(string) bool, first bool) ([]Value, error) {
 	if k.nVal == 0 {
 		return nil, nil
 	}
 	w := k.h.newWalk()
 	if int(k.nVal) > w.h.lim.MaxList || k.nVal > 1<<30 {
-		return nil, &LimitError{What: "values", Limit: w.h.lim.MaxList}
+		return nil, &LimitError{What: "values", Limit: int64(w.h.lim.MaxList)}
 	}
 	c, err := w.cell(k.valList)
 	if err != nil {
@@ -502,58 +558,54 @@ func (k *Key) Values() ([]Value, error) {
 	if int(k.nVal)*4 > len(c) {
 		return nil, w.corrupt(k.valList, "value list of %d entries overruns its cell", k.nVal)
 	}
-	vals := make([]Value, 0, k.nVal)
+	var vals []Value
 	for i := 0; i < int(k.nVal); i++ {
 		o := binary.LittleEndian.Uint32(c[4*i:])
 		if err := w.visit(o); err != nil {
 			return nil, err
 		}
-		v, err := w.value(o)
+		v, err := w.value(o, match)
 		if err != nil {
 			return nil, err
 		}
-		vals = append(vals, v)
+		if v != nil {
+			vals = append(vals, *v)
+			if first {
+				break
+			}
+		}
 	}
 	return vals, nil
 }
 
-// Value returns the value called name (case-insensitive).
-func (k *Key) Value(name string) (Value, error) {
-	vals, err := k.Values()
-	if err != nil {
-		return Value{}, err
-	}
-	for _, v := range vals {
-		if strings.EqualFold(v.Name, name) {
-			return v, nil
-		}
-	}
-	return Value{}, &NotFoundError{Path: k.Name + `\` + name}
-}
-
-func (w *walk) value(off uint32) (Value, error) {
+// value reads the value (vk) cell at off and, when match accepts its name,
+// its data; it returns nil for a value match rejects.
+func (w *walk) value(off uint32, match func(string) bool) (*Value, error) {
 	c, err := w.cell(off)
 	if err != nil {
-		return Value{}, err
+		return nil, err
 	}
 	if len(c) < 20 || string(c[:2]) != "vk" {
-		return Value{}, w.corrupt(off, "not a value (vk) cell")
+		return nil, w.corrupt(off, "not a value (vk) cell")
 	}
 	le := binary.LittleEndian
 	nameLen := int(le.Uint16(c[2:]))
 	if 20+nameLen > len(c) {
-		return Value{}, w.corrupt(off, "value name of %d bytes overruns its cell", nameLen)
+		return nil, w.corrupt(off, "value name of %d bytes overruns its cell", nameLen)
 	}
-	v := Value{
+	v := &Value{
 		Name: decodeName(c[20:20+nameLen], le.Uint16(c[16:])&vkCompName != 0),
 		Type: le.Uint32(c[12:]),
+	}
+	if !match(v.Name) {
+		return nil, nil
 	}
 	size := le.Uint32(c[4:])
 	dataOff := le.Uint32(c[8:])
 	if size&0x80000000 != 0 { // resident: the data sits in the offset field
 		n := size & 0x7fffffff
 		if n > 4 {
-			return Value{}, w.corrupt(off, "resident value of %d bytes", n)
+			return nil, w.corrupt(off, "resident value of %d bytes", n)
 		}
 		v.Data = append([]byte(nil), c[8:8+n]...)
 		return v, nil
@@ -562,18 +614,20 @@ func (w *walk) value(off uint32) (Value, error) {
 		return v, nil
 	}
 	if int64(size) > int64(w.h.lim.MaxValueSize) {
-		return Value{}, &LimitError{What: "value size", Limit: w.h.lim.MaxValueSize}
+		return nil, &LimitError{What: "value size", Limit: int64(w.h.lim.MaxValueSize)}
 	}
 	d, err := w.cell(dataOff)
 	if err != nil {
-		return Value{}, err
+		return nil, err
 	}
 	if size > bigDataMax && w.h.minor >= 4 && len(d) >= 8 && string(d[:2]) == "db" {
-		v.Data, err = w.bigData(dataOff, d, int(size))
-		return v, err
+		if v.Data, err = w.bigData(dataOff, d, int(size)); err != nil {
+			return nil, err
+		}
+		return v, nil
 	}
 	if int(size) > len(d) {
-		return Value{}, w.corrupt(dataOff, "value data of %d bytes overruns its cell", size)
+		return nil, w.corrupt(dataOff, "value data of %d bytes overruns its cell", size)
 	}
 	v.Data = d[:size]
 	return v, nil
@@ -621,7 +675,7 @@ func (k *Key) Walk(fn WalkFunc) error {
 
 func (w *walk) walkKey(path string, k *Key, depth int, fn WalkFunc) error {
 	if depth > w.h.lim.MaxDepth {
-		return &LimitError{What: "depth", Limit: w.h.lim.MaxDepth}
+		return &LimitError{What: "depth", Limit: int64(w.h.lim.MaxDepth)}
 	}
 	if err := w.visit(k.off); err != nil {
 		return err
