@@ -453,8 +453,15 @@ func printStats(w io.Writer, id string, s *measure.Stats) {
 }
 
 // allowSpecial takes the networks of --allow-special out of the excluded
-// ones: an excluded range that holds one is split around it.
+// ones: an excluded range that holds one is split around it. An IPv4
+// address in its IPv4-mapped IPv6 form (::ffff:a.b.c.d, which a hosts CIDR
+// may give) is dialled as the IPv4 address, so the excluded IPv4 ranges
+// are kept excluded in that form too: allowing ::/0 or ::ffff:0:0/96 does
+// not open 10.0.0.0/8.
 func allowSpecial(exclude []netip.Prefix, allow []string) ([]netip.Prefix, error) {
+	if len(allow) == 0 {
+		return exclude, nil
+	}
 	for _, a := range allow {
 		p, err := netip.ParsePrefix(a)
 		if err != nil {
@@ -465,6 +472,11 @@ func allowSpecial(exclude []netip.Prefix, allow []string) ([]netip.Prefix, error
 			p = netip.PrefixFrom(ip, ip.BitLen())
 		}
 		exclude = subtractPrefix(exclude, p.Masked())
+	}
+	for _, q := range exclude {
+		if q.Addr().Is4() {
+			exclude = append(exclude, netip.PrefixFrom(netip.AddrFrom16(q.Addr().As16()), 96+q.Bits()))
+		}
 	}
 	return exclude, nil
 }

@@ -227,3 +227,32 @@ func TestAllowSpecial(t *testing.T) {
 		}
 	}
 }
+
+// --allow-special ::/0 (or ::ffff:0:0/96) opens the IPv6 special ranges,
+// not IPv4's through their IPv4-mapped form: a hosts CIDR of mapped
+// addresses dials the IPv4 address it maps.
+func TestAllowSpecialKeepsMappedIPv4Excluded(t *testing.T) {
+	for _, allow := range []string{"::/0", "::ffff:0:0/96", "::ffff:10.0.0.0/104"} {
+		exclude, err := allowSpecial(slices.Clone(measure.DefaultExcluded), []string{allow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make(chan string, 64)
+		hosts := "::ffff:10.0.0.0/126\n::ffff:169.254.169.254\n::ffff:192.168.1.0/127\n::ffff:8.8.8.8\n2001:db8::1\n"
+		if _, err := measure.ReadHosts(context.Background(), strings.NewReader(hosts), exclude, out); err != nil {
+			t.Fatal(err)
+		}
+		close(out)
+		var got []string
+		for h := range out {
+			got = append(got, h)
+		}
+		want := []string{"8.8.8.8:443", "[2001:db8::1]:443"}
+		if allow != "::/0" {
+			want = want[:1]
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("--allow-special %s: probed %q, want %q", allow, got, want)
+		}
+	}
+}
