@@ -148,6 +148,7 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 	if exclude, err = allowSpecial(exclude, f.allowSpecial); err != nil {
 		return err
 	}
+	f.loc.exclude = exclude
 
 	hostCount := -1
 	if f.hosts != "-" {

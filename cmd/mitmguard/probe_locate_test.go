@@ -10,10 +10,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mitmguard/mitmguard/internal/lab"
 	"github.com/mitmguard/mitmguard/locate"
 	"github.com/mitmguard/mitmguard/measure"
+	"github.com/mitmguard/mitmguard/outcome"
 	"github.com/mitmguard/mitmguard/report"
 	"github.com/mitmguard/mitmguard/store"
 )
@@ -254,5 +256,36 @@ func TestAllowSpecialKeepsMappedIPv4Excluded(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("--allow-special %s: probed %q, want %q", allow, got, want)
 		}
+	}
+}
+
+// probe --locate traces only pairs whose host this run may probe: a
+// campaign's records (an earlier run with --allow-special, or a database
+// from someone else) do not lead it to a range the run excludes.
+func TestLocatePairsKeepExclusions(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := &store.Campaign{ID: "old", Started: time.Now(), Params: "{}"}
+	if err := st.CreateCampaign(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	var in []*measure.HostResult
+	for _, h := range []string{"127.0.0.1:443", "10.1.2.3:443", "[::ffff:192.168.1.1]:443", "[fe80::1]:443", "169.254.169.254:443"} {
+		in = append(in, &measure.HostResult{Control: measure.Control{Vantage: "kz", Host: h, SNI: "ctl.control.mitmguard.invalid", Outcome: outcome.OK},
+			Records: []measure.Record{{Vantage: "kz", Host: h, SNI: "facebook.com", Outcome: outcome.Suspected, Time: time.Now(), Attempts: 1}}})
+	}
+	if _, err := st.Write(ctx, c, in); err != nil {
+		t.Fatal(err)
+	}
+	jobs, n, err := locatePairs(ctx, st, c, "kz", 10, slices.Clone(measure.DefaultExcluded))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 1 || jobs[0].host != "127.0.0.1:443" || n != 1 {
+		t.Errorf("pairs to trace: %+v of %d, want only 127.0.0.1:443's", jobs, n)
 	}
 }
