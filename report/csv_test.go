@@ -66,3 +66,36 @@ func TestCSVCellsAreNotFormulas(t *testing.T) {
 		t.Error("the quoted cells are not there as text")
 	}
 }
+
+// The text report sends a terminal no control character from the data (a
+// forged issuer, an edited database): an escape sequence would retitle
+// the window, clear the screen or hide lines.
+func TestTextHasNoControlCharacters(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := &store.Campaign{ID: "ctl", Started: time.Now(), Params: "{}"}
+	if err := st.CreateCampaign(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	evil := "x\x1b]0;owned\x07\x1b[2J\r\x00\x7f"
+	hostsWithRecords(t, st, c, []string{"facebook.com", evil}, "10.77.5.2:443")
+	if err := st.WriteTrace(ctx, c, &store.Trace{Vantage: "local", Host: "10.77.5.2:443", SNI: "facebook.com", Time: time.Now(), Error: evil}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Build(ctx, st, "ctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	rep.WriteText(&b)
+	if i := strings.IndexFunc(b.String(), func(r rune) bool { return r != '\n' && (r < 0x20 || r == 0x7f) }); i >= 0 {
+		t.Errorf("control character %q in the text report:\n%q", b.String()[i], b.String())
+	}
+	if !strings.Contains(b.String(), "x?]0;owned??[2J???") {
+		t.Errorf("the bad text is not shown with its controls replaced:\n%s", b.String())
+	}
+}
