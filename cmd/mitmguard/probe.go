@@ -470,6 +470,7 @@ func allowSpecial(exclude []netip.Prefix, allow []string) ([]netip.Prefix, error
 			if err2 != nil {
 				return nil, fmt.Errorf("probe: --allow-special %q: not a CIDR or address", a)
 			}
+			ip = ip.Unmap() // as a hosts line's address is read
 			p = netip.PrefixFrom(ip, ip.BitLen())
 		}
 		exclude = subtractPrefix(exclude, p.Masked())

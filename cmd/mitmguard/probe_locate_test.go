@@ -212,7 +212,7 @@ func TestProbeLocateHopLab(t *testing.T) {
 // --allow-special opens a hole of exactly its network in the excluded
 // ranges.
 func TestAllowSpecial(t *testing.T) {
-	exclude, err := allowSpecial(slices.Clone(measure.DefaultExcluded), []string{"10.77.0.0/16", "2001:db8:77::1"})
+	exclude, err := allowSpecial(slices.Clone(measure.DefaultExcluded), []string{"10.77.0.0/16", "2001:db8:77::1", "::ffff:192.168.7.7"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,6 +223,7 @@ func TestAllowSpecial(t *testing.T) {
 	for a, want := range map[string]bool{
 		"10.77.5.2": false, "10.77.0.0": false, "10.77.255.255": false, "10.76.255.255": true, "10.78.0.0": true, "10.0.0.1": true,
 		"10.255.255.255": true, "192.168.1.1": true, "2001:db8:77::1": false, "2001:db8:77::2": true, "8.8.8.8": false,
+		"192.168.7.7": false, "192.168.7.8": true,
 	} {
 		if excluded(a) != want {
 			t.Errorf("%s excluded: %v, want %v", a, !want, want)
