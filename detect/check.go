@@ -516,18 +516,21 @@ func matchAnySNI(s *Signature, f Features, code, major int) bool {
 	if slices.Contains(f.Exts, 0) {
 		return false
 	}
-	exts := f.Exts
-	with := make([]uint16, len(exts)+1)
-	for i := 0; i <= len(exts); i++ {
-		copy(with, exts[:i])
-		with[i] = 0
-		copy(with[i+1:], exts[i:])
-		f.Exts = with
+	// server_name at each place in turn: moved one step at a time, not
+	// copied in afresh, so that a hostile hello's thousands of extensions
+	// cost time linear in them, not their square.
+	with := make([]uint16, len(f.Exts)+1)
+	copy(with[1:], f.Exts)
+	f.Exts = with
+	for i := 0; ; i++ {
 		if s.Match(f, code, major) {
 			return true
 		}
+		if i+1 == len(with) {
+			return false
+		}
+		with[i], with[i+1] = with[i+1], with[i]
 	}
-	return false
 }
 
 // closest returns the signature whose lists the features fit best.
@@ -646,10 +649,18 @@ func missing(a, b []uint16) []uint16 {
 	return out
 }
 
+// maxHexList bounds the values a reason spells out: a hostile hello may
+// list 30,000, and a result is written out for each signature tried.
+const maxHexList = 64
+
+// hexList spells out vs, up to maxHexList of them and a count of the rest.
 func hexList(vs []uint16) string {
-	s := make([]string, len(vs))
-	for i, v := range vs {
-		s[i] = fmt.Sprintf("%04x", v)
+	s := make([]string, min(len(vs), maxHexList), min(len(vs), maxHexList)+1)
+	for i := range s {
+		s[i] = fmt.Sprintf("%04x", vs[i])
+	}
+	if len(vs) > maxHexList {
+		s = append(s, fmt.Sprintf("and %d more", len(vs)-maxHexList))
 	}
 	return strings.Join(s, ",")
 }

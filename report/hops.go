@@ -2,7 +2,6 @@ package report
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -158,7 +157,7 @@ func (r *Report) writeLocationCSV(dir string) error {
 	if len(r.Locations) == 0 {
 		return nil
 	}
-	err := writeCSV(filepath.Join(dir, "locations.csv"), func(w *csv.Writer) error {
+	err := writeCSV(filepath.Join(dir, "locations.csv"), func(w *csvWriter) error {
 		w.Write([]string{"vantage", "host", "traced_snis", "finding", "first_forged_hop", "last_clean_router", "server_hops", "hops_before_server", "routers_visible", "error"})
 		for _, l := range r.Locations {
 			w.Write([]string{l.Vantage, l.Host, join(l.Traced), string(l.Finding), csvInt(l.FirstForgedHop), csvStr(l.LastCleanRouter), csvInt(l.ServerHops),
@@ -169,7 +168,7 @@ func (r *Report) writeLocationCSV(dir string) error {
 	if err != nil {
 		return err
 	}
-	return writeCSV(filepath.Join(dir, "hops_before_server.csv"), func(w *csv.Writer) error {
+	return writeCSV(filepath.Join(dir, "hops_before_server.csv"), func(w *csvWriter) error {
 		w.Write([]string{"hops_before_server", "hosts"})
 		for _, h := range r.HopsBeforeServer {
 			w.Write([]string{strconv.Itoa(h.Hops), strconv.Itoa(h.Hosts)})

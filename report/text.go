@@ -16,8 +16,12 @@ import (
 	"github.com/mitmguard/mitmguard/store"
 )
 
-// WriteText prints the report for a terminal.
+// WriteText prints the report for a terminal. Its text comes from forged
+// certificates and from databases that may have been edited, so control
+// characters other than newlines are printed as '?': an escape sequence
+// could retitle the window, clear the screen or hide lines.
 func (r *Report) WriteText(w io.Writer) {
+	w = noControls{w}
 	fmt.Fprintf(w, "campaign %s (started %s): %d hosts, %d records\n\noutcomes:\n", r.Campaign, r.Started.Format("2006-01-02 15:04 UTC"), r.Hosts, r.Records)
 	for _, o := range slices.Sorted(maps.Keys(r.Outcomes)) {
 		fmt.Fprintf(w, "  %-40s %d\n", o, r.Outcomes[o])
@@ -95,7 +99,7 @@ func (r *Report) WriteCSV(ctx context.Context, st store.Store, dir string) error
 		tables["traits.csv"] = append(tables["traits.csv"], []string{t.Trait, strconv.Itoa(t.Count)})
 	}
 	for name, rows := range tables {
-		if err := writeCSV(filepath.Join(dir, name), func(w *csv.Writer) error { return w.WriteAll(rows) }); err != nil {
+		if err := writeCSV(filepath.Join(dir, name), func(w *csvWriter) error { return w.WriteAll(rows) }); err != nil {
 			return err
 		}
 	}
@@ -106,7 +110,7 @@ func (r *Report) WriteCSV(ctx context.Context, st store.Store, dir string) error
 	if err != nil {
 		return err
 	}
-	return writeCSV(filepath.Join(dir, "records.csv"), func(w *csv.Writer) error {
+	return writeCSV(filepath.Join(dir, "records.csv"), func(w *csvWriter) error {
 		w.Write([]string{"host", "sni", "outcome", "time", "attempts", "issuer", "traits", "chain_sha256", "control_sni", "control_outcome", "control_chain_sha256", "error", "vantage"})
 		return st.Records(ctx, c, func(rec measure.Record, ctl measure.Control) error {
 			return w.Write([]string{rec.Host, rec.SNI, string(rec.Outcome), rec.Time.Format("2006-01-02T15:04:05.000Z"), strconv.Itoa(rec.Attempts),
@@ -123,13 +127,13 @@ func hashes[T fmt.Stringer](hs []T) string {
 	return strings.Join(s, " ")
 }
 
-func writeCSV(path string, fill func(*csv.Writer) error) error {
+func writeCSV(path string, fill func(*csvWriter) error) error {
 	fh, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	w := csv.NewWriter(fh)
-	if err := fill(w); err != nil {
+	w := csvWriter{csv.NewWriter(fh)}
+	if err := fill(&w); err != nil {
 		fh.Close()
 		return err
 	}
@@ -139,6 +143,57 @@ func writeCSV(path string, fill func(*csv.Writer) error) error {
 		return err
 	}
 	return fh.Close()
+}
+
+// noControls writes to w with control characters but newlines replaced.
+type noControls struct{ w io.Writer }
+
+func (n noControls) Write(p []byte) (int, error) {
+	if !slices.ContainsFunc(p, isControl) {
+		return n.w.Write(p)
+	}
+	q := slices.Clone(p)
+	for i, c := range q {
+		if isControl(c) {
+			q[i] = '?'
+		}
+	}
+	return n.w.Write(q)
+}
+
+func isControl(c byte) bool { return (c < 0x20 && c != '\n') || c == 0x7f }
+
+// csvWriter writes CSV rows whose cells a spreadsheet cannot take for
+// formulas: the cells hold text from forged certificates and from
+// databases that may come from someone else, and a spreadsheet runs a cell
+// that starts with =, +, -, @, a tab or a carriage return (OWASP's CSV
+// injection). Such a cell is written behind a quote, which spreadsheets
+// read as "text".
+type csvWriter struct{ *csv.Writer }
+
+// Write writes one row, neutralising its formula-like cells.
+func (w *csvWriter) Write(row []string) error {
+	if slices.ContainsFunc(row, formulaLike) {
+		row = slices.Clone(row)
+		for i, c := range row {
+			if formulaLike(c) {
+				row[i] = "'" + c
+			}
+		}
+	}
+	return w.Writer.Write(row)
+}
+
+func formulaLike(cell string) bool { return cell != "" && strings.IndexByte("=+-@\t\r", cell[0]) >= 0 }
+
+// WriteAll writes the rows as Write does.
+func (w *csvWriter) WriteAll(rows [][]string) error {
+	for _, row := range rows {
+		if err := w.Write(row); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // maxDivergentText bounds the divergent pairs a terminal shows; JSON, CSV

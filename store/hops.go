@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/mitmguard/mitmguard/locate"
@@ -98,6 +99,14 @@ func (row *traceRow) trace() (Trace, error) {
 			return t, fmt.Errorf("store: trace of %s %s: bad notes", row.host, row.sni)
 		}
 	}
+	for _, n := range []sql.NullInt64{row.firstForged, row.serverHops, row.blockedAt} {
+		if n.Valid && (n.Int64 < 1 || n.Int64 > locate.MaxTTL) {
+			return t, fmt.Errorf("store: trace of %s %s: hop %d", row.host, row.sni, n.Int64)
+		}
+	}
+	if row.lastClean.Valid && !isAddr(row.lastClean.String) {
+		return t, fmt.Errorf("store: trace of %s %s: last clean router %q is not an address", row.host, row.sni, row.lastClean.String)
+	}
 	r := locate.Result{
 		SNI: row.sni, Address: row.host, Finding: locate.Finding(row.finding), Outcome: outcome.Outcome(row.outcome),
 		FirstForgedHop: intPtr(row.firstForged), LastCleanRouter: strPtr(row.lastClean), ServerHops: intPtr(row.serverHops),
@@ -134,11 +143,21 @@ func decodeHops(b []byte) ([]locate.Hop, error) {
 		if h.TTL < 1 || h.TTL > locate.MaxTTL || (i > 0 && h.TTL <= hops[i-1].TTL) {
 			return nil, fmt.Errorf("hop list: hop %d has TTL %d", i+1, h.TTL)
 		}
+		if h.Router != nil && !isAddr(*h.Router) {
+			return nil, fmt.Errorf("hop list: hop %d: router %q is not an address", i+1, *h.Router)
+		}
 	}
 	if hops == nil {
 		hops = []locate.Hop{}
 	}
 	return hops, nil
+}
+
+// isAddr reports whether s is an IP address as a trace writes a router's
+// (the source of an ICMP time-exceeded).
+func isAddr(s string) bool {
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.String() == s
 }
 
 func nullInt(p *int) any {

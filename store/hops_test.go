@@ -2,8 +2,10 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -110,5 +112,49 @@ func TestMigratePostgresFromVersion1(t *testing.T) {
 	}
 	if version != store.SchemaVersion {
 		t.Errorf("version %d after migration, want %d (SQLite's)", version, store.SchemaVersion)
+	}
+}
+
+// A hop_results row edited by someone else (the database may come from
+// anyone) is refused when it holds what no write makes: a hop number out of
+// 1..255, or a router that is not an address (text a terminal, a
+// spreadsheet or a page would take for commands).
+func TestTracesRefuseEditedRows(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "m.db")
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := &store.Campaign{ID: "edited", Started: time.Now(), Params: "{}"}
+	if err := st.CreateCampaign(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	hr := &measure.HostResult{Control: measure.Control{Vantage: "kz", Host: "127.0.0.1:443", SNI: "ctl.control.mitmguard.invalid", Outcome: outcome.OK},
+		Records: []measure.Record{{Vantage: "kz", Host: "127.0.0.1:443", SNI: "facebook.com", Outcome: outcome.Suspected, Time: time.Now(), Attempts: 1}}}
+	if _, err := st.Write(ctx, c, []*measure.HostResult{hr}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, edit := range []string{
+		`first_forged_hop = -3`, `first_forged_hop = 0`, `first_forged_hop = 256`, `server_hops = 1099511627776`, `blocked_at_hop = -1`,
+		`last_clean_router = '=HYPERLINK("http://evil.example/","x")'`, "last_clean_router = char(27) || '[2J'",
+		`hops = '[{"ttl":1,"outcome":"expired","router":"<script>"}]'`,
+	} {
+		if err := st.WriteTrace(ctx, c, storetest.LocatedTrace("kz", "127.0.0.1:443", "facebook.com")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `UPDATE hop_results SET `+edit); err != nil {
+			t.Fatalf("%s: %v", edit, err)
+		}
+		err := st.Traces(ctx, c, func(tr store.Trace) error { return nil })
+		if err == nil {
+			t.Errorf("a row edited with %s is read back", edit)
+		}
 	}
 }

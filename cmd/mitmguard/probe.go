@@ -148,6 +148,7 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 	if exclude, err = allowSpecial(exclude, f.allowSpecial); err != nil {
 		return err
 	}
+	f.loc.exclude = exclude
 
 	hostCount := -1
 	if f.hosts != "-" {
@@ -453,8 +454,15 @@ func printStats(w io.Writer, id string, s *measure.Stats) {
 }
 
 // allowSpecial takes the networks of --allow-special out of the excluded
-// ones: an excluded range that holds one is split around it.
+// ones: an excluded range that holds one is split around it. An IPv4
+// address in its IPv4-mapped IPv6 form (::ffff:a.b.c.d, which a hosts CIDR
+// may give) is dialled as the IPv4 address, so the excluded IPv4 ranges
+// are kept excluded in that form too: allowing ::/0 or ::ffff:0:0/96 does
+// not open 10.0.0.0/8.
 func allowSpecial(exclude []netip.Prefix, allow []string) ([]netip.Prefix, error) {
+	if len(allow) == 0 {
+		return exclude, nil
+	}
 	for _, a := range allow {
 		p, err := netip.ParsePrefix(a)
 		if err != nil {
@@ -462,9 +470,15 @@ func allowSpecial(exclude []netip.Prefix, allow []string) ([]netip.Prefix, error
 			if err2 != nil {
 				return nil, fmt.Errorf("probe: --allow-special %q: not a CIDR or address", a)
 			}
+			ip = ip.Unmap() // as a hosts line's address is read
 			p = netip.PrefixFrom(ip, ip.BitLen())
 		}
 		exclude = subtractPrefix(exclude, p.Masked())
+	}
+	for _, q := range exclude {
+		if q.Addr().Is4() {
+			exclude = append(exclude, netip.PrefixFrom(netip.AddrFrom16(q.Addr().As16()), 96+q.Bits()))
+		}
 	}
 	return exclude, nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,6 +42,7 @@ type locateFlags struct {
 	budget  int
 	maxHops int
 	timeout time.Duration
+	exclude []netip.Prefix // the networks the run may not probe
 }
 
 func addLocateFlags(cmd *cobra.Command, f *locateFlags) {
@@ -92,8 +95,10 @@ type job struct {
 // locatePairs returns the campaign's intercepted pairs seen from vantage
 // that have no trace yet (a failed trace is tried again), one per host in
 // turn so that a budget covers as many hosts as it can, and how many there
-// were before the budget.
-func locatePairs(ctx context.Context, st store.Store, c *store.Campaign, vantage string, budget int) ([]job, int, error) {
+// were before the budget. A pair whose host is in an exclude network is
+// left out: the records may come from a run that allowed more (or from
+// someone else's database), and a trace connects to the host.
+func locatePairs(ctx context.Context, st store.Store, c *store.Campaign, vantage string, budget int, exclude []netip.Prefix) ([]job, int, error) {
 	traced := map[pair]bool{}
 	err := st.Traces(ctx, c, func(t store.Trace) error {
 		if t.Vantage == vantage && t.Error == "" {
@@ -109,7 +114,7 @@ func locatePairs(ctx context.Context, st store.Store, c *store.Campaign, vantage
 	controls := map[string][]chain.Hash{}
 	n := 0
 	err = st.Records(ctx, c, func(r measure.Record, ct measure.Control) error {
-		if r.Vantage != vantage || !r.Outcome.Intercepted() || traced[pair{r.Host, r.SNI}] {
+		if r.Vantage != vantage || !r.Outcome.Intercepted() || traced[pair{r.Host, r.SNI}] || !mayProbe(r.Host, exclude) {
 			return nil
 		}
 		if byHost[r.Host] == nil {
@@ -134,12 +139,23 @@ func locatePairs(ctx context.Context, st store.Store, c *store.Campaign, vantage
 	return out, n, nil
 }
 
+// mayProbe reports whether host (IP:port) lies outside the exclude
+// networks, judging an IPv4-mapped address as the IPv4 one it dials.
+func mayProbe(host string, exclude []netip.Prefix) bool {
+	ap, err := netip.ParseAddrPort(host)
+	if err != nil {
+		return false
+	}
+	a := ap.Addr().Unmap()
+	return !slices.ContainsFunc(exclude, func(p netip.Prefix) bool { return p.Contains(a) })
+}
+
 // runLocatePhase traces the campaign's intercepted pairs within the budget
 // and stores each trace with its record. A trace that fails (the host no
 // longer answers, a socket option refused) is stored with its reason and
 // does not stop the others; a failed store write or an interrupt does.
 func runLocatePhase(ctx context.Context, st store.Store, c *store.Campaign, vantage string, cl *verdict.Classifier, f locateFlags, stderr io.Writer, progress bool) (*locateStats, error) {
-	pairs, n, err := locatePairs(ctx, st, c, vantage, f.budget)
+	pairs, n, err := locatePairs(ctx, st, c, vantage, f.budget, f.exclude)
 	if err != nil {
 		return nil, fmt.Errorf("probe --locate: %w", err)
 	}

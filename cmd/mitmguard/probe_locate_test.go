@@ -10,10 +10,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mitmguard/mitmguard/internal/lab"
 	"github.com/mitmguard/mitmguard/locate"
 	"github.com/mitmguard/mitmguard/measure"
+	"github.com/mitmguard/mitmguard/outcome"
 	"github.com/mitmguard/mitmguard/report"
 	"github.com/mitmguard/mitmguard/store"
 )
@@ -210,7 +212,7 @@ func TestProbeLocateHopLab(t *testing.T) {
 // --allow-special opens a hole of exactly its network in the excluded
 // ranges.
 func TestAllowSpecial(t *testing.T) {
-	exclude, err := allowSpecial(slices.Clone(measure.DefaultExcluded), []string{"10.77.0.0/16", "2001:db8:77::1"})
+	exclude, err := allowSpecial(slices.Clone(measure.DefaultExcluded), []string{"10.77.0.0/16", "2001:db8:77::1", "::ffff:192.168.7.7"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,9 +223,70 @@ func TestAllowSpecial(t *testing.T) {
 	for a, want := range map[string]bool{
 		"10.77.5.2": false, "10.77.0.0": false, "10.77.255.255": false, "10.76.255.255": true, "10.78.0.0": true, "10.0.0.1": true,
 		"10.255.255.255": true, "192.168.1.1": true, "2001:db8:77::1": false, "2001:db8:77::2": true, "8.8.8.8": false,
+		"192.168.7.7": false, "192.168.7.8": true,
 	} {
 		if excluded(a) != want {
 			t.Errorf("%s excluded: %v, want %v", a, !want, want)
 		}
+	}
+}
+
+// --allow-special ::/0 (or ::ffff:0:0/96) opens the IPv6 special ranges,
+// not IPv4's through their IPv4-mapped form: a hosts CIDR of mapped
+// addresses dials the IPv4 address it maps.
+func TestAllowSpecialKeepsMappedIPv4Excluded(t *testing.T) {
+	for _, allow := range []string{"::/0", "::ffff:0:0/96", "::ffff:10.0.0.0/104"} {
+		exclude, err := allowSpecial(slices.Clone(measure.DefaultExcluded), []string{allow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make(chan string, 64)
+		hosts := "::ffff:10.0.0.0/126\n::ffff:169.254.169.254\n::ffff:192.168.1.0/127\n::ffff:8.8.8.8\n2001:db8::1\n"
+		if _, err := measure.ReadHosts(context.Background(), strings.NewReader(hosts), exclude, out); err != nil {
+			t.Fatal(err)
+		}
+		close(out)
+		var got []string
+		for h := range out {
+			got = append(got, h)
+		}
+		want := []string{"8.8.8.8:443", "[2001:db8::1]:443"}
+		if allow != "::/0" {
+			want = want[:1]
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("--allow-special %s: probed %q, want %q", allow, got, want)
+		}
+	}
+}
+
+// probe --locate traces only pairs whose host this run may probe: a
+// campaign's records (an earlier run with --allow-special, or a database
+// from someone else) do not lead it to a range the run excludes.
+func TestLocatePairsKeepExclusions(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := &store.Campaign{ID: "old", Started: time.Now(), Params: "{}"}
+	if err := st.CreateCampaign(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	var in []*measure.HostResult
+	for _, h := range []string{"127.0.0.1:443", "10.1.2.3:443", "[::ffff:192.168.1.1]:443", "[fe80::1]:443", "169.254.169.254:443"} {
+		in = append(in, &measure.HostResult{Control: measure.Control{Vantage: "kz", Host: h, SNI: "ctl.control.mitmguard.invalid", Outcome: outcome.OK},
+			Records: []measure.Record{{Vantage: "kz", Host: h, SNI: "facebook.com", Outcome: outcome.Suspected, Time: time.Now(), Attempts: 1}}})
+	}
+	if _, err := st.Write(ctx, c, in); err != nil {
+		t.Fatal(err)
+	}
+	jobs, n, err := locatePairs(ctx, st, c, "kz", 10, slices.Clone(measure.DefaultExcluded))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 1 || jobs[0].host != "127.0.0.1:443" || n != 1 {
+		t.Errorf("pairs to trace: %+v of %d, want only 127.0.0.1:443's", jobs, n)
 	}
 }

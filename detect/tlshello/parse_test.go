@@ -119,7 +119,84 @@ func FuzzParse(f *testing.F) {
 		}
 		ch.JA4()
 		ch.JA3()
+		checkParsed(t, ch)
 	})
+}
+
+// checkParsed checks what the two passes of ParseHandshake built against
+// the message itself: the extensions tile the end of Raw, each list is
+// capped, and the server name, ALPN protocols and key share groups are what
+// a plain reading of their extension's data gives.
+func checkParsed(t *testing.T, ch *ClientHello) {
+	t.Helper()
+	end := len(ch.Raw)
+	if n := len(ch.Extensions); n > 0 {
+		end = int(ch.Extensions[0].Offset) - 4
+	}
+	var sni, alpn, shares []byte
+	for i, e := range ch.Extensions {
+		d := ch.ExtensionData(e)
+		if d == nil || len(d) != int(e.Len) || int(e.Offset) != end+4 || binary.BigEndian.Uint16(ch.Raw[end:]) != e.Type ||
+			binary.BigEndian.Uint16(ch.Raw[end+2:]) != e.Len {
+			t.Fatalf("extension %d %+v does not follow the one before (ending at %d) in the %d-byte message", i, e, end, len(ch.Raw))
+		}
+		end += 4 + len(d)
+		switch e.Type {
+		case 0:
+			sni = d
+		case 16:
+			alpn = d
+		case 51:
+			shares = d
+		}
+	}
+	if end != len(ch.Raw) {
+		t.Fatalf("the extensions end at %d of %d bytes", end, len(ch.Raw))
+	}
+	for _, l := range [][]uint16{ch.CipherSuites, ch.SupportedGroups, ch.SignatureSchemes, ch.SupportedVersions, ch.KeyShares} {
+		if cap(l) != len(l) {
+			t.Fatalf("a list of %d values has room for %d", len(l), cap(l))
+		}
+	}
+	name := ""
+	if sni != nil {
+		in, list := cryptobyte.String(sni), cryptobyte.String(nil)
+		in.ReadUint16LengthPrefixed(&list)
+		for !list.Empty() {
+			var kind uint8
+			var h cryptobyte.String
+			list.ReadUint8(&kind)
+			list.ReadUint16LengthPrefixed(&h)
+			if kind == 0 && name == "" {
+				name = string(h)
+			}
+		}
+	}
+	var protos []string
+	if alpn != nil {
+		in, list := cryptobyte.String(alpn), cryptobyte.String(nil)
+		in.ReadUint16LengthPrefixed(&list)
+		for !list.Empty() {
+			var p cryptobyte.String
+			list.ReadUint8LengthPrefixed(&p)
+			protos = append(protos, string(p))
+		}
+	}
+	var groups []uint16
+	if shares != nil {
+		in, list := cryptobyte.String(shares), cryptobyte.String(nil)
+		in.ReadUint16LengthPrefixed(&list)
+		for !list.Empty() {
+			var g uint16
+			var key cryptobyte.String
+			list.ReadUint16(&g)
+			list.ReadUint16LengthPrefixed(&key)
+			groups = append(groups, g)
+		}
+	}
+	if ch.ServerName != name || !slices.Equal(ch.ALPN, protos) || !slices.Equal(ch.KeyShares, groups) {
+		t.Fatalf("parsed name %q, ALPN %q, key shares %x; the extensions say %q, %q, %x", ch.ServerName, ch.ALPN, ch.KeyShares, name, protos, groups)
+	}
 }
 
 // ext is an extension to build a hello with.
