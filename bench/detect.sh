@@ -54,3 +54,6 @@ go test ./detect/detecthttp -run '^$' -bench BenchmarkMiddlewareCost -benchmem
 # A hostile hello of 16000 empty extensions: ns/ext stays near the cost of
 # one extension (linear), not thousands (the square of the count).
 go test ./detect/tlshello -run '^$' -bench BenchmarkParseManyExtensions -benchtime 20x
+# The same hostile shape through the whole check (no server name, 1,000 and
+# 15,000 empty extensions): ns/ext must not grow with the count.
+go test ./detect -run '^$' -bench BenchmarkCheckManyExtensions -benchtime 20x
