@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mitmguard/mitmguard/blocklist"
 	"github.com/mitmguard/mitmguard/internal/rootfs"
 )
 
@@ -292,6 +293,9 @@ func checkHostLinks(r rootFS, st Step, paths []string) error {
 type UndoOptions struct {
 	// Force restores even paths changed since the apply.
 	Force bool
+	// List is the blocklist in force (nil: the embedded one): a Windows
+	// undo keeps its roots distrusted whatever the journal says.
+	List *blocklist.List
 }
 
 // UndoResult says what Undo did.
@@ -303,6 +307,8 @@ type UndoResult struct {
 	Moved string
 	// Forced lists the changes made since the apply that --force overwrote.
 	Forced []Conflict
+	// Kept lists the certificates a Windows undo left distrusted, and why.
+	Kept []Kept
 }
 
 // Undo restores, newest first, every file that the journaled apply under
@@ -329,7 +335,7 @@ func Undo(root string, opts UndoOptions) (*UndoResult, error) {
 		return nil, &JournalError{Path: journalFile, Reason: err.Error()}
 	}
 	if j.windows() {
-		return undoWindows(context.Background(), r, j)
+		return undoWindows(context.Background(), r, j, opts)
 	}
 	res := &UndoResult{}
 	if j.Root != r.Root() {
