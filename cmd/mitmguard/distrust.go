@@ -28,6 +28,8 @@ type distrustJSON struct {
 	// Windows is the plan (or, applied, what was done) for the Windows
 	// certificate stores of a mounted volume or of this Windows.
 	Windows []windowsStepJSON `json:"windows_steps,omitempty"`
+	// Kept: the certificates a Windows undo left distrusted, and why.
+	Kept []distrust.Kept `json:"kept_distrusted,omitempty"`
 }
 
 // windowsStepJSON is one step on a Windows certificate store.
@@ -112,12 +114,12 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 				return errors.New("distrust: --script prints a script and changes nothing: it excludes --apply and --undo")
 			}
 			if undo {
-				res, err := distrust.Undo(f.root, distrust.UndoOptions{Force: force})
+				res, err := distrust.Undo(f.root, distrust.UndoOptions{Force: force, List: activeList(cmd)})
 				if err != nil {
 					return err
 				}
 				if f.json {
-					return writeJSON(out, distrustJSON{Root: f.root, Mode: "undo", Steps: res.Steps, MovedFrom: res.Moved, Forced: res.Forced})
+					return writeJSON(out, distrustJSON{Root: f.root, Mode: "undo", Steps: res.Steps, MovedFrom: res.Moved, Forced: res.Forced, Kept: res.Kept})
 				}
 				switch {
 				case res.Moved != "" && len(res.Forced) == 0:
@@ -130,6 +132,13 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 				}
 				for _, s := range res.Steps {
 					fmt.Fprintf(out, "restored %s %s\n", s.Store, s.StorePath)
+				}
+				for _, k := range res.Kept {
+					verb := "put back into"
+					if k.Action == winstore.Remove {
+						verb = "taken out of"
+					}
+					fmt.Fprintf(out, "kept distrusted: %s (%s) not %s %s: %s\n", text(k.Subject), k.Thumbprint, verb, winstore.CertDrive(k.Location, k.Store), k.Reason)
 				}
 				fmt.Fprintf(out, "undo complete: %d step(s) restored byte for byte\n", len(res.Steps))
 				return nil
