@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -97,41 +99,52 @@ func picked(f truststore.Finding, includeNotPublic bool) bool {
 }
 
 // ApplyWindows carries out a plan on the running Windows's stores through
-// CryptoAPI, journaled under root so that Undo puts the stores back.
+// CryptoAPI, journaled in %ProgramData%\mitmguard\distrust (a folder only
+// Administrators and SYSTEM may change) so that Undo puts the stores back.
 func ApplyWindows(ctx context.Context, root string, p *winstore.Plan) ([]winstore.Step, error) {
-	return applyWindows(ctx, root, p, applyLiveWindows)
-}
-
-// applyWindows journals the plan's steps (with each certificate's DER)
-// before doing any, so that an apply interrupted at any point can be
-// undone, does them with do, and records the steps done.
-func applyWindows(ctx context.Context, root string, p *winstore.Plan, do func(context.Context, *winstore.Plan) ([]winstore.Step, error)) ([]winstore.Step, error) {
 	if len(p.Steps) == 0 {
 		return nil, nil
 	}
-	fsys, err := rootfs.Open(root)
+	dir, err := liveJournalDir()
+	if err != nil {
+		return nil, err
+	}
+	return applyWindows(ctx, dir, p, applyLiveWindows)
+}
+
+// winJournalFile is the journal inside the Windows journal folder.
+const winJournalFile = "/journal.json"
+
+// applyWindows journals the plan's steps (with each certificate's DER) in
+// the folder dir before doing any, so that an apply interrupted at any
+// point can be undone, does them with do, and records the steps done.
+func applyWindows(ctx context.Context, dir string, p *winstore.Plan, do func(context.Context, *winstore.Plan) ([]winstore.Step, error)) ([]winstore.Step, error) {
+	if len(p.Steps) == 0 {
+		return nil, nil
+	}
+	if err := makeJournalDir(dir); err != nil {
+		return nil, &NotPermittedError{Path: dir, Reason: err.Error()}
+	}
+	fsys, err := rootfs.Open(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer fsys.Close()
 	r := rootFS{fsys}
-	if _, err := r.Lstat(journalFile); err == nil {
-		return nil, &JournalExistsError{Path: r.Real(journalFile)}
-	}
-	if _, err := r.MkdirAll(JournalDir, 0o700); err != nil {
-		return nil, &NotPermittedError{Path: r.Real(JournalDir), Reason: err.Error()}
+	if _, err := r.Lstat(winJournalFile); err == nil {
+		return nil, &JournalExistsError{Path: r.Real(winJournalFile)}
 	}
 	e := journalEntry{
 		Step:  Step{Store: windowsStores, StorePath: "Cert:", Owner: "machine and current user", Description: "add roots to Disallowed and remove them from Root", Changes: []string{}},
 		State: "started", Certs: changesOf(p.Steps),
 	}
-	j := &journal{Version: journalVersion, Root: r.Root(), Started: time.Now().UTC(), Steps: []journalEntry{e}}
-	if err := j.write(r); err != nil {
+	j := &journal{Version: journalVersion, Root: "/", Started: time.Now().UTC(), Steps: []journalEntry{e}}
+	if err := j.writeTo(r, winJournalFile); err != nil {
 		return nil, err
 	}
 	done, err := do(ctx, p)
 	j.Steps[0].State, j.Steps[0].Certs = "done", changesOf(done)
-	if werr := j.write(r); werr != nil && err == nil {
+	if werr := j.writeTo(r, winJournalFile); werr != nil && err == nil {
 		err = werr
 	}
 	if err != nil {
@@ -287,26 +300,51 @@ func windowsUndo(j *journal, now []*winstore.Store, list *blocklist.List) (*wins
 	return undo, kept, nil
 }
 
-// undoWindows reverses a Windows journal on the live stores and removes
-// the journal.
-func undoWindows(ctx context.Context, r rootFS, j *journal, opts UndoOptions) (*UndoResult, error) {
-	if runtime.GOOS != "windows" {
-		return nil, &JournalError{Path: journalFile, Reason: "it records changes to the certificate stores of a Windows: run mitmguard distrust --undo on that Windows"}
+// undoLiveWindows reverses the journal of the running Windows, kept in
+// dir, on the stores that read and apply change, and removes the journal.
+// It refuses a journal folder or file that Administrators or SYSTEM do not
+// own: someone else may have planted it.
+func undoLiveWindows(ctx context.Context, dir string, opts UndoOptions,
+	read func(context.Context) ([]*winstore.Store, error), apply func(context.Context, *winstore.Plan) ([]winstore.Step, error)) (*UndoResult, error) {
+	file := filepath.Join(dir, filepath.FromSlash(winJournalFile))
+	if _, err := os.Lstat(file); errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNoJournal
 	}
-	now, err := readLiveWindows(ctx)
+	for _, p := range []string{dir, file} {
+		if err := checkJournalOwner(p); err != nil {
+			return nil, &JournalError{Path: p, Reason: err.Error()}
+		}
+	}
+	fsys, err := rootfs.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer fsys.Close()
+	data, err := fsys.ReadFile(winJournalFile, maxJournalSize)
+	if err != nil {
+		return nil, &JournalError{Path: file, Reason: err.Error()}
+	}
+	j, err := parseJournal(data)
+	if err == nil && !j.windows() {
+		err = errors.New("it records changes to files, not to the Windows certificate stores")
+	}
+	if err != nil {
+		return nil, &JournalError{Path: file, Reason: err.Error()}
+	}
+	now, err := read(ctx)
 	if err != nil {
 		return nil, err
 	}
 	undo, kept, err := windowsUndo(j, now, opts.List)
 	if err != nil {
-		return nil, &JournalError{Path: journalFile, Reason: err.Error()}
+		return nil, &JournalError{Path: file, Reason: err.Error()}
 	}
-	if _, err := applyLiveWindows(ctx, undo); err != nil {
+	if _, err := apply(ctx, undo); err != nil {
 		return nil, fmt.Errorf("distrust: undoing the Windows changes: %w", err)
 	}
 	res := &UndoResult{Kept: kept}
 	for _, e := range j.Steps {
 		res.Steps = append(res.Steps, e.Step)
 	}
-	return res, r.RemoveAll(JournalDir)
+	return res, os.RemoveAll(dir)
 }

@@ -137,7 +137,7 @@ func TestWindowsJournalApplyUndo(t *testing.T) {
 		before := m.contents()
 		m.failAfter = failAfter
 		root := t.TempDir()
-		done, err := applyWindows(context.Background(), root, p, m.apply)
+		done, err := applyWindows(context.Background(), jdir(root), p, m.apply)
 		if (err != nil) != (failAfter >= 0) {
 			t.Fatalf("fail after %d: %v", failAfter, err)
 		}
@@ -150,7 +150,7 @@ func TestWindowsJournalApplyUndo(t *testing.T) {
 				t.Fatalf("change %d: %+v", i, c)
 			}
 		}
-		if _, err := applyWindows(context.Background(), root, p, m.apply); !errors.As(err, new(*JournalExistsError)) {
+		if _, err := applyWindows(context.Background(), jdir(root), p, m.apply); !errors.As(err, new(*JournalExistsError)) {
 			t.Fatalf("second apply: %v", err)
 		}
 		undo, kept, err := windowsUndo(j, m.stores, notKazakh(t))
@@ -215,7 +215,7 @@ func TestWindowsUndoKeepsKnownRoots(t *testing.T) {
 	m, p := kazakhLive(t)
 	before := m.contents()
 	root := t.TempDir()
-	if _, err := applyWindows(context.Background(), root, p, m.apply); err != nil {
+	if _, err := applyWindows(context.Background(), jdir(root), p, m.apply); err != nil {
 		t.Fatal(err)
 	}
 	applied := m.contents()
@@ -334,7 +334,7 @@ func TestWindowsJournalCrash(t *testing.T) {
 	}
 	func() {
 		defer func() { recover() }()
-		applyWindows(context.Background(), root, p, crash)
+		applyWindows(context.Background(), jdir(root), p, crash)
 	}()
 	undo, _, err := windowsUndo(readJournal(t, root), m.stores, notKazakh(t))
 	if err != nil {
@@ -353,7 +353,7 @@ func TestWindowsJournalCrash(t *testing.T) {
 func TestWindowsJournalHostile(t *testing.T) {
 	m, p := kazakhLive(t)
 	root := t.TempDir()
-	if _, err := applyWindows(context.Background(), root, p, m.apply); err != nil {
+	if _, err := applyWindows(context.Background(), jdir(root), p, m.apply); err != nil {
 		t.Fatal(err)
 	}
 	good, err := os.ReadFile(filepath.Join(root, JournalDir, "journal.json"))
@@ -405,5 +405,37 @@ func TestWindowsJournalHostile(t *testing.T) {
 	var je *JournalError
 	if _, err := Undo(root, UndoOptions{}); !errors.As(err, &je) || !strings.Contains(je.Reason, "on that Windows") {
 		t.Fatalf("undo off Windows: %v", err)
+	}
+}
+
+// jdir is the journal folder the tests give applyWindows: where Undo
+// under root finds (and, off Windows, refuses) a Windows journal.
+func jdir(root string) string { return filepath.Join(root, JournalDir) }
+
+// The undo of the running Windows reads its journal from the journal
+// folder, undoes it on the stores and removes the folder; a second undo
+// finds no journal.
+func TestWindowsUndoLive(t *testing.T) {
+	m, p := kazakhLive(t)
+	before := m.contents()
+	dir := filepath.Join(t.TempDir(), "mitmguard", "distrust")
+	if _, err := applyWindows(context.Background(), dir, p, m.apply); err != nil {
+		t.Fatal(err)
+	}
+	read := func(context.Context) ([]*winstore.Store, error) { return m.stores, nil }
+	res, err := undoLiveWindows(context.Background(), dir, UndoOptions{List: notKazakh(t)}, read, m.apply)
+	if err != nil || len(res.Kept) != 0 || len(res.Steps) != 1 {
+		t.Fatalf("undo: %+v %v", res, err)
+	}
+	for k, v := range before {
+		if got := m.contents()[k]; got != v {
+			t.Errorf("%s is %q after undo, was %q", k, got, v)
+		}
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("journal folder left: %v", err)
+	}
+	if _, err := undoLiveWindows(context.Background(), dir, UndoOptions{}, read, m.apply); !errors.Is(err, ErrNoJournal) {
+		t.Fatalf("second undo: %v", err)
 	}
 }
