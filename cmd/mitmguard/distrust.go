@@ -80,7 +80,12 @@ On a mounted Windows volume (--root) the plan says which roots move, per hive
 and user; the hives are not edited offline (--apply is refused):
 --script powershell prints the PowerShell an administrator runs on that
 Windows. On Windows itself --apply changes the stores through CryptoAPI,
-journaled so that --undo puts every removed root back.
+journaled in %ProgramData%\mitmguard\distrust (Administrators and SYSTEM
+only) so that --undo puts every removed root back. That undo refuses a
+journal not owned by Administrators or SYSTEM, and never trusts again a root
+on the blocklist in force, nor takes out of Disallowed a root a Root store
+still holds unless it puts it back where the apply removed it: it prints
+each one as "kept distrusted" with the reason.
 
 Without --apply it prints the plan and changes nothing. With --apply every
 file a step may change is backed up into a journal under
