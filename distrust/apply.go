@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mitmguard/mitmguard/blocklist"
 	"github.com/mitmguard/mitmguard/internal/rootfs"
 )
 
@@ -292,6 +293,9 @@ func checkHostLinks(r rootFS, st Step, paths []string) error {
 type UndoOptions struct {
 	// Force restores even paths changed since the apply.
 	Force bool
+	// List is the blocklist in force (nil: the embedded one): a Windows
+	// undo keeps its roots distrusted whatever the journal says.
+	List *blocklist.List
 }
 
 // UndoResult says what Undo did.
@@ -303,14 +307,23 @@ type UndoResult struct {
 	Moved string
 	// Forced lists the changes made since the apply that --force overwrote.
 	Forced []Conflict
+	// Kept lists the certificates a Windows undo left distrusted, and why.
+	Kept []Kept
 }
 
 // Undo restores, newest first, every file that the journaled apply under
 // root backed up, including a step that was interrupted, and then removes
-// the journal. Before changing anything it refuses a journal that does not
+// the journal (on the running Windows: see undoLiveWindows). Before changing anything it refuses a journal that does not
 // fit (see parseJournal) and, unless forced, any path changed since the
 // apply left it.
 func Undo(root string, opts UndoOptions) (*UndoResult, error) {
+	if IsLiveWindows(root) {
+		dir, err := liveJournalDir()
+		if err != nil {
+			return nil, err
+		}
+		return undoLiveWindows(context.Background(), dir, opts, readLiveWindows, applyLiveWindows)
+	}
 	fsys, err := rootfs.Open(root)
 	if err != nil {
 		return nil, err
@@ -329,7 +342,7 @@ func Undo(root string, opts UndoOptions) (*UndoResult, error) {
 		return nil, &JournalError{Path: journalFile, Reason: err.Error()}
 	}
 	if j.windows() {
-		return undoWindows(context.Background(), r, j)
+		return nil, &JournalError{Path: journalFile, Reason: "it records changes to the certificate stores of a Windows: run mitmguard distrust --undo on that Windows"}
 	}
 	res := &UndoResult{}
 	if j.Root != r.Root() {
@@ -551,12 +564,14 @@ func checkState(it fileState) error {
 	return nil
 }
 
-func (j *journal) write(r rootFS) error {
+func (j *journal) write(r rootFS) error { return j.writeTo(r, journalFile) }
+
+func (j *journal) writeTo(r rootFS, name string) error {
 	b, err := json.MarshalIndent(j, "", "  ")
 	if err != nil {
 		return err
 	}
-	return r.WriteFile(journalFile, b, 0o600)
+	return r.WriteFile(name, b, 0o600)
 }
 
 // checkPermitted refuses early, before anything changes: the running system

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/mitmguard/mitmguard/blocklist"
 	"github.com/mitmguard/mitmguard/chain"
 	"github.com/mitmguard/mitmguard/internal/regf"
 	"github.com/mitmguard/mitmguard/internal/rootfs"
@@ -95,41 +99,52 @@ func picked(f truststore.Finding, includeNotPublic bool) bool {
 }
 
 // ApplyWindows carries out a plan on the running Windows's stores through
-// CryptoAPI, journaled under root so that Undo puts the stores back.
+// CryptoAPI, journaled in %ProgramData%\mitmguard\distrust (a folder only
+// Administrators and SYSTEM may change) so that Undo puts the stores back.
 func ApplyWindows(ctx context.Context, root string, p *winstore.Plan) ([]winstore.Step, error) {
-	return applyWindows(ctx, root, p, applyLiveWindows)
-}
-
-// applyWindows journals the plan's steps (with each certificate's DER)
-// before doing any, so that an apply interrupted at any point can be
-// undone, does them with do, and records the steps done.
-func applyWindows(ctx context.Context, root string, p *winstore.Plan, do func(context.Context, *winstore.Plan) ([]winstore.Step, error)) ([]winstore.Step, error) {
 	if len(p.Steps) == 0 {
 		return nil, nil
 	}
-	fsys, err := rootfs.Open(root)
+	dir, err := liveJournalDir()
+	if err != nil {
+		return nil, err
+	}
+	return applyWindows(ctx, dir, p, applyLiveWindows)
+}
+
+// winJournalFile is the journal inside the Windows journal folder.
+const winJournalFile = "/journal.json"
+
+// applyWindows journals the plan's steps (with each certificate's DER) in
+// the folder dir before doing any, so that an apply interrupted at any
+// point can be undone, does them with do, and records the steps done.
+func applyWindows(ctx context.Context, dir string, p *winstore.Plan, do func(context.Context, *winstore.Plan) ([]winstore.Step, error)) ([]winstore.Step, error) {
+	if len(p.Steps) == 0 {
+		return nil, nil
+	}
+	if err := makeJournalDir(dir); err != nil {
+		return nil, &NotPermittedError{Path: dir, Reason: err.Error()}
+	}
+	fsys, err := rootfs.Open(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer fsys.Close()
 	r := rootFS{fsys}
-	if _, err := r.Lstat(journalFile); err == nil {
-		return nil, &JournalExistsError{Path: r.Real(journalFile)}
-	}
-	if _, err := r.MkdirAll(JournalDir, 0o700); err != nil {
-		return nil, &NotPermittedError{Path: r.Real(JournalDir), Reason: err.Error()}
+	if _, err := r.Lstat(winJournalFile); err == nil {
+		return nil, &JournalExistsError{Path: r.Real(winJournalFile)}
 	}
 	e := journalEntry{
 		Step:  Step{Store: windowsStores, StorePath: "Cert:", Owner: "machine and current user", Description: "add roots to Disallowed and remove them from Root", Changes: []string{}},
 		State: "started", Certs: changesOf(p.Steps),
 	}
-	j := &journal{Version: journalVersion, Root: r.Root(), Started: time.Now().UTC(), Steps: []journalEntry{e}}
-	if err := j.write(r); err != nil {
+	j := &journal{Version: journalVersion, Root: "/", Started: time.Now().UTC(), Steps: []journalEntry{e}}
+	if err := j.writeTo(r, winJournalFile); err != nil {
 		return nil, err
 	}
 	done, err := do(ctx, p)
 	j.Steps[0].State, j.Steps[0].Certs = "done", changesOf(done)
-	if werr := j.write(r); werr != nil && err == nil {
+	if werr := j.writeTo(r, winJournalFile); werr != nil && err == nil {
 		err = werr
 	}
 	if err != nil {
@@ -188,71 +203,148 @@ func knownStore(s string) bool {
 	return ok && n == s
 }
 
+// Kept is a certificate that a Windows undo left distrusted although the
+// journal said to restore it, and why: a journal can be planted by an
+// ordinary user, so an undo never makes a known interception root, or a
+// root still in a Root store, trusted again.
+type Kept struct {
+	Thumbprint string            `json:"thumbprint"`
+	Subject    string            `json:"subject"`
+	Location   winstore.Location `json:"location"`
+	Store      string            `json:"store"`
+	Action     winstore.Action   `json:"action"` // the undo step not taken
+	Reason     string            `json:"reason"`
+}
+
 // windowsUndo is the plan that reverses a Windows journal, newest step
-// first. It refuses to put a root back into a root store unless the machine
-// Disallowed store holds it now (an apply leaves every root it removed
-// there) or the store still holds it (nothing to put back): a journal
-// planted by someone else cannot make an undo trust a root of theirs.
-func windowsUndo(j *journal, now []*winstore.Store) (*winstore.Plan, error) {
-	in := func(loc winstore.Location, store string, c *chain.Cert) bool {
+// first, and the certificates it keeps distrusted. A journal may have been
+// planted by someone else (its folder is often writable by ordinary users),
+// so the undo only ever makes a root trusted again the way the apply made it
+// distrusted:
+//   - a known interception root (on list) is never taken out of a
+//     Disallowed store nor put into a root store, whatever the journal says;
+//   - a certificate is taken out of a Disallowed store only when no root
+//     store holds it now, or when the undo puts it back into a root store
+//     the journal says the apply removed it from (the pair the apply made);
+//   - a root is put back into a root store only when the machine
+//     Disallowed store holds it now (an apply leaves every root it removed
+//     there) or the store still holds it (nothing to put back); otherwise
+//     the journal is refused.
+func windowsUndo(j *journal, now []*winstore.Store, list *blocklist.List) (*winstore.Plan, []Kept, error) {
+	if list == nil {
+		list = blocklist.Embedded()
+	}
+	in := func(c *chain.Cert, match func(*winstore.Store) bool) bool {
 		for _, s := range now {
-			if s.Location != loc || !strings.EqualFold(s.Name, store) {
-				continue
-			}
-			for _, e := range s.Entries {
-				if e.Cert.SHA256 == c.SHA256 {
-					return true
-				}
+			if match(s) && slices.ContainsFunc(s.Entries, func(e winstore.Entry) bool { return e.Cert.SHA256 == c.SHA256 }) {
+				return true
 			}
 		}
 		return false
+	}
+	inStore := func(loc winstore.Location, store string, c *chain.Cert) bool {
+		return in(c, func(s *winstore.Store) bool { return s.Location == loc && strings.EqualFold(s.Name, store) })
 	}
 	done := &winstore.Plan{}
 	for _, e := range j.Steps {
 		for _, c := range e.Certs {
 			cert, err := chain.NewCert(c.DER)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			done.Steps = append(done.Steps, winstore.Step{Action: c.Action, Location: c.Location, Store: c.Store, Cert: cert})
 		}
 	}
-	undo := &winstore.Plan{}
+	var kept []Kept
+	keep := func(s winstore.Step, reason string) {
+		kept = append(kept, Kept{Thumbprint: s.Thumbprint(), Subject: s.Cert.Subject(), Location: s.Location, Store: s.Store, Action: s.Action, Reason: reason})
+	}
+	// restored holds the certificates that the undo puts back into a root
+	// store: only those may leave Disallowed while a root store holds them.
+	restored := map[chain.Hash]bool{}
+	var steps []winstore.Step
 	for _, s := range done.Undo().Steps {
-		if s.Action == winstore.Add && s.Store != winstore.Disallowed {
-			if in(s.Location, s.Store, s.Cert) {
-				continue // still there
-			}
-			if !in(winstore.Machine, winstore.Disallowed, s.Cert) {
-				return nil, fmt.Errorf("it would put %s (%s) back into %s of the %s, but the machine's Disallowed store does not hold it, as an apply leaves it",
-					s.Thumbprint(), s.Cert.Subject(), s.Store, s.Location)
-			}
+		trusts := s.Action == winstore.Add && s.Store != winstore.Disallowed ||
+			s.Action == winstore.Remove && s.Store == winstore.Disallowed
+		if !trusts {
+			steps = append(steps, s)
+			continue
+		}
+		if inStore(s.Location, s.Store, s.Cert) == (s.Action == winstore.Add) {
+			continue // still there, or already gone: nothing to do
+		}
+		if e := list.Lookup(s.Cert.SPKI); e != nil {
+			keep(s, fmt.Sprintf("a known interception root (blocklist entry %s): it stays distrusted whatever the journal says", e.ID))
+			continue
+		}
+		if s.Action == winstore.Remove {
+			steps = append(steps, s)
+			continue
+		}
+		if !inStore(winstore.Machine, winstore.Disallowed, s.Cert) {
+			return nil, nil, fmt.Errorf("it would put %s (%s) back into %s of the %s, but the machine's Disallowed store does not hold it, as an apply leaves it",
+				s.Thumbprint(), s.Cert.Subject(), s.Store, s.Location)
+		}
+		restored[s.Cert.SHA256] = true
+		steps = append(steps, s)
+	}
+	undo := &winstore.Plan{}
+	for _, s := range steps {
+		if s.Action == winstore.Remove && s.Store == winstore.Disallowed && !restored[s.Cert.SHA256] &&
+			in(s.Cert, (*winstore.Store).IsRoot) {
+			keep(s, "a root store still holds it and the undo puts it back into none: taking it out of Disallowed would trust it")
+			continue
 		}
 		undo.Steps = append(undo.Steps, s)
 	}
-	return undo, nil
+	return undo, kept, nil
 }
 
-// undoWindows reverses a Windows journal on the live stores and removes
-// the journal.
-func undoWindows(ctx context.Context, r rootFS, j *journal) (*UndoResult, error) {
-	if runtime.GOOS != "windows" {
-		return nil, &JournalError{Path: journalFile, Reason: "it records changes to the certificate stores of a Windows: run mitmguard distrust --undo on that Windows"}
+// undoLiveWindows reverses the journal of the running Windows, kept in
+// dir, on the stores that read and apply change, and removes the journal.
+// It refuses a journal folder or file that Administrators or SYSTEM do not
+// own: someone else may have planted it.
+func undoLiveWindows(ctx context.Context, dir string, opts UndoOptions,
+	read func(context.Context) ([]*winstore.Store, error), apply func(context.Context, *winstore.Plan) ([]winstore.Step, error)) (*UndoResult, error) {
+	file := filepath.Join(dir, filepath.FromSlash(winJournalFile))
+	if _, err := os.Lstat(file); errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNoJournal
 	}
-	now, err := readLiveWindows(ctx)
+	for _, p := range []string{dir, file} {
+		if err := checkJournalOwner(p); err != nil {
+			return nil, &JournalError{Path: p, Reason: err.Error()}
+		}
+	}
+	fsys, err := rootfs.Open(dir)
 	if err != nil {
 		return nil, err
 	}
-	undo, err := windowsUndo(j, now)
+	defer fsys.Close()
+	data, err := fsys.ReadFile(winJournalFile, maxJournalSize)
 	if err != nil {
-		return nil, &JournalError{Path: journalFile, Reason: err.Error()}
+		return nil, &JournalError{Path: file, Reason: err.Error()}
 	}
-	if _, err := applyLiveWindows(ctx, undo); err != nil {
+	j, err := parseJournal(data)
+	if err == nil && !j.windows() {
+		err = errors.New("it records changes to files, not to the Windows certificate stores")
+	}
+	if err != nil {
+		return nil, &JournalError{Path: file, Reason: err.Error()}
+	}
+	now, err := read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	undo, kept, err := windowsUndo(j, now, opts.List)
+	if err != nil {
+		return nil, &JournalError{Path: file, Reason: err.Error()}
+	}
+	if _, err := apply(ctx, undo); err != nil {
 		return nil, fmt.Errorf("distrust: undoing the Windows changes: %w", err)
 	}
-	res := &UndoResult{}
+	res := &UndoResult{Kept: kept}
 	for _, e := range j.Steps {
 		res.Steps = append(res.Steps, e.Step)
 	}
-	return res, r.RemoveAll(JournalDir)
+	return res, os.RemoveAll(dir)
 }

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/mitmguard/mitmguard/blocklist"
+	"github.com/mitmguard/mitmguard/chain"
 	"github.com/mitmguard/mitmguard/winstore"
 	"github.com/mitmguard/mitmguard/winstore/winstoretest"
 )
@@ -134,7 +137,7 @@ func TestWindowsJournalApplyUndo(t *testing.T) {
 		before := m.contents()
 		m.failAfter = failAfter
 		root := t.TempDir()
-		done, err := applyWindows(context.Background(), root, p, m.apply)
+		done, err := applyWindows(context.Background(), jdir(root), p, m.apply)
 		if (err != nil) != (failAfter >= 0) {
 			t.Fatalf("fail after %d: %v", failAfter, err)
 		}
@@ -147,10 +150,10 @@ func TestWindowsJournalApplyUndo(t *testing.T) {
 				t.Fatalf("change %d: %+v", i, c)
 			}
 		}
-		if _, err := applyWindows(context.Background(), root, p, m.apply); !errors.As(err, new(*JournalExistsError)) {
+		if _, err := applyWindows(context.Background(), jdir(root), p, m.apply); !errors.As(err, new(*JournalExistsError)) {
 			t.Fatalf("second apply: %v", err)
 		}
-		undo, err := windowsUndo(j, m.stores)
+		undo, kept, err := windowsUndo(j, m.stores, notKazakh(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,12 +162,159 @@ func TestWindowsJournalApplyUndo(t *testing.T) {
 			t.Fatal(err)
 		}
 		after := m.contents()
+		// Stopped after 3 steps, the apply put ISCA into Disallowed but
+		// left it in Aigerim's Root: the undo keeps it distrusted rather
+		// than trust it again from a journal that did not take it out of
+		// Root (rule 2 of the undo).
+		var wantKept []string
+		if failAfter == 3 {
+			isca := p.Steps[2].Cert
+			wantKept = []string{winstore.Thumbprint(isca.DER)}
+			before["machine disallowed"] = thumbs(append(strings.Split(before["machine disallowed"], ","), winstore.Thumbprint(isca.DER))...)
+		}
+		if got := keptThumbs(kept); strings.Join(got, ",") != strings.Join(wantKept, ",") {
+			t.Errorf("fail after %d: kept %+v, want %v", failAfter, kept, wantKept)
+		}
 		for k, v := range before {
 			if after[k] != v {
 				t.Errorf("fail after %d: %s is %q after undo, was %q", failAfter, k, after[k], v)
 			}
 		}
 	}
+}
+
+// notKazakh is a blocklist in force without the Kazakh roots, so that the
+// undo of their distrust is a plain restore.
+func notKazakh(t *testing.T) *blocklist.List {
+	l := blocklist.Embedded().Without([]string{"kz-2019-qaznet", "kz-2021-isca", "kz-2020-isca-ca"})
+	if l.Len() != blocklist.Embedded().Len()-3 {
+		t.Fatalf("the embedded list does not hold the three Kazakh entries")
+	}
+	return l
+}
+
+// thumbs is a store's contents as memStores.contents lists them.
+func thumbs(th ...string) string {
+	th = slices.DeleteFunc(slices.Clone(th), func(s string) bool { return s == "" })
+	sort.Strings(th)
+	return strings.Join(th, ",")
+}
+
+func keptThumbs(kept []Kept) []string {
+	var out []string
+	for _, k := range kept {
+		out = append(out, k.Thumbprint)
+	}
+	return out
+}
+
+// Issue 17 review, rule 1: with the Kazakh roots in the blocklist in
+// force, the undo of a real apply keeps them in Disallowed and out of
+// Root, and says why; the rest of the stores are put back.
+func TestWindowsUndoKeepsKnownRoots(t *testing.T) {
+	m, p := kazakhLive(t)
+	before := m.contents()
+	root := t.TempDir()
+	if _, err := applyWindows(context.Background(), jdir(root), p, m.apply); err != nil {
+		t.Fatal(err)
+	}
+	applied := m.contents()
+	undo, kept, err := windowsUndo(readJournal(t, root), m.stores, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(undo.Steps) != 0 {
+		t.Fatalf("undo steps %+v, want none", undo.Steps)
+	}
+	if len(kept) != 4 {
+		t.Fatalf("kept %+v, want the 2 Disallowed removals and 2 Root additions", kept)
+	}
+	for _, k := range kept {
+		if !strings.Contains(k.Reason, "known interception root (blocklist entry kz-") {
+			t.Errorf("kept %+v", k)
+		}
+	}
+	m.apply(context.Background(), undo)
+	if after := m.contents(); after["machine root"] != applied["machine root"] || after["machine disallowed"] == before["machine disallowed"] {
+		t.Fatalf("after undo %v", after)
+	}
+}
+
+// plant writes a journal of these changes, as someone without the right
+// to change the stores could, and parses it as Undo would.
+func plant(t *testing.T, changes ...certChange) *journal {
+	t.Helper()
+	j := &journal{Version: journalVersion, Root: "/", Steps: []journalEntry{{
+		Step:  Step{Store: windowsStores, StorePath: "Cert:"},
+		State: "done", Certs: changes,
+	}}}
+	b, err := json.Marshal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pj, err := parseJournal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pj
+}
+
+// Issue 17 review: a planted journal must never make undo take out of
+// Disallowed a root that a Root store still holds (Microsoft's own
+// Disallowed list blocking an installed root): neither "added K to
+// Disallowed" nor "removed K from Root + added K to Disallowed" while K is
+// still in Root. Rule 1 catches a known interception root, rule 2 any root.
+func TestWindowsUndoPlantedJournal(t *testing.T) {
+	m, p := kazakhLive(t)
+	qaznet := p.Steps[0].Cert.DER
+	attacker := winstoretest.PrivateRoot(t, "Attacker Root")
+	for _, der := range [][]byte{qaznet, attacker} {
+		cert := mustCert(t, der)
+		// K is installed in Root and blocked by Disallowed.
+		m.apply(context.Background(), &winstore.Plan{Steps: []winstore.Step{
+			{Action: winstore.Add, Location: winstore.Machine, Store: "Root", Cert: cert},
+			{Action: winstore.Add, Location: winstore.Machine, Store: winstore.Disallowed, Cert: cert},
+		}})
+	}
+	before := m.contents()
+	add := func(der []byte) certChange {
+		return certChange{Action: winstore.Add, Location: winstore.Machine, Store: winstore.Disallowed, DER: der}
+	}
+	remove := func(der []byte) certChange {
+		return certChange{Action: winstore.Remove, Location: winstore.Machine, Store: "Root", DER: der}
+	}
+	for name, tc := range map[string]struct {
+		j      *journal
+		reason string
+	}{
+		"known root added to Disallowed":             {plant(t, add(qaznet)), "known interception root"},
+		"known root moved from Root to Disallowed":   {plant(t, add(qaznet), remove(qaznet)), "known interception root"},
+		"private root added to Disallowed":           {plant(t, add(attacker)), "a root store still holds it"},
+		"private root moved from Root to Disallowed": {plant(t, add(attacker), remove(attacker)), "a root store still holds it"},
+	} {
+		undo, kept, err := windowsUndo(tc.j, m.stores, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(kept) != 1 || kept[0].Store != winstore.Disallowed || !strings.Contains(kept[0].Reason, tc.reason) {
+			t.Errorf("%s: kept %+v, want the Disallowed entry kept: %s", name, kept, tc.reason)
+		}
+		m.apply(context.Background(), undo)
+		for k, v := range before {
+			if got := m.contents()[k]; got != v {
+				t.Errorf("%s: %s is %q after undo, was %q", name, k, got, v)
+			}
+		}
+	}
+}
+
+func mustCert(t *testing.T, der []byte) *chain.Cert {
+	t.Helper()
+	c, err := chain.NewCert(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // An apply that crashed left the journal "started" with every planned
@@ -184,9 +334,9 @@ func TestWindowsJournalCrash(t *testing.T) {
 	}
 	func() {
 		defer func() { recover() }()
-		applyWindows(context.Background(), root, p, crash)
+		applyWindows(context.Background(), jdir(root), p, crash)
 	}()
-	undo, err := windowsUndo(readJournal(t, root), m.stores)
+	undo, _, err := windowsUndo(readJournal(t, root), m.stores, notKazakh(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +353,7 @@ func TestWindowsJournalCrash(t *testing.T) {
 func TestWindowsJournalHostile(t *testing.T) {
 	m, p := kazakhLive(t)
 	root := t.TempDir()
-	if _, err := applyWindows(context.Background(), root, p, m.apply); err != nil {
+	if _, err := applyWindows(context.Background(), jdir(root), p, m.apply); err != nil {
 		t.Fatal(err)
 	}
 	good, err := os.ReadFile(filepath.Join(root, JournalDir, "journal.json"))
@@ -248,12 +398,44 @@ func TestWindowsJournalHostile(t *testing.T) {
 		t.Fatal(err)
 	}
 	fresh, _ := kazakhLive(t)
-	if _, err := windowsUndo(j, fresh.stores); err == nil || !strings.Contains(err.Error(), "Disallowed store does not hold it") {
+	if _, _, err := windowsUndo(j, fresh.stores, nil); err == nil || !strings.Contains(err.Error(), "Disallowed store does not hold it") {
 		t.Fatalf("planted journal: %v", err)
 	}
 	// Off Windows, a Windows journal is refused with where to undo it.
 	var je *JournalError
 	if _, err := Undo(root, UndoOptions{}); !errors.As(err, &je) || !strings.Contains(je.Reason, "on that Windows") {
 		t.Fatalf("undo off Windows: %v", err)
+	}
+}
+
+// jdir is the journal folder the tests give applyWindows: where Undo
+// under root finds (and, off Windows, refuses) a Windows journal.
+func jdir(root string) string { return filepath.Join(root, JournalDir) }
+
+// The undo of the running Windows reads its journal from the journal
+// folder, undoes it on the stores and removes the folder; a second undo
+// finds no journal.
+func TestWindowsUndoLive(t *testing.T) {
+	m, p := kazakhLive(t)
+	before := m.contents()
+	dir := filepath.Join(t.TempDir(), "mitmguard", "distrust")
+	if _, err := applyWindows(context.Background(), dir, p, m.apply); err != nil {
+		t.Fatal(err)
+	}
+	read := func(context.Context) ([]*winstore.Store, error) { return m.stores, nil }
+	res, err := undoLiveWindows(context.Background(), dir, UndoOptions{List: notKazakh(t)}, read, m.apply)
+	if err != nil || len(res.Kept) != 0 || len(res.Steps) != 1 {
+		t.Fatalf("undo: %+v %v", res, err)
+	}
+	for k, v := range before {
+		if got := m.contents()[k]; got != v {
+			t.Errorf("%s is %q after undo, was %q", k, got, v)
+		}
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("journal folder left: %v", err)
+	}
+	if _, err := undoLiveWindows(context.Background(), dir, UndoOptions{}, read, m.apply); !errors.Is(err, ErrNoJournal) {
+		t.Fatalf("second undo: %v", err)
 	}
 }

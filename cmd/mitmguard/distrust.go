@@ -28,6 +28,8 @@ type distrustJSON struct {
 	// Windows is the plan (or, applied, what was done) for the Windows
 	// certificate stores of a mounted volume or of this Windows.
 	Windows []windowsStepJSON `json:"windows_steps,omitempty"`
+	// Kept: the certificates a Windows undo left distrusted, and why.
+	Kept []distrust.Kept `json:"kept_distrusted,omitempty"`
 }
 
 // windowsStepJSON is one step on a Windows certificate store.
@@ -78,7 +80,12 @@ On a mounted Windows volume (--root) the plan says which roots move, per hive
 and user; the hives are not edited offline (--apply is refused):
 --script powershell prints the PowerShell an administrator runs on that
 Windows. On Windows itself --apply changes the stores through CryptoAPI,
-journaled so that --undo puts every removed root back.
+journaled in %ProgramData%\mitmguard\distrust (Administrators and SYSTEM
+only) so that --undo puts every removed root back. That undo refuses a
+journal not owned by Administrators or SYSTEM, and never trusts again a root
+on the blocklist in force, nor takes out of Disallowed a root a Root store
+still holds unless it puts it back where the apply removed it: it prints
+each one as "kept distrusted" with the reason.
 
 Without --apply it prints the plan and changes nothing. With --apply every
 file a step may change is backed up into a journal under
@@ -112,12 +119,12 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 				return errors.New("distrust: --script prints a script and changes nothing: it excludes --apply and --undo")
 			}
 			if undo {
-				res, err := distrust.Undo(f.root, distrust.UndoOptions{Force: force})
+				res, err := distrust.Undo(f.root, distrust.UndoOptions{Force: force, List: activeList(cmd)})
 				if err != nil {
 					return err
 				}
 				if f.json {
-					return writeJSON(out, distrustJSON{Root: f.root, Mode: "undo", Steps: res.Steps, MovedFrom: res.Moved, Forced: res.Forced})
+					return writeJSON(out, distrustJSON{Root: f.root, Mode: "undo", Steps: res.Steps, MovedFrom: res.Moved, Forced: res.Forced, Kept: res.Kept})
 				}
 				switch {
 				case res.Moved != "" && len(res.Forced) == 0:
@@ -130,6 +137,13 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 				}
 				for _, s := range res.Steps {
 					fmt.Fprintf(out, "restored %s %s\n", s.Store, s.StorePath)
+				}
+				for _, k := range res.Kept {
+					verb := "put back into"
+					if k.Action == winstore.Remove {
+						verb = "taken out of"
+					}
+					fmt.Fprintf(out, "kept distrusted: %s (%s) not %s %s: %s\n", text(k.Subject), k.Thumbprint, verb, winstore.CertDrive(k.Location, k.Store), k.Reason)
 				}
 				fmt.Fprintf(out, "undo complete: %d step(s) restored byte for byte\n", len(res.Steps))
 				return nil
