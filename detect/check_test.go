@@ -32,3 +32,31 @@ func TestHeaderNames(t *testing.T) {
 		}
 	}
 }
+
+// matchAnySNI finds a signature whose server_name sits at any place of the
+// hello's extensions (first, between, last), and no other.
+func TestMatchAnySNI(t *testing.T) {
+	f := Features{Version: 0x303, Ciphers: []uint16{0x2f}, Exts: []uint16{0xa, 0xb, 0xff01}, Curves: []uint16{0x17}, PF: []uint16{0}}
+	for exts, want := range map[string]bool{
+		"0,a,b,ff01":   true,
+		"a,0,b,ff01":   true,
+		"a,b,0,ff01":   true,
+		"a,b,ff01,0":   true,
+		"a,b,ff01":     true,
+		"b,a,0,ff01":   false,
+		"a,b,0":        false,
+		"a,b,ff01,0,0": false,
+	} {
+		s, err := parseSignature("1:21::::1:|303:2f:" + exts + ":17:0::|:0:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := slices.Clone(f.Exts)
+		if got := matchAnySNI(s, f, 1, 21); got != want {
+			t.Errorf("signature extensions %s: %v, want %v", exts, got, want)
+		}
+		if !slices.Equal(f.Exts, before) {
+			t.Fatalf("signature extensions %s: the features' extensions became %x", exts, f.Exts)
+		}
+	}
+}
