@@ -51,6 +51,8 @@ func Hello(t testing.TB, id utls.ClientHelloID) []byte {
 	t.Helper()
 	client, server := net.Pipe()
 	defer server.Close()
+	// A parrot that fails before its hello is whole fails the test, not hangs it.
+	server.SetReadDeadline(time.Now().Add(30 * time.Second))
 	go utls.UClient(client, &utls.Config{ServerName: "www.example.com", InsecureSkipVerify: true}, id).Handshake()
 	var buf []byte
 	chunk := make([]byte, 4096)
@@ -101,6 +103,7 @@ func CA(t testing.TB) (*x509.Certificate, tls.Certificate) {
 
 // Cert makes a server certificate for localhost (issued by a test root).
 func Cert(t testing.TB) tls.Certificate {
+	t.Helper()
 	_, cert := CA(t)
 	return cert
 }
