@@ -72,9 +72,9 @@ func (c *Conn) verdict(chk *detect.Checker, r *http.Request) *detect.Result {
 	c.mu.Unlock()
 	var res *detect.Result
 	if err != nil {
-		res = &detect.Result{Browser: detect.ParseUA(r.UserAgent()), Reasons: []detect.Reason{{What: "the ClientHello could not be read: " + err.Error()}}}
+		res = &detect.Result{Browser: detect.ParseUA(ua), Reasons: []detect.Reason{{What: "the ClientHello could not be read: " + err.Error()}}}
 	} else {
-		res = chk.Check(ch, r.UserAgent(), r.Header)
+		res = chk.Check(ch, ua, r.Header)
 	}
 	names := make([]string, 0, len(r.Header))
 	for name := range r.Header {
