@@ -543,7 +543,7 @@ func (f *finder) propose(g *group, opts Options) (*Proposal, string, error) {
 			if err != nil && !errors.Is(err, errOverBudget) {
 				return nil, "", err
 			}
-			if slices.ContainsFunc(g.paths[i], func(c *chain.Cert) bool { return f.holdsKey(ctl, c) }) {
+			if f.holdsKey(ctl, g.paths[i]) {
 				own[host] = true
 			}
 		}
@@ -642,20 +642,22 @@ func verifiesToPublic(ch []*chain.Cert, public *x509.CertPool) bool {
 	return err == nil
 }
 
-// holdsKey reports whether the issuer's key signed the host's own
-// (control) leaf or a certificate above it on the path the signatures
-// follow: then the names the key signs are its own host's, a self-hosted
-// CA, not a forger (a forger copies certificates that another key issued,
-// as the lab's middlebox and the 2019 box did). A certificate merely sent
-// in the control chain is no evidence: any host can send the national
-// root's certificate after its own leaf.
-func (f *finder) holdsKey(ctl chain.Chain, issuer *chain.Cert) bool {
+// holdsKey reports whether a key on path (a forged chain's top up to the
+// proposed key) signed the host's own (control) leaf or a certificate above
+// it on the path the signatures follow: then the names the key signs are
+// its own host's, a self-hosted CA, not a forger (a forger copies
+// certificates that another key issued, as the lab's middlebox and the 2019
+// box did). A certificate merely sent in the control chain is no evidence:
+// any host can send the national root's certificate after its own leaf.
+func (f *finder) holdsKey(ctl chain.Chain, path []*chain.Cert) bool {
 	if len(ctl) == 0 {
 		return false
 	}
 	for _, c := range ctl[:f.issuingTop(ctl)+1] {
-		if f.signs(issuer, c) {
-			return true
+		for _, issuer := range path {
+			if f.signs(issuer, c) {
+				return true
+			}
 		}
 	}
 	return false

@@ -348,6 +348,16 @@ func TestHostileHostCannotHideRoot(t *testing.T) {
 		}
 		if len(res.Proposals) != 1 || res.Proposals[0].SPKISHA256 != spkiOf(root) {
 			t.Errorf("%s: proposals %+v, rejected %+v", name, res.Proposals, res.Rejected)
+			continue
+		}
+		// Only the relayed control chain counts as the host's own; a
+		// certificate merely sent after its leaf does not.
+		want := "the key issues none of the hosts' own certificates"
+		if name == "relays through the box" {
+			want = "the own chains of 1 host(s) lead to the key too, against 3 hosts"
+		}
+		if !slices.ContainsFunc(res.Proposals[0].Reasons, func(r string) bool { return strings.HasPrefix(r, want) }) {
+			t.Errorf("%s: reasons %q, want %q", name, res.Proposals[0].Reasons, want)
 		}
 	}
 }

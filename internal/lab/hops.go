@@ -469,6 +469,7 @@ func ServeHopRole(ctx context.Context, args []string, stdin io.Reader, stdout io
 	defer s.close()
 	dir := args[1]
 	var ready string
+	var failed chan error // the injector stopped reading the wire; nil for the other roles
 	switch {
 	case args[0] == "origin" && len(args) == 2:
 		leaf, key, err := p.publicCA.issueLeaf(OriginCommonName, DefaultNames, "", now)
@@ -524,7 +525,13 @@ func ServeHopRole(ctx context.Context, args []string, stdin io.Reader, stdout io
 		ictx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		defer func() { stop(); <-done }()
-		go func() { in.run(ictx); close(done) }()
+		failed = make(chan error, 1)
+		go func() {
+			if err := in.run(ictx); err != nil {
+				failed <- fmt.Errorf("lab injector: %w", err)
+			}
+			close(done)
+		}()
 		if err := os.WriteFile(filepath.Join(dir, "national-root.pem"), PEM(p.national.cert), 0o644); err != nil {
 			return err
 		}
@@ -543,6 +550,8 @@ func ServeHopRole(ctx context.Context, args []string, stdin io.Reader, stdout io
 	select {
 	case <-eof:
 	case <-ctx.Done():
+	case err := <-failed: // a box that no longer forges must not pass for one
+		return err
 	}
 	return nil
 }

@@ -100,7 +100,7 @@ func (in *injector) close() {
 // run answers the targeted ClientHellos to port HopPort with a forged
 // flight until ctx ends.
 func (in *injector) run(ctx context.Context) error {
-	flows := map[flowKey]*flow{}
+	flows := flowTable{}
 	buf := make([]byte, injectSnap)
 	for ctx.Err() == nil {
 		n, from, err := unix.Recvfrom(in.sniff, buf, 0)
@@ -117,26 +117,10 @@ func (in *injector) run(ctx context.Context) error {
 		if !ok || key.server.Port() != HopPort || len(payload) == 0 {
 			continue
 		}
-		cur := flows[key]
-		if cur == nil || (payload[0] == 0x16 && fl.seq != cur.seq) {
-			if payload[0] != 0x16 {
-				continue // the middle of a stream whose start was not seen
-			}
-			if len(flows) >= 4096 {
-				clear(flows) // a lab sees few connections; bound it all the same
-			}
-			cur = fl
-			flows[key] = cur
-		}
-		if cur.done || fl.seq != cur.seq+uint32(len(cur.hello)) {
-			continue // a retransmission, or a segment out of order
-		}
-		cur.hello = append(cur.hello, payload...)
-		hello, complete := helloRecord(cur.hello)
-		if !complete {
+		cur, hello := flows.add(key, fl, payload)
+		if hello == nil {
 			continue
 		}
-		cur.done = true
 		sni, _, err := readClientHello(&prefixConn{Conn: nopConn{}, prefix: hello})
 		if err != nil || in.targets[sni] != Intercept {
 			continue
@@ -148,6 +132,39 @@ func (in *injector) run(ctx context.Context) error {
 		inject(in.out, key, cur, uint32(len(hello)), flight)
 	}
 	return nil
+}
+
+// flowTable is the client connections the box follows, by flow.
+type flowTable map[flowKey]*flow
+
+// add takes a client segment's payload (fl its numbers) and returns the
+// connection and its hello record once it is whole; nil otherwise. A
+// segment that begins a TLS record and does not continue the hello so far
+// starts the flow afresh (a new connection on the same ports); any other
+// segment out of order, a retransmission, or a segment after the hello is
+// ignored.
+func (flows flowTable) add(key flowKey, fl *flow, payload []byte) (*flow, []byte) {
+	cur := flows[key]
+	if cur == nil || payload[0] == 0x16 && fl.seq != cur.seq && fl.seq != cur.seq+uint32(len(cur.hello)) {
+		if payload[0] != 0x16 {
+			return nil, nil // the middle of a stream whose start was not seen
+		}
+		if len(flows) >= 4096 {
+			clear(flows) // a lab sees few connections; bound it all the same
+		}
+		cur = fl
+		flows[key] = cur
+	}
+	if cur.done || fl.seq != cur.seq+uint32(len(cur.hello)) {
+		return nil, nil // a retransmission, or a segment out of order
+	}
+	cur.hello = append(cur.hello, payload...)
+	hello, complete := helloRecord(cur.hello)
+	if !complete {
+		return nil, nil
+	}
+	cur.done = true
+	return cur, hello
 }
 
 // parseSegment reads an IPv4 TCP segment: its flow, the numbers an answer

@@ -44,3 +44,38 @@ func TestSegmentRoundTrip(t *testing.T) {
 		t.Error("checksum does not verify")
 	}
 }
+
+// The injector follows a hello over segments: it is returned once, whole,
+// when its last segment arrives; a retransmission, a segment out of order
+// and the client's next record (which may begin like a hello) do not
+// restart it, and a new connection on the same ports does.
+func TestFlowTableHello(t *testing.T) {
+	k := flowKey{netip.MustParseAddrPort("10.77.0.1:40000"), netip.MustParseAddrPort("10.77.5.2:443")}
+	hello := []byte("\x16\x03\x01\x00\x08\x16abcdefg") // a record whose second segment begins 0x16
+	flows := flowTable{}
+	step := func(seq uint32, payload []byte) []byte {
+		_, got := flows.add(k, &flow{seq: seq, ack: 5}, payload)
+		return got
+	}
+	if got := step(100, hello[:5]); got != nil {
+		t.Fatalf("a partial hello returned: %q", got)
+	}
+	if got := step(100, hello[:5]); got != nil {
+		t.Fatalf("a retransmission returned: %q", got)
+	}
+	if got := step(110, hello[10:]); got != nil {
+		t.Fatalf("a segment out of order returned: %q", got)
+	}
+	if got := step(105, hello[5:]); string(got) != string(hello) {
+		t.Fatalf("the whole hello: %q, want %q", got, hello)
+	}
+	if got := step(113, []byte("\x16\x03\x03\x00\x01\x10")); got != nil {
+		t.Fatalf("the client's next record was taken for a hello: %q", got)
+	}
+	if got := step(9000, hello); string(got) != string(hello) {
+		t.Fatalf("a new connection's hello: %q", got)
+	}
+	if got := step(7, []byte("mid-stream")); got != nil || len(flows) != 1 {
+		t.Fatalf("a segment of an unseen start: %q, %d flows", got, len(flows))
+	}
+}
