@@ -48,7 +48,8 @@ type traceRow struct {
 	firstForged, serverHops, blockedAt   sql.NullInt64
 	lastClean, message, errText          sql.NullString
 	routersVisible                       bool
-	notes, hops                          []byte
+	notes                                sql.NullString
+	hops                                 string
 }
 
 // traceColumns are the columns of hop_results a write fills, in order.
@@ -86,20 +87,20 @@ func traceArgs(t *Trace) (finding string, rest []any, err error) {
 // makes: a database may have been edited by someone else.
 func (row *traceRow) trace() (Trace, error) {
 	t := Trace{Vantage: row.vantage, Host: row.host, SNI: row.sni, Time: row.time.UTC(), Error: row.errText.String}
-	hops, err := decodeHops(row.hops)
+	hops, err := decodeHops([]byte(row.hops))
 	if err != nil {
 		return t, fmt.Errorf("store: trace of %s %s: %w", row.host, row.sni, err)
 	}
 	var notes []string
-	if len(row.notes) > 0 {
-		if len(row.notes) > maxTraceJSON {
+	if row.notes.String != "" {
+		if len(row.notes.String) > maxTraceJSON {
 			return t, fmt.Errorf("store: trace of %s %s: notes too long", row.host, row.sni)
 		}
-		if err := json.Unmarshal(row.notes, &notes); err != nil || len(notes) > maxTraceNotes {
+		if err := json.Unmarshal([]byte(row.notes.String), &notes); err != nil || len(notes) > maxTraceNotes {
 			return t, fmt.Errorf("store: trace of %s %s: bad notes", row.host, row.sni)
 		}
 	}
-	for _, n := range []sql.NullInt64{row.firstForged, row.serverHops, row.blockedAt} {
+	for _, n := range [...]sql.NullInt64{row.firstForged, row.serverHops, row.blockedAt} {
 		if n.Valid && (n.Int64 < 1 || n.Int64 > locate.MaxTTL) {
 			return t, fmt.Errorf("store: trace of %s %s: hop %d", row.host, row.sni, n.Int64)
 		}
@@ -219,17 +220,28 @@ func (s *SQLite) Traces(ctx context.Context, c *Campaign, fn func(Trace) error) 
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
+	var ms int64
+	err = eachTrace(rows.Next, func(row *traceRow) error {
+		err := rows.Scan(&row.vantage, &row.host, &row.sni, &ms, &row.finding, &row.outcome, &row.firstForged, &row.lastClean, &row.serverHops, &row.blockedAt,
+			&row.routersVisible, &row.message, &row.notes, &row.hops, &row.errText)
+		row.time = time.UnixMilli(ms)
+		return err
+	}, fn)
+	if err != nil {
+		return err
+	}
+	return rows.Err()
+}
+
+// eachTrace reads rows one at a time with scan while next reports one, and
+// calls fn with each trace, stopping at the first failure: the loop both
+// backends' Traces share.
+func eachTrace(next func() bool, scan func(*traceRow) error, fn func(Trace) error) error {
+	for next() {
 		var row traceRow
-		var ms int64
-		var notes sql.NullString
-		var hops string
-		if err := rows.Scan(&row.vantage, &row.host, &row.sni, &ms, &row.finding, &row.outcome, &row.firstForged, &row.lastClean, &row.serverHops, &row.blockedAt,
-			&row.routersVisible, &row.message, &notes, &hops, &row.errText); err != nil {
+		if err := scan(&row); err != nil {
 			return err
 		}
-		row.time = time.UnixMilli(ms)
-		row.notes, row.hops = []byte(notes.String), []byte(hops)
 		t, err := row.trace()
 		if err != nil {
 			return err
@@ -238,7 +250,7 @@ func (s *SQLite) Traces(ctx context.Context, c *Campaign, fn func(Trace) error) 
 			return err
 		}
 	}
-	return rows.Err()
+	return nil
 }
 
 // sqliteHopResults is SQLite's migration 3.
