@@ -39,7 +39,20 @@ const (
 	maxTraceHops  = locate.MaxTTL
 	maxTraceNotes = 16
 	maxTraceJSON  = 1 << 20
+	// maxTraceText bounds each text column (message, error, the key ...):
+	// a write refuses longer, a read too.
+	maxTraceText = 64 << 10
 )
+
+// longText reports whether any of ss is longer than maxTraceText.
+func longText(ss ...string) bool {
+	for _, s := range ss {
+		if len(s) > maxTraceText {
+			return true
+		}
+	}
+	return false
+}
 
 // traceRow is a trace as its columns hold it.
 type traceRow struct {
@@ -60,6 +73,9 @@ const traceColumns = `campaign, vantage, host, sni, time, finding, outcome, firs
 func traceArgs(t *Trace) (finding string, rest []any, err error) {
 	if len(t.Result.Hops) > maxTraceHops || len(t.Result.Notes) > maxTraceNotes {
 		return "", nil, fmt.Errorf("store: trace of %s %s: %d hops, %d notes: too many", t.Host, t.SNI, len(t.Result.Hops), len(t.Result.Notes))
+	}
+	if longText(t.Vantage, t.Host, t.SNI, string(t.Result.Finding), string(t.Result.Outcome), t.Result.Message, t.Error) {
+		return "", nil, fmt.Errorf("store: trace of %.64s %.64s: text longer than %d bytes", t.Host, t.SNI, maxTraceText)
 	}
 	hops, err := json.Marshal(t.Result.Hops)
 	if err != nil {
@@ -86,6 +102,9 @@ func traceArgs(t *Trace) (finding string, rest []any, err error) {
 // trace turns the columns read back into a Trace, refusing what no write
 // makes: a database may have been edited by someone else.
 func (row *traceRow) trace() (Trace, error) {
+	if longText(row.vantage, row.host, row.sni, row.finding, row.outcome, row.message.String, row.errText.String) {
+		return Trace{}, fmt.Errorf("store: trace of %.64q %.64q: text longer than %d bytes", row.host, row.sni, maxTraceText)
+	}
 	t := Trace{Vantage: row.vantage, Host: row.host, SNI: row.sni, Time: row.time.UTC(), Error: row.errText.String}
 	hops, err := decodeHops([]byte(row.hops))
 	if err != nil {
