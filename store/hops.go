@@ -39,7 +39,20 @@ const (
 	maxTraceHops  = locate.MaxTTL
 	maxTraceNotes = 16
 	maxTraceJSON  = 1 << 20
+	// maxTraceText bounds each text column (message, error, the key ...):
+	// a write refuses longer, a read too.
+	maxTraceText = 64 << 10
 )
+
+// longText reports whether any of ss is longer than maxTraceText.
+func longText(ss ...string) bool {
+	for _, s := range ss {
+		if len(s) > maxTraceText {
+			return true
+		}
+	}
+	return false
+}
 
 // traceRow is a trace as its columns hold it.
 type traceRow struct {
@@ -48,7 +61,8 @@ type traceRow struct {
 	firstForged, serverHops, blockedAt   sql.NullInt64
 	lastClean, message, errText          sql.NullString
 	routersVisible                       bool
-	notes, hops                          []byte
+	notes                                sql.NullString
+	hops                                 string
 }
 
 // traceColumns are the columns of hop_results a write fills, in order.
@@ -59,6 +73,9 @@ const traceColumns = `campaign, vantage, host, sni, time, finding, outcome, firs
 func traceArgs(t *Trace) (finding string, rest []any, err error) {
 	if len(t.Result.Hops) > maxTraceHops || len(t.Result.Notes) > maxTraceNotes {
 		return "", nil, fmt.Errorf("store: trace of %s %s: %d hops, %d notes: too many", t.Host, t.SNI, len(t.Result.Hops), len(t.Result.Notes))
+	}
+	if longText(t.Vantage, t.Host, t.SNI, string(t.Result.Finding), string(t.Result.Outcome), t.Result.Message, t.Error) {
+		return "", nil, fmt.Errorf("store: trace of %.64s %.64s: text longer than %d bytes", t.Host, t.SNI, maxTraceText)
 	}
 	hops, err := json.Marshal(t.Result.Hops)
 	if err != nil {
@@ -85,21 +102,24 @@ func traceArgs(t *Trace) (finding string, rest []any, err error) {
 // trace turns the columns read back into a Trace, refusing what no write
 // makes: a database may have been edited by someone else.
 func (row *traceRow) trace() (Trace, error) {
+	if longText(row.vantage, row.host, row.sni, row.finding, row.outcome, row.message.String, row.errText.String) {
+		return Trace{}, fmt.Errorf("store: trace of %.64q %.64q: text longer than %d bytes", row.host, row.sni, maxTraceText)
+	}
 	t := Trace{Vantage: row.vantage, Host: row.host, SNI: row.sni, Time: row.time.UTC(), Error: row.errText.String}
-	hops, err := decodeHops(row.hops)
+	hops, err := decodeHops([]byte(row.hops))
 	if err != nil {
 		return t, fmt.Errorf("store: trace of %s %s: %w", row.host, row.sni, err)
 	}
 	var notes []string
-	if len(row.notes) > 0 {
-		if len(row.notes) > maxTraceJSON {
+	if row.notes.String != "" {
+		if len(row.notes.String) > maxTraceJSON {
 			return t, fmt.Errorf("store: trace of %s %s: notes too long", row.host, row.sni)
 		}
-		if err := json.Unmarshal(row.notes, &notes); err != nil || len(notes) > maxTraceNotes {
+		if err := json.Unmarshal([]byte(row.notes.String), &notes); err != nil || len(notes) > maxTraceNotes {
 			return t, fmt.Errorf("store: trace of %s %s: bad notes", row.host, row.sni)
 		}
 	}
-	for _, n := range []sql.NullInt64{row.firstForged, row.serverHops, row.blockedAt} {
+	for _, n := range [...]sql.NullInt64{row.firstForged, row.serverHops, row.blockedAt} {
 		if n.Valid && (n.Int64 < 1 || n.Int64 > locate.MaxTTL) {
 			return t, fmt.Errorf("store: trace of %s %s: hop %d", row.host, row.sni, n.Int64)
 		}
@@ -219,17 +239,28 @@ func (s *SQLite) Traces(ctx context.Context, c *Campaign, fn func(Trace) error) 
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
+	var ms int64
+	err = eachTrace(rows.Next, func(row *traceRow) error {
+		err := rows.Scan(&row.vantage, &row.host, &row.sni, &ms, &row.finding, &row.outcome, &row.firstForged, &row.lastClean, &row.serverHops, &row.blockedAt,
+			&row.routersVisible, &row.message, &row.notes, &row.hops, &row.errText)
+		row.time = time.UnixMilli(ms)
+		return err
+	}, fn)
+	if err != nil {
+		return err
+	}
+	return rows.Err()
+}
+
+// eachTrace reads rows one at a time with scan while next reports one, and
+// calls fn with each trace, stopping at the first failure: the loop both
+// backends' Traces share.
+func eachTrace(next func() bool, scan func(*traceRow) error, fn func(Trace) error) error {
+	for next() {
 		var row traceRow
-		var ms int64
-		var notes sql.NullString
-		var hops string
-		if err := rows.Scan(&row.vantage, &row.host, &row.sni, &ms, &row.finding, &row.outcome, &row.firstForged, &row.lastClean, &row.serverHops, &row.blockedAt,
-			&row.routersVisible, &row.message, &notes, &hops, &row.errText); err != nil {
+		if err := scan(&row); err != nil {
 			return err
 		}
-		row.time = time.UnixMilli(ms)
-		row.notes, row.hops = []byte(notes.String), []byte(hops)
 		t, err := row.trace()
 		if err != nil {
 			return err
@@ -238,7 +269,7 @@ func (s *SQLite) Traces(ctx context.Context, c *Campaign, fn func(Trace) error) 
 			return err
 		}
 	}
-	return rows.Err()
+	return nil
 }
 
 // sqliteHopResults is SQLite's migration 3.

@@ -117,8 +117,8 @@ func TestMigratePostgresFromVersion1(t *testing.T) {
 
 // A hop_results row edited by someone else (the database may come from
 // anyone) is refused when it holds what no write makes: a hop number out of
-// 1..255, or a router that is not an address (text a terminal, a
-// spreadsheet or a page would take for commands).
+// 1..255, text longer than 64 KiB, or a router that is not an address (text
+// a terminal, a spreadsheet or a page would take for commands).
 func TestTracesRefuseEditedRows(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "m.db")
@@ -145,6 +145,8 @@ func TestTracesRefuseEditedRows(t *testing.T) {
 		`first_forged_hop = -3`, `first_forged_hop = 0`, `first_forged_hop = 256`, `server_hops = 1099511627776`, `blocked_at_hop = -1`,
 		`last_clean_router = '=HYPERLINK("http://evil.example/","x")'`, "last_clean_router = char(27) || '[2J'",
 		`hops = '[{"ttl":1,"outcome":"expired","router":"<script>"}]'`,
+		`message = replace(hex(zeroblob(40000)), '0', 'x')`, `error = replace(hex(zeroblob(40000)), '0', 'x')`,
+		`finding = replace(hex(zeroblob(40000)), '0', 'x')`,
 	} {
 		if err := st.WriteTrace(ctx, c, storetest.LocatedTrace("kz", "127.0.0.1:443", "facebook.com")); err != nil {
 			t.Fatal(err)

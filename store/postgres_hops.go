@@ -56,25 +56,12 @@ func (p *Postgres) Traces(ctx context.Context, c *Campaign, fn func(Trace) error
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var row traceRow
-		var notes *string
-		var hops string
-		if err := rows.Scan(&row.vantage, &row.host, &row.sni, &row.time, &row.finding, &row.outcome, &row.firstForged, &row.lastClean, &row.serverHops, &row.blockedAt,
-			&row.routersVisible, &row.message, &notes, &hops, &row.errText); err != nil {
-			return err
-		}
-		if notes != nil {
-			row.notes = []byte(*notes)
-		}
-		row.hops = []byte(hops)
-		t, err := row.trace()
-		if err != nil {
-			return err
-		}
-		if err := fn(t); err != nil {
-			return err
-		}
+	err = eachTrace(rows.Next, func(row *traceRow) error {
+		return rows.Scan(&row.vantage, &row.host, &row.sni, &row.time, &row.finding, &row.outcome, &row.firstForged, &row.lastClean, &row.serverHops, &row.blockedAt,
+			&row.routersVisible, &row.message, &row.notes, &row.hops, &row.errText)
+	}, fn)
+	if err != nil {
+		return err
 	}
 	return rows.Err()
 }

@@ -115,13 +115,4 @@ func packHashes(hs []chain.Hash) []byte {
 	return b
 }
 
-func unpackHashes(b []byte) []chain.Hash {
-	var out []chain.Hash
-	for len(b) >= len(chain.Hash{}) {
-		var h chain.Hash
-		copy(h[:], b)
-		out = append(out, h)
-		b = b[len(h):]
-	}
-	return out
-}
+func unpackHashes(b []byte) []chain.Hash { return Hashes(nil, b) }
