@@ -63,10 +63,11 @@ func ReadWindows(ctx context.Context, root string) ([]*winstore.Store, error) {
 		return nil, &truststore.RootError{Root: root, Err: err}
 	}
 	defer r.Close()
-	if !winstore.HasWindowsFolder(r.FS()) {
+	v, err := winstore.ReadRoot(ctx, r, regf.Limits{})
+	var nw *winstore.NotWindowsError
+	if errors.As(err, &nw) {
 		return nil, nil
 	}
-	v, err := winstore.ReadRoot(ctx, r, regf.Limits{})
 	if err != nil {
 		return nil, err
 	}
