@@ -162,7 +162,7 @@ func changesOf(steps []winstore.Step) []certChange {
 	return out
 }
 
-// windowsJournal reports whether a journal records changes to the live
+// windows reports whether a journal records changes to the live
 // Windows stores (parseJournal has checked that its steps are all such).
 func (j *journal) windows() bool {
 	return len(j.Steps) > 0 && j.Steps[0].Step.Store == windowsStores
