@@ -63,10 +63,11 @@ func ReadWindows(ctx context.Context, root string) ([]*winstore.Store, error) {
 		return nil, &truststore.RootError{Root: root, Err: err}
 	}
 	defer r.Close()
-	if !winstore.HasWindowsFolder(r.FS()) {
+	v, err := winstore.ReadRoot(ctx, r, regf.Limits{})
+	var nw *winstore.NotWindowsError
+	if errors.As(err, &nw) {
 		return nil, nil
 	}
-	v, err := winstore.ReadRoot(ctx, r, regf.Limits{})
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +162,7 @@ func changesOf(steps []winstore.Step) []certChange {
 	return out
 }
 
-// windowsJournal reports whether a journal records changes to the live
+// windows reports whether a journal records changes to the live
 // Windows stores (parseJournal has checked that its steps are all such).
 func (j *journal) windows() bool {
 	return len(j.Steps) > 0 && j.Steps[0].Step.Store == windowsStores

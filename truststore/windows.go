@@ -2,6 +2,7 @@ package truststore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -44,10 +45,11 @@ func readWindowsVolume(root string) []*Store {
 		return nil // the Linux readers report an unreadable root
 	}
 	defer r.Close()
-	if !winstore.HasWindowsFolder(r.FS()) {
+	v, err := winstore.ReadRoot(context.Background(), r, regf.Limits{})
+	var nw *winstore.NotWindowsError
+	if errors.As(err, &nw) {
 		return nil
 	}
-	v, err := winstore.ReadRoot(context.Background(), r, regf.Limits{})
 	if err != nil {
 		return []*Store{{Kind: WindowsVolume, Path: "/", Owner: "system", Problems: []Problem{{Path: "/", Err: err}}}}
 	}
