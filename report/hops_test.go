@@ -166,3 +166,36 @@ func TestReportLocations(t *testing.T) {
 		t.Error("the hop chart does not show each bar's half of the hosts")
 	}
 }
+
+// better ranks a host's traces: a located one with a hop beats any other
+// (the closer box first), a finished one beats a failed one, and a row
+// that says located without a hop counts as not located.
+func TestBetterTrace(t *testing.T) {
+	hop := func(n int) *int { return &n }
+	located := func(n int) store.Trace {
+		return store.Trace{Result: locate.Result{Finding: locate.Located, FirstForgedHop: hop(n)}}
+	}
+	finished := store.Trace{Result: locate.Result{Finding: locate.Clean}}
+	failed := store.Trace{Error: "locate: cannot connect", Result: locate.Result{Finding: store.FailedFinding}}
+	noHop := store.Trace{Result: locate.Result{Finding: locate.Located}}
+	for _, tc := range []struct {
+		name string
+		a, b store.Trace
+		want bool
+	}{
+		{"closer box", located(3), located(4), true},
+		{"farther box", located(4), located(3), false},
+		{"same box", located(3), located(3), false},
+		{"located over finished", located(9), finished, true},
+		{"finished under located", finished, located(9), false},
+		{"located over no hop", located(9), noHop, true},
+		{"no hop under located", noHop, located(9), false},
+		{"finished over failed", finished, failed, true},
+		{"failed under finished", failed, finished, false},
+		{"failed over failed", failed, failed, false},
+	} {
+		if got := better(tc.a, tc.b); got != tc.want {
+			t.Errorf("%s: better %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
