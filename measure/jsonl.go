@@ -18,7 +18,11 @@ type JSONRecord struct {
 	Type     string `json:"type"` // "record"
 	Campaign string `json:"campaign"`
 	Record
-	Control Control `json:"control"`
+	// VantageASN and VantageCountry are what the operator declared of
+	// the record's vantage point (Vantage), left out when not declared.
+	VantageASN     uint32  `json:"vantage_asn,omitempty"`
+	VantageCountry string  `json:"vantage_country,omitempty"`
+	Control        Control `json:"control"`
 }
 
 // JSONCert is the JSON Lines form of a certificate.
@@ -35,6 +39,7 @@ type JSONL struct {
 	enc      *json.Encoder
 	campaign string
 	seen     map[chain.Hash]bool
+	vantages map[string]Vantage
 }
 
 // NewJSONL returns an encoder writing campaign's lines to w.
@@ -60,9 +65,21 @@ func (j *JSONL) Cert(der []byte) error {
 	return j.enc.Encode(JSONCert{Type: "certificate", SHA256: c.SHA256, PEM: c.PEM()})
 }
 
+// Declare gives the declarations of the campaign's vantage points: the
+// records of each carry its ASN and country.
+func (j *JSONL) Declare(vs ...Vantage) {
+	if j.vantages == nil {
+		j.vantages = map[string]Vantage{}
+	}
+	for _, v := range vs {
+		j.vantages[v.Name] = v
+	}
+}
+
 // Record writes a record with its host's control.
 func (j *JSONL) Record(r Record, ctl Control) error {
-	return j.enc.Encode(JSONRecord{Type: "record", Campaign: j.campaign, Record: r, Control: ctl})
+	v := j.vantages[r.Vantage]
+	return j.enc.Encode(JSONRecord{Type: "record", Campaign: j.campaign, Record: r, VantageASN: v.ASN, VantageCountry: v.Country, Control: ctl})
 }
 
 // Host writes a host's results: certificates new to the output, then records.

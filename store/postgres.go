@@ -68,10 +68,12 @@ var pgMigrations = []string{
 	`SELECT 1`,
 	// 3: hop results of probe --locate (store/postgres_hops.go).
 	pgHopResults,
+	// 4: declared vantage points (store/postgres_vantage.go).
+	pgVantages,
 }
 
 // pgTables are the tables pgMigrations create.
-var pgTables = []string{"campaigns", "certs", "controls", "records"}
+var pgTables = []string{"campaigns", "certs", "controls", "records", "vantages"}
 
 // pgLockKey is the advisory lock that serialises migrations: workers
 // started together migrate a new database once.

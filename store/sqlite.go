@@ -96,6 +96,8 @@ var migrations = []string{
 	// 3: hop results of probe --locate (store/hops.go), one per record's
 	// pair at most.
 	sqliteHopResults,
+	// 4: what the operators declared of each vantage point (ASN, country).
+	sqliteVantages,
 }
 
 // SchemaVersion is the schema version this build writes.

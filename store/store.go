@@ -58,6 +58,17 @@ type Store interface {
 	// Traces calls fn for every trace of the campaign, in (vantage, host,
 	// SNI) order.
 	Traces(ctx context.Context, c *Campaign, fn func(Trace) error) error
+	// DeclareVantage stores what the operator declared of a vantage point
+	// of the campaign (its ASN and country) and returns what is stored.
+	// The first declaration wins: a later one only fills the fields left
+	// undeclared, and one that differs in a declared field changes
+	// nothing and returns a *measure.VantageConflictError (the caller
+	// logs it and goes on: its records still belong to the vantage point).
+	DeclareVantage(ctx context.Context, c *Campaign, v measure.Vantage) (measure.Vantage, error)
+	// Vantages returns the declared vantage points of the campaign, in
+	// name order, each checked as a declaration is (the database may have
+	// been edited).
+	Vantages(ctx context.Context, c *Campaign) ([]measure.Vantage, error)
 	// Transient reports whether a write error may pass if tried again
 	// (a lock held by another writer, a dropped connection).
 	Transient(err error) bool

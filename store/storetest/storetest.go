@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CampaignsApart", campaignsApart},
 		{"ConcurrentWrites", concurrentWrites},
 		{"Traces", traces},
+		{"Vantages", vantages},
+		{"VantagesRace", vantagesRace},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := open(t)
