@@ -10,7 +10,7 @@ import (
 
 // sqliteVantages is SQLite's migration 4: what the operators declared of
 // each vantage point of a campaign (probe and worker --vantage-asn,
-// --vantage-country), one row per (campaign, vantage point); 0 and ”
+// --vantage-country), one row per (campaign, vantage point); 0 and the empty string
 // are "not declared".
 const sqliteVantages = `CREATE TABLE vantages(
 		campaign INTEGER NOT NULL,
