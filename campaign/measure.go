@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -43,6 +44,14 @@ type MeasureRunner struct {
 	MinTimeout time.Duration
 	// Prober, if set, replaces the real handshake (benchmarks).
 	Prober measure.Prober
+	// Declared is what the worker's operator declared of its vantage
+	// point (worker --vantage-asn, --vantage-country), stored with each
+	// campaign the worker measures for; the name is the job's vantage
+	// point.
+	Declared measure.Vantage
+	// Logger receives a declaration that differs from the one another
+	// worker of the vantage point stored first (default: discarded).
+	Logger *slog.Logger
 
 	mu        sync.Mutex
 	campaigns map[string]*prepared
@@ -57,7 +66,7 @@ type prepared struct {
 
 // Run measures the job and commits its records.
 func (r *MeasureRunner) Run(ctx context.Context, w Work) error {
-	p, err := r.prepare(ctx, w.Spec)
+	p, err := r.prepare(ctx, w.Spec, w.Vantage)
 	if err != nil {
 		return err
 	}
@@ -105,8 +114,11 @@ func (r *MeasureRunner) prober() measure.Prober {
 }
 
 // prepare returns the campaign's store entry, creating it when this is the
-// first job any worker runs for it, and its classifier.
-func (r *MeasureRunner) prepare(ctx context.Context, spec *Spec) (*prepared, error) {
+// first job any worker runs for it, and its classifier, and declares the
+// vantage point. A declaration that differs from the stored one is logged,
+// not fatal: the first one is kept, and the records still belong to the
+// vantage point.
+func (r *MeasureRunner) prepare(ctx context.Context, spec *Spec, vantage string) (*prepared, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p := r.campaigns[spec.ID]; p != nil {
@@ -126,6 +138,17 @@ func (r *MeasureRunner) prepare(ctx context.Context, spec *Spec) (*prepared, err
 	c, err := ensureCampaign(ctx, r.Store, spec)
 	if err != nil {
 		return nil, err
+	}
+	decl := r.Declared
+	decl.Name = vantage
+	if _, err := r.Store.DeclareVantage(ctx, c, decl); err != nil {
+		var conflict *measure.VantageConflictError
+		if !errors.As(err, &conflict) {
+			return nil, err
+		}
+		if r.Logger != nil {
+			r.Logger.Warn("this worker's vantage point declaration differs from the first one stored; the first is kept", "campaign", spec.ID, "err", err)
+		}
 	}
 	p := &prepared{c: c, classifier: verdict.New(opts)}
 	if r.campaigns == nil {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mitmguard/mitmguard/measure"
 	"github.com/mitmguard/mitmguard/outcome"
 	"github.com/mitmguard/mitmguard/probe"
 	"github.com/mitmguard/mitmguard/store"
@@ -80,5 +82,48 @@ func TestRunnerSharesConcurrency(t *testing.T) {
 	}
 	if n, err := st.Count(context.Background(), c); err != nil || n != 2*10*2 {
 		t.Errorf("%d records stored (%v), want %d", n, err, 2*10*2)
+	}
+}
+
+// Two workers of one vantage point declared differently: the first
+// declaration is stored, the second worker says so in its log and still
+// measures its job.
+func TestRunnerDeclaresVantage(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	refused := func(ctx context.Context, tg probe.Target, _ probe.Options) *probe.Result {
+		return &probe.Result{Target: tg, Start: time.Now(), Failure: outcome.ErrorDial, Err: fmt.Errorf("refused")}
+	}
+	spec := &Spec{Version: Version, ID: "c", Vantages: []string{"kz"}, Domains: []string{"a.com"},
+		ControlDomains: []string{"control.invalid"}, Limits: Limits{PerHost: 2, Rate: 1000, Retries: -1, TimeoutMS: 5000}}
+	job := func(seq int) Work {
+		return Work{Job: &Job{Version: Version, Campaign: "c", Vantage: "kz", Seq: seq, Hosts: []string{fmt.Sprintf("127.0.0.%d:443", seq)}}, Spec: spec, Delivery: 1}
+	}
+	var logs syncBuffer
+	first := &MeasureRunner{Store: st, Prober: refused, Declared: measure.Vantage{ASN: 9198, Country: "KZ"}}
+	second := &MeasureRunner{Store: st, Prober: refused, Declared: measure.Vantage{ASN: 4242}, Logger: testLogger(&logs)}
+	ctx := context.Background()
+	if err := first.Run(ctx, job(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Run(ctx, job(2)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.Campaign(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, err := st.Vantages(ctx, c)
+	if err != nil || len(vs) != 1 || vs[0] != (measure.Vantage{Name: "kz", ASN: 9198, Country: "KZ"}) {
+		t.Fatalf("declarations %+v %v", vs, err)
+	}
+	if !strings.Contains(logs.String(), "declared as AS4242") || !strings.Contains(logs.String(), "declared first as AS9198, KZ") {
+		t.Errorf("log:\n%s", logs.String())
+	}
+	if n, err := st.Count(ctx, c); err != nil || n != 2 {
+		t.Errorf("%d records (%v), want both jobs'", n, err)
 	}
 }

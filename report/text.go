@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"fmt"
@@ -73,11 +74,11 @@ func (r *Report) WriteCSV(ctx context.Context, st store.Store, dir string) error
 		"networks.csv":          {{"network", "hosts", "intercepting", "intercepting_share"}},
 		"timeline.csv":          {{"campaign", "started", "records", "intercepted", "blocked", "intercepted_share"}},
 		"traits.csv":            {{"trait", "count"}},
-		"vantages.csv":          {{"vantage", "hosts", "intercepting_hosts", "intercepting_share", "records", "judged", "intercepted", "intercepted_share"}},
+		"vantages.csv":          {{"vantage", "asn", "country", "hosts", "intercepting_hosts", "intercepting_share", "records", "judged", "intercepted", "intercepted_share"}},
 		"vantage_divergent.csv": {{"host", "sni", "intercepted_from", "clean_from"}},
 	}
 	for _, v := range r.Vantages {
-		tables["vantages.csv"] = append(tables["vantages.csv"], []string{v.Vantage, strconv.Itoa(v.Hosts), strconv.Itoa(v.Intercepting), f(v.HostShare),
+		tables["vantages.csv"] = append(tables["vantages.csv"], []string{v.Vantage, v.asn(""), v.Country, strconv.Itoa(v.Hosts), strconv.Itoa(v.Intercepting), f(v.HostShare),
 			strconv.Itoa(v.Records), strconv.Itoa(v.Judged), strconv.Itoa(v.Intercepted), f(v.Share)})
 	}
 	for _, d := range r.Divergent {
@@ -207,9 +208,10 @@ func (r *Report) writeVantages(w io.Writer) {
 		return
 	}
 	fmt.Fprintln(w, "\nper vantage point:")
-	fmt.Fprintf(w, "  %-20s %7s %22s %26s\n", "vantage", "hosts", "intercepting hosts", "intercepted records")
+	fmt.Fprintf(w, "  %-20s %-12s %-7s %7s %22s %26s\n", "vantage", "asn", "country", "hosts", "intercepting hosts", "intercepted records")
 	for _, v := range r.Vantages {
-		fmt.Fprintf(w, "  %-20s %7d %13d (%5.1f%%) %16d (%5.1f%%)\n", v.Vantage, v.Hosts, v.Intercepting, 100*v.HostShare, v.Intercepted, 100*v.Share)
+		fmt.Fprintf(w, "  %-20s %-12s %-7s %7d %13d (%5.1f%%) %16d (%5.1f%%)\n", v.Vantage, v.asn("-"), cmp.Or(v.Country, "-"),
+			v.Hosts, v.Intercepting, 100*v.HostShare, v.Intercepted, 100*v.Share)
 	}
 	fmt.Fprintf(w, "\nintercepted from one vantage point, clean from another: %d pairs\n", len(r.Divergent))
 	for i, d := range r.Divergent {

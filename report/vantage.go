@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sort"
+	"strconv"
 
 	"github.com/mitmguard/mitmguard/measure"
 	"github.com/mitmguard/mitmguard/store"
@@ -14,7 +15,12 @@ import (
 // from North America and 24% from inside Kazakhstan), so the report puts
 // vantage points side by side.
 type Vantage struct {
-	Vantage      string  `json:"vantage"`
+	Vantage string `json:"vantage"`
+	// ASN and Country are what the vantage point's operator declared
+	// (probe or worker --vantage-asn, --vantage-country), left out when
+	// not declared.
+	ASN          uint32  `json:"asn,omitempty"`
+	Country      string  `json:"country,omitempty"`
 	Hosts        int     `json:"hosts"`
 	Intercepting int     `json:"intercepting_hosts"` // hosts intercepting at least one domain
 	HostShare    float64 `json:"intercepting_share"` // Intercepting / Hosts
@@ -22,6 +28,15 @@ type Vantage struct {
 	Judged       int     `json:"judged"` // records with an answer (not error.*)
 	Intercepted  int     `json:"intercepted"`
 	Share        float64 `json:"intercepted_share"` // Intercepted / Judged
+}
+
+// asn is the declared ASN as operators write it (AS9198), or none when
+// not declared.
+func (v Vantage) asn(none string) string {
+	if v.ASN == 0 {
+		return none
+	}
+	return "AS" + strconv.FormatUint(uint64(v.ASN), 10)
 }
 
 // Divergence is a (host, SNI) pair intercepted from some vantage points and
@@ -95,8 +110,13 @@ func (v *vantages) add(rec measure.Record) {
 // finish returns the table and, with more than one vantage point, reads
 // the campaign again for the clean side of the intercepted pairs.
 func (v *vantages) finish(ctx context.Context, st store.Store, c *store.Campaign) ([]Vantage, []Divergence, error) {
+	declared, err := store.VantageMap(ctx, st, c)
+	if err != nil {
+		return nil, nil, err
+	}
 	table := []Vantage{}
 	for _, x := range v.byName {
+		x.ASN, x.Country = declared[x.Vantage].ASN, declared[x.Vantage].Country
 		if x.Hosts > 0 {
 			x.HostShare = float64(x.Intercepting) / float64(x.Hosts)
 		}
@@ -110,7 +130,7 @@ func (v *vantages) finish(ctx context.Context, st store.Store, c *store.Campaign
 	if len(table) < 2 || len(v.mitm) == 0 {
 		return table, div, nil
 	}
-	err := st.Records(ctx, c, func(rec measure.Record, _ measure.Control) error {
+	err = st.Records(ctx, c, func(rec measure.Record, _ measure.Control) error {
 		if !rec.Outcome.OK() {
 			return nil
 		}

@@ -69,12 +69,19 @@ func TestVantageComparison(t *testing.T) {
 			"10.0.0.4:443": {mitm, ok},
 		},
 	})
+	// kz-almaty's operator declared its network and country; us-east's
+	// declared nothing.
+	for _, v := range []measure.Vantage{{Name: "kz-almaty", ASN: 9198, Country: "KZ"}, {Name: "us-east"}} {
+		if _, err := st.DeclareVantage(ctx, c, v); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rep, err := Build(ctx, st, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantTable := []Vantage{
-		{Vantage: "kz-almaty", Hosts: 5, Intercepting: 2, HostShare: 0.4, Records: 10, Judged: 8, Intercepted: 3, Share: 3.0 / 8},
+		{Vantage: "kz-almaty", ASN: 9198, Country: "KZ", Hosts: 5, Intercepting: 2, HostShare: 0.4, Records: 10, Judged: 8, Intercepted: 3, Share: 3.0 / 8},
 		{Vantage: "us-east", Hosts: 4, Intercepting: 2, HostShare: 0.5, Records: 8, Judged: 8, Intercepted: 2, Share: 2.0 / 8},
 	}
 	if !reflect.DeepEqual(rep.Vantages, wantTable) {
@@ -93,15 +100,16 @@ func TestVantageComparison(t *testing.T) {
 	}
 
 	js, _ := json.Marshal(rep)
-	for _, w := range []string{`"vantages":[{"vantage":"kz-almaty","hosts":5,"intercepting_hosts":2,"intercepting_share":0.4,"records":10,"judged":8,"intercepted":3,"intercepted_share":0.375}`,
-		`"vantage_divergent":[{"host":"10.0.0.1:443","sni":"a.com","intercepted_from":["kz-almaty"],"clean_from":["us-east"]}`} {
+	for _, w := range []string{`"vantages":[{"vantage":"kz-almaty","asn":9198,"country":"KZ","hosts":5,"intercepting_hosts":2,"intercepting_share":0.4,"records":10,"judged":8,"intercepted":3,"intercepted_share":0.375}`,
+		`{"vantage":"us-east","hosts":4,`, `"vantage_divergent":[{"host":"10.0.0.1:443","sni":"a.com","intercepted_from":["kz-almaty"],"clean_from":["us-east"]}`} {
 		if !strings.Contains(string(js), w) {
 			t.Errorf("JSON lacks %s:\n%s", w, js)
 		}
 	}
 	var text bytes.Buffer
 	rep.WriteText(&text)
-	for _, w := range []string{"per vantage point:", "kz-almaty                  5             2 ( 40.0%)                3 ( 37.5%)",
+	for _, w := range []string{"per vantage point:", "kz-almaty            AS9198       KZ            5             2 ( 40.0%)                3 ( 37.5%)",
+		"us-east              -            -             4             2 ( 50.0%)                2 ( 25.0%)",
 		"clean from another: 2 pairs", "10.0.0.2:443             b.com                    intercepted from kz-almaty, clean from us-east"} {
 		if !strings.Contains(text.String(), w) {
 			t.Errorf("text lacks %q:\n%s", w, text.String())
@@ -111,8 +119,8 @@ func TestVantageComparison(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, want := range map[string][][]string{
-		"vantages.csv": {{"vantage", "hosts", "intercepting_hosts", "intercepting_share", "records", "judged", "intercepted", "intercepted_share"},
-			{"kz-almaty", "5", "2", "0.4000", "10", "8", "3", "0.3750"}, {"us-east", "4", "2", "0.5000", "8", "8", "2", "0.2500"}},
+		"vantages.csv": {{"vantage", "asn", "country", "hosts", "intercepting_hosts", "intercepting_share", "records", "judged", "intercepted", "intercepted_share"},
+			{"kz-almaty", "AS9198", "KZ", "5", "2", "0.4000", "10", "8", "3", "0.3750"}, {"us-east", "", "", "4", "2", "0.5000", "8", "8", "2", "0.2500"}},
 		"vantage_divergent.csv": {{"host", "sni", "intercepted_from", "clean_from"},
 			{"10.0.0.1:443", "a.com", "kz-almaty", "us-east"}, {"10.0.0.2:443", "b.com", "kz-almaty", "us-east"}},
 	} {
@@ -132,7 +140,7 @@ func TestVantageComparison(t *testing.T) {
 	}
 	dom := renderDOM(t, html)
 	checkCharts(t, dom, map[string]int{"vantages": 2})
-	for _, w := range []string{`data-value="0.4000"`, `data-value="0.5000"`, "<td>10.0.0.2:443</td><td>b.com</td><td>kz-almaty </td><td>us-east </td>"} {
+	for _, w := range []string{`data-value="0.4000"`, `data-value="0.5000"`, "<td>kz-almaty</td><td>AS9198</td><td>KZ</td>", "<td>us-east</td><td>-</td><td>-</td>", ">kz-almaty AS9198 KZ<", "<td>10.0.0.2:443</td><td>b.com</td><td>kz-almaty </td><td>us-east </td>"} {
 		if !strings.Contains(dom, w) {
 			t.Errorf("HTML lacks %s", w)
 		}

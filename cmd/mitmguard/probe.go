@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -40,6 +41,7 @@ type probeFlags struct {
 	rate                                                   float64
 	timeout, minTimeout                                    time.Duration
 	loc                                                    locateFlags
+	declared                                               vantageFlags
 }
 
 func newProbe() *cobra.Command {
@@ -79,6 +81,7 @@ kz-2019.txt (the 37 domains of the 2019 middlebox) and kz-2024-ooni.txt (OONI,
 	fl.StringVar(&f.db, "db", "mitmguard.db", "SQLite `FILE` to store records in, or a PostgreSQL postgres://... DSN")
 	fl.StringVar(&f.jsonl, "jsonl", "", "also append records as JSON Lines to `FILE`")
 	fl.StringVar(&f.vantage, "vantage", "", "`NAME` of the vantage point measured from, stored with every record (default \"local\"; with --resume: the campaign's)")
+	addVantageFlags(fl, &f.declared)
 	fl.StringVar(&f.campaign, "campaign", "", "campaign `ID` (new: chosen for you; with --resume: default the newest)")
 	fl.BoolVar(&f.resume, "resume", false, "continue an interrupted campaign: hosts already stored are skipped")
 	fl.StringVar(&f.exclude, "exclude", "", "`FILE` of networks never to probe, in addition to the special-purpose ranges")
@@ -107,8 +110,12 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 	if f.domains == "" && !f.resume {
 		return errors.New("probe: --domains is required (a file of test SNIs, e.g. " + domainLists + "/kz-2019.txt in mitmguard's repository)")
 	}
-	if f.vantage != "" && !validVantage(f.vantage) {
+	if f.vantage != "" && measure.CheckVantageName(f.vantage) != nil {
 		return fmt.Errorf("probe: --vantage %q: use 1-64 letters, digits, '.', '_' or '-'", f.vantage)
+	}
+	declared, err := f.declared.declaration("probe", f.vantage)
+	if err != nil {
+		return err
 	}
 	groups, err := parseGroups(f.groups)
 	if err != nil {
@@ -166,6 +173,14 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 	c, err := openCampaign(cmd.Context(), st, &cfg, f)
 	if err != nil {
 		return err
+	}
+	declared.Name = cmp.Or(cfg.Vantage, measure.DefaultVantage)
+	if _, err := st.DeclareVantage(cmd.Context(), c, declared); err != nil {
+		var conflict *measure.VantageConflictError
+		if !errors.As(err, &conflict) {
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "probe: warning: %v\n", err)
 	}
 	total := -1
 	if hostCount > 0 {
@@ -323,6 +338,12 @@ func openJSONL(ctx context.Context, name string, st store.Store, c *store.Campai
 		return nil, nil, 0, err
 	}
 	j := measure.NewJSONL(fh, c.ID)
+	vs, err := st.Vantages(ctx, c)
+	if err != nil {
+		fh.Close()
+		return nil, nil, 0, err
+	}
+	j.Declare(vs...)
 	x.Seed(j)
 	n := 0
 	err = j.Export(ctx, store.Bind(st, c), func(r measure.Record) bool {
@@ -389,18 +410,6 @@ func heapProfiler(name string, next func(measure.Progress)) func(measure.Progres
 }
 
 func mib(n uint64) float64 { return float64(n) / (1 << 20) }
-
-func validVantage(v string) bool {
-	if len(v) > 64 {
-		return false
-	}
-	for _, r := range v {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
-}
 
 func readList[T any](name string, parse func(io.Reader) ([]T, error)) ([]T, error) {
 	fh, err := os.Open(name)

@@ -25,8 +25,9 @@ func newWorker() *cobra.Command {
 	var natsURL, db, vantage, labRoute string
 	var jobs, concurrency int
 	var ackWait, minTimeout time.Duration
+	var declFlags vantageFlags
 	cmd := &cobra.Command{
-		Use:   "worker --nats URL --db DSN --vantage NAME [--concurrency N]",
+		Use:   "worker --nats URL --db DSN --vantage NAME [--vantage-asn N] [--vantage-country CC] [--concurrency N]",
 		Short: "Measure the campaign jobs of one vantage point from the NATS queue",
 		Long: `worker pulls the jobs of its vantage point from the NATS JetStream work
 queue, measures each job's hosts against its campaign's domains (the engine of
@@ -36,7 +37,10 @@ handed out again, and the store keeps one record per (campaign, vantage point,
 host, SNI). When NATS or PostgreSQL is unreachable it retries with backoff and
 says so on standard error. Ctrl-C or SIGTERM stops it: the jobs it is on are
 returned to the queue at once (or finished when their records are being
-committed). Runs until stopped.`,
+committed). Runs until stopped. --vantage-asn and --vantage-country declare the
+network and country the vantage point measures from; they are stored with each
+campaign the worker measures for (the first worker's declaration is kept, and
+a differing one is logged), and shown by report and export.`,
 		Example: `  mitmguard worker --nats nats://10.0.0.5:4222 --db postgres://mitmguard@10.0.0.6/mitmguard --vantage almaty`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -52,6 +56,10 @@ committed). Runs until stopped.`,
 			}
 			if err := campaign.CheckName("vantage", vantage); err != nil {
 				return fmt.Errorf("worker: --vantage: %w", err)
+			}
+			declared, err := declFlags.declaration("worker", vantage)
+			if err != nil {
+				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -69,7 +77,7 @@ committed). Runs until stopped.`,
 			if err != nil {
 				return err
 			}
-			runner := &campaign.MeasureRunner{Store: st, Verdict: opts, Concurrency: concurrency, MinTimeout: minTimeout}
+			runner := &campaign.MeasureRunner{Store: st, Verdict: opts, Concurrency: concurrency, MinTimeout: minTimeout, Declared: declared, Logger: log}
 			if labRoute != "" {
 				if runner.Prober, err = routedProber(labRoute); err != nil {
 					return err
@@ -90,6 +98,7 @@ committed). Runs until stopped.`,
 	fl.StringVar(&natsURL, "nats", "", "`URL` of the NATS server (JetStream enabled)")
 	fl.StringVar(&db, "db", "", "store `DSN`: postgres://... (or an SQLite file, for workers on one machine)")
 	fl.StringVar(&vantage, "vantage", "", "`NAME` of the vantage point this worker measures from")
+	addVantageFlags(fl, &declFlags)
 	fl.IntVar(&concurrency, "concurrency", 100, "handshakes in flight at most, over all the jobs measured at once (as probe's --concurrency)")
 	fl.IntVar(&jobs, "jobs", 4, "jobs measured at once, sharing the --concurrency handshakes (more keep the budget busy while each job waits on its slowest host)")
 	fl.DurationVar(&minTimeout, "min-timeout", time.Second, "the least a test handshake is given, however fast the control answered (raise it on a busy machine or a jittery path)")
