@@ -81,11 +81,16 @@ func JSONL(ctx context.Context, st store.Store, cs []*store.Campaign, w io.Write
 	cw := &countWriter{w: w}
 	for _, c := range cs {
 		enc := measure.NewJSONL(cw, c.ID)
+		vs, err := st.Vantages(ctx, c)
+		if err != nil {
+			return stats, err
+		}
+		enc.Declare(vs...)
 		certs := &certSet{st: st, seen: map[chain.Hash]struct{}{}, emit: func(_ chain.Hash, der []byte) error {
 			stats.Certs++
 			return enc.Cert(der)
 		}}
-		err := store.StreamRows(ctx, st, c, func(row *store.Row) error {
+		err = store.StreamRows(ctx, st, c, func(row *store.Row) error {
 			r, ctl := row.Record()
 			if err := certs.add(ctx, ctl.Chain); err != nil {
 				return err

@@ -38,7 +38,22 @@ func fill(t *testing.T, id string) (store.Store, *store.Campaign, exporttest.Spe
 	if err != nil {
 		t.Fatal(err)
 	}
+	// kz-almaty's operator declared its network and country, us-east's
+	// nothing.
+	if _, err := st.DeclareVantage(context.Background(), c, kzDeclared); err != nil {
+		t.Fatal(err)
+	}
 	return st, c, spec
+}
+
+var kzDeclared = measure.Vantage{Name: "kz-almaty", ASN: 9198, Country: "KZ"}
+
+// declaredOf is what a record of vantage v carries of its declaration.
+func declaredOf(v string) (int64, string) {
+	if v == kzDeclared.Name {
+		return int64(kzDeclared.ASN), kzDeclared.Country
+	}
+	return 0, ""
 }
 
 func readRows[T any](t *testing.T, path string) []T {
@@ -122,6 +137,9 @@ func testParquetRoundTrip(t *testing.T, readers int) {
 			!slices.Equal(row.Traits, r.Traits) || len(row.Chain) != len(r.Chain) || row.ControlOutcome != string(ctl.Outcome) || row.Error != r.Error {
 			t.Fatalf("row %+v for record %+v", row, r)
 		}
+		if asn, country := declaredOf(r.Vantage); row.VantageASN != asn || row.VantageCountry != country {
+			t.Fatalf("row of %s declares AS%d %q, want AS%d %q", r.Vantage, row.VantageASN, row.VantageCountry, asn, country)
+		}
 		for i, h := range r.Chain {
 			if row.Chain[i] != h.String() || !certs[row.Chain[i]] {
 				t.Fatalf("chain %v, want %v, each exported", row.Chain, r.Chain)
@@ -193,9 +211,11 @@ func TestJSONLSameRecords(t *testing.T) {
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var l struct {
-			Type, Campaign, SHA256 string
-			Outcome                outcome.Outcome
-			Chain                  []string
+			Type, Campaign, SHA256, Vantage string
+			Outcome                         outcome.Outcome
+			Chain                           []string
+			VantageASN                      int64  `json:"vantage_asn"`
+			VantageCountry                  string `json:"vantage_country"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			t.Fatal(err)
@@ -208,6 +228,9 @@ func TestJSONLSameRecords(t *testing.T) {
 			certs[l.SHA256] = true
 		case "record":
 			counts[l.Outcome]++
+			if asn, country := declaredOf(l.Vantage); l.VantageASN != asn || l.VantageCountry != country {
+				t.Fatalf("record line declares AS%d %q: %s", l.VantageASN, l.VantageCountry, sc.Text())
+			}
 			for _, h := range l.Chain {
 				if !certs[h] {
 					t.Fatalf("record refers to %s before its certificate line", h)

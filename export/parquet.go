@@ -31,6 +31,8 @@ import (
 type RecordRow struct {
 	Campaign       string    `parquet:"campaign,dict"`
 	Vantage        string    `parquet:"vantage,dict"`
+	VantageASN     int64     `parquet:"vantage_asn,dict"`     // declared ASN, 0 when not declared
+	VantageCountry string    `parquet:"vantage_country,dict"` // declared ISO 3166-1 alpha-2 code, "" when not declared
 	Host           string    `parquet:"host,dict"`
 	SNI            string    `parquet:"sni,dict"`
 	Outcome        string    `parquet:"outcome,dict"`
@@ -148,13 +150,17 @@ func parquetCampaign(ctx context.Context, st store.Store, c *store.Campaign, dir
 	if err != nil {
 		return err
 	}
+	vantages, err := store.VantageMap(ctx, st, c)
+	if err != nil {
+		return err
+	}
 	names := &partNames{}
 	pipes := make([]*pipeline, len(ranges))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	for i, rg := range ranges {
-		pipes[i] = &pipeline{coder: newRowCoder(c.ID), w: newRecordWriter(o, names)}
+		pipes[i] = &pipeline{coder: newRowCoder(c.ID, vantages), w: newRecordWriter(o, names)}
 		wg.Go(func() { pipes[i].run(ctx, cancel, st, c, rg, recDir) })
 	}
 	wg.Wait()

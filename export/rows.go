@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mitmguard/mitmguard/chain"
+	"github.com/mitmguard/mitmguard/measure"
 	"github.com/mitmguard/mitmguard/store"
 )
 
@@ -16,6 +17,7 @@ import (
 // than allocated one by one.
 type rowCoder struct {
 	campaign string
+	vantages map[string]measure.Vantage // declared, by name
 	hexes    map[chain.Hash]string
 	order    []chain.Hash // hashes in the order first seen
 	traits   map[string][]string
@@ -26,15 +28,16 @@ type rowCoder struct {
 // grow the cache past it (later ones are split each time).
 const maxTraitSets = 4096
 
-func newRowCoder(campaign string) *rowCoder {
-	return &rowCoder{campaign: campaign, hexes: map[chain.Hash]string{}, traits: map[string][]string{}}
+func newRowCoder(campaign string, vantages map[string]measure.Vantage) *rowCoder {
+	return &rowCoder{campaign: campaign, vantages: vantages, hexes: map[chain.Hash]string{}, traits: map[string][]string{}}
 }
 
 // row converts r; t is its time. The rows it returns share slices with
 // each other, which the writer only reads.
 func (e *rowCoder) row(r *store.Row, t time.Time) RecordRow {
+	v := e.vantages[r.Vantage]
 	return RecordRow{
-		Campaign: e.campaign, Vantage: r.Vantage, Host: r.Host, SNI: r.SNI, Outcome: r.Outcome,
+		Campaign: e.campaign, Vantage: r.Vantage, VantageASN: int64(v.ASN), VantageCountry: v.Country, Host: r.Host, SNI: r.SNI, Outcome: r.Outcome,
 		Time: t, Attempts: int32(min(r.Attempts, 1<<30)), Issuer: r.Issuer, Traits: e.traitList(r.Traits), Chain: e.chain(r.Chain),
 		ControlSNI: r.ControlSNI, ControlOutcome: r.ControlOutcome, ControlChain: e.chain(r.ControlChain),
 		Error: r.Error, HandshakeMS: float32(r.MS),

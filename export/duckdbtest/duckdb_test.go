@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/mitmguard/mitmguard/export"
 	"github.com/mitmguard/mitmguard/export/exporttest"
+	"github.com/mitmguard/mitmguard/measure"
 	"github.com/mitmguard/mitmguard/report"
 	"github.com/mitmguard/mitmguard/store"
 )
@@ -36,8 +39,16 @@ func TestDuckDBReadsExport(t *testing.T) {
 			Domains: []string{"facebook.com", "github.com"}, Targeted: 1, Vantages: []string{"local"}, Intercept: []float64{0.5}, Seed: 8},
 	}
 	for _, s := range specs {
-		if _, err := exporttest.Fill(ctx, st, s); err != nil {
+		c, err := exporttest.Fill(ctx, st, s)
+		if err != nil {
 			t.Fatal(err)
+		}
+		// The first campaign's kz-almaty operator declared its network
+		// and country; no one else declared anything.
+		if s.Campaign == "kz-2026-11-24" {
+			if _, err := st.DeclareVantage(ctx, c, measure.Vantage{Name: "kz-almaty", ASN: 9198, Country: "KZ"}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	cs, err := export.Campaigns(ctx, st, "")
@@ -131,5 +142,25 @@ func TestDuckDBReadsExport(t *testing.T) {
 	}
 	if !(kz > us) {
 		t.Fatalf("facebook.com intercepted %.2f from kz-almaty, %.2f from us-east", kz, us)
+	}
+	// The declared ASN and country of each vantage point, per campaign: 0
+	// and '' where nothing was declared.
+	rows, err := db.QueryContext(ctx, "SELECT DISTINCT campaign, vantage, vantage_asn, vantage_country FROM "+recs+" ORDER BY ALL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var c, v, country string
+		var asn int64
+		if err := rows.Scan(&c, &v, &asn, &country); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %s %d %q", c, v, asn, country))
+	}
+	rows.Close()
+	want := []string{`kz-2026-11-24 kz-almaty 9198 "KZ"`, `kz-2026-11-24 us-east 0 ""`, `kz-2026-11-25 local 0 ""`}
+	if !slices.Equal(got, want) {
+		t.Fatalf("declared vantage points\n%q, want\n%q", got, want)
 	}
 }
