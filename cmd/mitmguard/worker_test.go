@@ -163,8 +163,10 @@ func TestWorkersCampaign(t *testing.T) {
 			"--ack-wait", "3s", "--concurrency", "4", "--min-timeout", "3s"}, more...)
 		return startProc(t, args...)
 	}
-	w1, w2 := worker("kz"), worker("kz")
-	w3 := worker("clean", "--lab-route", routeFile)
+	// Their operators declare where they stand: kz's two workers each a
+	// part of it (no conflict), clean its country alone.
+	w1, w2 := worker("kz", "--vantage-asn", "AS9198", "--vantage-country", "kz"), worker("kz", "--vantage-asn", "9198")
+	w3 := worker("clean", "--lab-route", routeFile, "--vantage-country", "DE")
 	for _, w := range []*proc{w1, w2, w3} {
 		w.wait(t, "worker started", 1)
 	}
@@ -216,6 +218,18 @@ func TestWorkersCampaign(t *testing.T) {
 	for _, v := range st.Vantages {
 		if v.Records != total || !v.Done {
 			t.Errorf("vantage point %s: %+v", v.Vantage, v)
+		}
+	}
+	if d := st.Vantages; d[0].Vantage != "clean" || d[0].ASN != 0 || d[0].Country != "DE" || d[1].Vantage != "kz" || d[1].ASN != 9198 || d[1].Country != "KZ" {
+		t.Errorf("declared vantage points in status: %+v", d)
+	}
+	code, out, errOut = runCLI("report", "--db", db, "--campaign", "multi")
+	if code != 0 || !strings.Contains(out, "clean                -            DE") || !strings.Contains(out, "kz                   AS9198       KZ") {
+		t.Errorf("report: exit %d %s\n%s", code, errOut, out)
+	}
+	for _, w := range []*proc{w1, w2, w3} {
+		if strings.Contains(w.output(), "declaration differs") {
+			t.Errorf("a worker saw a conflict:\n%s", w.output())
 		}
 	}
 	// The job w1 held was handed to w2 again and done.
