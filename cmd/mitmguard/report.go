@@ -108,8 +108,14 @@ func exportJSONL(cmd *cobra.Command, st store.Store, id, name string) error {
 	if err != nil {
 		return err
 	}
+	vs, err := st.Vantages(cmd.Context(), c)
+	if err != nil {
+		return err
+	}
 	return writeFileWith(name, func(w io.Writer) error {
-		return measure.NewJSONL(w, c.ID).Export(cmd.Context(), store.Bind(st, c), nil)
+		j := measure.NewJSONL(w, c.ID)
+		j.Declare(vs...)
+		return j.Export(cmd.Context(), store.Bind(st, c), nil)
 	})
 }
 
