@@ -16,6 +16,8 @@ import (
 // traits one comma-separated string, the time Unix milliseconds. Decoding
 // these into a measure.Record costs allocations an export that writes hex
 // hashes and trait lists by itself does not need.
+// Chain and ControlChain are valid only until the callback given the row
+// returns (the reader reuses their memory); the strings may be kept.
 type Row struct {
 	Vantage, Host, SNI, Outcome string
 	TimeMS                      int64
@@ -77,8 +79,8 @@ func SplitHosts(ctx context.Context, st Store, c *Campaign, n int) ([]Range, err
 
 // StreamRows calls fn for every record of the campaign in (vantage, host,
 // SNI) order, as Store.Records does, through the store's bulk path when it
-// has one. fn gets the same *Row each time: it may keep the row's strings
-// and slices, not the row.
+// has one. fn gets the same *Row each time: it may keep the row's strings,
+// not the row or its chains.
 func StreamRows(ctx context.Context, st Store, c *Campaign, fn func(*Row) error) error {
 	return StreamRange(ctx, st, c, Range{}, fn)
 }

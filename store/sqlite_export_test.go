@@ -190,3 +190,25 @@ func TestCertsByHash(t *testing.T) {
 		t.Fatal("CertsByHash of a hash not stored succeeded")
 	}
 }
+
+// The export opens the database file again by its name, on a connection
+// of its own: a name that would mean something else as a URI ("?", "#",
+// "%20") is still that file.
+func TestStreamRowsOddFileName(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(filepath.Join(t.TempDir(), "my db?mode=memory#x%20.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	spec := exporttest.Spec{Campaign: "a", Start: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC), Span: time.Hour,
+		Hosts: 15, Domains: []string{"a.com", "b.com"}, Targeted: 1, Vantages: []string{"kz"}, Intercept: []float64{0.5}, Seed: 1}
+	c, err := exporttest.Fill(ctx, st, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := store.StreamRows(ctx, st, c, func(*store.Row) error { n++; return nil }); err != nil || n != spec.Records() {
+		t.Fatalf("StreamRows: %d records, %v; want %d", n, err, spec.Records())
+	}
+}
