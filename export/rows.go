@@ -11,14 +11,17 @@ import (
 
 // rowCoder turns the store's rows into Parquet rows. What repeats across
 // records is made once: the hex of each certificate hash (which doubles as
-// the set of certificates the campaign refers to, in first-seen order) and
-// the split of each traits string; chains are cut from shared slabs rather
-// than allocated one by one.
+// the set of certificates the campaign refers to, in first-seen order), the
+// split of each traits string and the list of each packed chain (a host
+// shows the same chain for most names it is asked for, and an interceptor
+// one per name); chains are cut from shared slabs rather than allocated one
+// by one.
 type rowCoder struct {
 	campaign string
 	hexes    map[chain.Hash]string
 	order    []chain.Hash // hashes in the order first seen
 	traits   map[string][]string
+	chains   map[string][]string // packed chain → its hex list
 	slab     []string
 }
 
@@ -26,8 +29,11 @@ type rowCoder struct {
 // grow the cache past it (later ones are split each time).
 const maxTraitSets = 4096
 
+// maxChains bounds the chains kept as lists; past it the cache starts over.
+const maxChains = 4096
+
 func newRowCoder(campaign string) *rowCoder {
-	return &rowCoder{campaign: campaign, hexes: map[chain.Hash]string{}, traits: map[string][]string{}}
+	return &rowCoder{campaign: campaign, hexes: map[chain.Hash]string{}, traits: map[string][]string{}, chains: map[string][]string{}}
 }
 
 // row converts r; t is its time. The rows it returns share slices with
@@ -46,6 +52,9 @@ func (e *rowCoder) chain(packed []byte) []string {
 	if n == 0 {
 		return nil
 	}
+	if l, ok := e.chains[string(packed)]; ok {
+		return l
+	}
 	if len(e.slab) < n {
 		e.slab = make([]string, max(n, 8192))
 	}
@@ -61,6 +70,10 @@ func (e *rowCoder) chain(packed []byte) []string {
 		}
 		out[i] = s
 	}
+	if len(e.chains) >= maxChains {
+		clear(e.chains)
+	}
+	e.chains[string(packed)] = out
 	return out
 }
 
