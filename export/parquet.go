@@ -186,41 +186,23 @@ func parquetCampaign(ctx context.Context, st store.Store, c *store.Campaign, dir
 	return certs.close()
 }
 
-// writeCerts writes the certificates hs names, in hash order, looking
-// them up certBatch at a time.
+// writeCerts writes the certificates hs names, in hash order.
 func writeCerts(ctx context.Context, st store.Store, campaign string, hs []chain.Hash, certs *partitions[CertRow], dir string, stats *Stats) error {
 	// In hash order, the lookups walk the store's certificate tree once
 	// from left to right instead of jumping about it.
 	hs = slices.Clone(hs)
 	slices.SortFunc(hs, func(a, b chain.Hash) int { return bytes.Compare(a[:], b[:]) })
-	ders := make(map[chain.Hash][]byte, certBatch)
-	for len(hs) > 0 {
-		n := min(len(hs), certBatch)
-		clear(ders)
-		err := store.CertsByHash(ctx, st, hs[:n], func(h chain.Hash, der []byte) error {
-			ders[h] = der
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("export: certificates: %w", err)
-		}
-		for _, h := range hs[:n] {
-			der, ok := ders[h]
-			if !ok {
-				return fmt.Errorf("export: certificate %s is not stored", h)
-			}
-			stats.Certs++
-			if err := certs.write(dir, CertRow{Campaign: campaign, SHA256: hex.EncodeToString(h[:]), DER: der}); err != nil {
-				return err
-			}
-		}
-		hs = hs[n:]
+	var werr error
+	err := store.CertsByHash(ctx, st, hs, func(h chain.Hash, der []byte) error {
+		stats.Certs++
+		werr = certs.write(dir, CertRow{Campaign: campaign, SHA256: hex.EncodeToString(h[:]), DER: der})
+		return werr
+	})
+	if err != nil && werr == nil {
+		return fmt.Errorf("export: certificates: %w", err)
 	}
-	return nil
+	return err
 }
-
-// certBatch is how many certificates writeCerts asks the store for at once.
-const certBatch = 500
 
 // floorDiv is a / b rounded down (times before 1970 too).
 func floorDiv(a, b int64) int64 {

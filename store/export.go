@@ -61,7 +61,7 @@ type Range struct{ From, To *HostKey }
 // Streamer is a store with a bulk read path for exports: StreamRange is
 // Records without decoding, over a part of the campaign so that parts can
 // be read side by side; SplitHosts cuts a campaign into such parts;
-// CertsByHash looks certificates up many at a time.
+// CertsByHash looks certificates up, in the order asked, on one read.
 type Streamer interface {
 	StreamRange(ctx context.Context, c *Campaign, r Range, fn func(*Row) error) error
 	SplitHosts(ctx context.Context, c *Campaign, n int) ([]Range, error)
@@ -102,8 +102,8 @@ func StreamRange(ctx context.Context, st Store, c *Campaign, r Range, fn func(*R
 	})
 }
 
-// CertsByHash calls fn for each of the certificates hs names, in no
-// particular order, failing for one not stored.
+// CertsByHash calls fn for each of the certificates hs names, in the order
+// of hs, failing for one not stored. fn may keep der.
 func CertsByHash(ctx context.Context, st Store, hs []chain.Hash, fn func(h chain.Hash, der []byte) error) error {
 	if s, ok := st.(Streamer); ok {
 		return s.CertsByHash(ctx, hs, fn)

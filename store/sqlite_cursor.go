@@ -182,6 +182,23 @@ func (c *liteConn) query(q string, args ...any) (*liteStmt, error) {
 	return s, nil
 }
 
+// bindStatic binds the n bytes at p, which must stay unchanged until the
+// statement is reset, as a blob to parameter i.
+func (s *liteStmt) bindStatic(i int32, p uintptr, n int) error {
+	if rc := sqlite3.Xsqlite3_bind_blob(s.c.tls, s.p, i, p, int32(n), 0); rc != sqlite3.SQLITE_OK {
+		return s.c.err(rc)
+	}
+	return nil
+}
+
+// reset makes the statement ready to run again, with its bindings kept.
+func (s *liteStmt) reset() error {
+	if rc := sqlite3.Xsqlite3_reset(s.c.tls, s.p); rc != sqlite3.SQLITE_OK {
+		return s.c.err(rc)
+	}
+	return nil
+}
+
 // next steps to the next row, reporting false at the end.
 func (s *liteStmt) next() (bool, error) {
 	switch rc := sqlite3.Xsqlite3_step(s.c.tls, s.p); rc {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,8 +21,11 @@ const (
 	exportControls = `SELECT vantage, host, sni, outcome, chain
 		FROM controls WHERE campaign = ?1 %s ORDER BY vantage, host`
 	// exportCacheKiB is the page cache of the export's connection (SQLite's
-	// default is 2 MiB).
-	exportCacheKiB = 8 << 10
+	// default is 2 MiB). The export reads each page once, in order, so a
+	// small cache loses nothing, and each page SQLite caches is a libc
+	// allocation (mmap, then madvise when freed): with 8 MiB the export
+	// measured 0.5 s more CPU per million records.
+	exportCacheKiB = 1 << 10
 )
 
 // StreamRange calls fn for every record of the range, in (vantage, host,
@@ -29,24 +33,34 @@ const (
 // transaction. It reads on a connection of its own to the file (see
 // liteConn), not through database/sql.
 func (s *SQLite) StreamRange(ctx context.Context, c *Campaign, rg Range, fn func(*Row) error) error {
-	var path string
-	if err := s.db.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path); err != nil {
-		return err
-	}
-	if path == "" {
-		return errors.New("store: the export reads only a database file")
-	}
-	lc, err := openLite(path)
+	lc, err := s.openRead(ctx)
 	if err != nil {
 		return err
 	}
 	defer lc.close()
-	// One read transaction: both cursors see the same snapshot, so every
-	// record's control is there however writers go on.
-	if err := lc.exec(fmt.Sprintf(`PRAGMA cache_size=-%d; BEGIN`, exportCacheKiB)); err != nil {
-		return err
-	}
 	return streamRows(ctx, lc, c.n, rg, fn)
+}
+
+// openRead opens a liteConn to the store's file, in a read transaction.
+func (s *SQLite) openRead(ctx context.Context) (*liteConn, error) {
+	var path string
+	if err := s.db.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path); err != nil {
+		return nil, err
+	}
+	if path == "" {
+		return nil, errors.New("store: the export reads only a database file")
+	}
+	lc, err := openLite(path)
+	if err != nil {
+		return nil, err
+	}
+	// One read transaction: the statements see one snapshot, so, say,
+	// every record's control is there however writers go on.
+	if err := lc.exec(fmt.Sprintf(`PRAGMA cache_size=-%d; BEGIN`, exportCacheKiB)); err != nil {
+		lc.close()
+		return nil, err
+	}
+	return lc, nil
 }
 
 func streamRows(ctx context.Context, lc *liteConn, campaign int64, rg Range, fn func(*Row) error) error {
@@ -157,49 +171,50 @@ func cmpKey(v1, h1, v2, h2 string) int {
 	return strings.Compare(h1, h2)
 }
 
-// exportCertBatch is how many certificates one CertsByHash query asks for
-// (SQLite allows 32766 parameters).
-const exportCertBatch = 500
-
-// CertsByHash calls fn for each certificate hs names, looking them up
-// exportCertBatch at a time; a hash not stored fails.
+// CertsByHash calls fn for each certificate hs names, in the order of hs
+// (looking them up in key order is what walks the certificate tree
+// fastest); a hash not stored fails.
 func (s *SQLite) CertsByHash(ctx context.Context, hs []chain.Hash, fn func(chain.Hash, []byte) error) error {
-	args := make([]any, 0, exportCertBatch)
-	for len(hs) > 0 {
-		n := min(len(hs), exportCertBatch)
-		args = args[:0]
-		for i := range hs[:n] {
-			args = append(args, hs[i][:])
+	lc, err := s.openRead(ctx)
+	if err != nil {
+		return err
+	}
+	defer lc.close()
+	st, err := lc.query(`SELECT der FROM certs WHERE sha256 = ?1`)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	key, err := lc.malloc(len(chain.Hash{}))
+	if err != nil {
+		return err
+	}
+	defer lc.free(key)
+	done := ctx.Done()
+	for _, h := range hs {
+		select {
+		case <-done:
+			return ctx.Err()
+		default:
 		}
-		rows, err := s.db.QueryContext(ctx, `SELECT sha256, der FROM certs WHERE sha256 IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
+		*(*chain.Hash)(ptr(key)) = h
+		if err := st.bindStatic(1, key, len(h)); err != nil {
+			return err
+		}
+		ok, err := st.next()
 		if err != nil {
 			return err
 		}
-		found := 0
-		for rows.Next() {
-			var sum, der []byte
-			if err := rows.Scan(&sum, &der); err != nil {
-				rows.Close()
-				return err
-			}
-			if len(sum) != len(chain.Hash{}) {
-				rows.Close()
-				return fmt.Errorf("store: a certificate keyed by %d bytes", len(sum))
-			}
-			found++
-			if err := fn(chain.Hash(sum), der); err != nil {
-				rows.Close()
-				return err
-			}
+		if !ok {
+			return fmt.Errorf("store: certificate %s is not stored", h)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		der := bytes.Clone(st.bytes(0))
+		if err := st.reset(); err != nil {
 			return err
 		}
-		if found != n {
-			return fmt.Errorf("store: %d of %d certificates are not stored", n-found, n)
+		if err := fn(h, der); err != nil {
+			return err
 		}
-		hs = hs[n:]
 	}
 	return nil
 }
