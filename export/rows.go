@@ -21,8 +21,17 @@ type rowCoder struct {
 	hexes    map[chain.Hash]string
 	order    []chain.Hash // hashes in the order first seen
 	traits   map[string][]string
-	chains   map[string][]string // packed chain → its hex list
-	slab     []string
+	chains   map[string]chainList // packed chain → its hex list
+	// The last record chain and control chain: most records repeat the
+	// one before them (a host's records its own chain, its control for
+	// every record), which then costs one comparison.
+	lastRec, lastCtl chainList
+	slab             []string
+}
+
+type chainList struct {
+	packed string
+	list   []string
 }
 
 // maxTraitSets bounds the traits strings kept split: a hostile store cannot
@@ -33,7 +42,7 @@ const maxTraitSets = 4096
 const maxChains = 4096
 
 func newRowCoder(campaign string) *rowCoder {
-	return &rowCoder{campaign: campaign, hexes: map[chain.Hash]string{}, traits: map[string][]string{}, chains: map[string][]string{}}
+	return &rowCoder{campaign: campaign, hexes: map[chain.Hash]string{}, traits: map[string][]string{}, chains: map[string]chainList{}}
 }
 
 // row converts r; t is its time. The rows it returns share slices with
@@ -41,19 +50,23 @@ func newRowCoder(campaign string) *rowCoder {
 func (e *rowCoder) row(r *store.Row, t time.Time) RecordRow {
 	return RecordRow{
 		Campaign: e.campaign, Vantage: r.Vantage, Host: r.Host, SNI: r.SNI, Outcome: r.Outcome,
-		Time: t, Attempts: int32(min(r.Attempts, 1<<30)), Issuer: r.Issuer, Traits: e.traitList(r.Traits), Chain: e.chain(r.Chain),
-		ControlSNI: r.ControlSNI, ControlOutcome: r.ControlOutcome, ControlChain: e.chain(r.ControlChain),
+		Time: t, Attempts: int32(min(r.Attempts, 1<<30)), Issuer: r.Issuer, Traits: e.traitList(r.Traits), Chain: e.chain(r.Chain, &e.lastRec),
+		ControlSNI: r.ControlSNI, ControlOutcome: r.ControlOutcome, ControlChain: e.chain(r.ControlChain, &e.lastCtl),
 		Error: r.Error, HandshakeMS: float32(r.MS),
 	}
 }
 
-func (e *rowCoder) chain(packed []byte) []string {
+func (e *rowCoder) chain(packed []byte, last *chainList) []string {
 	n := len(packed) / len(chain.Hash{})
 	if n == 0 {
 		return nil
 	}
-	if l, ok := e.chains[string(packed)]; ok {
-		return l
+	if string(packed) == last.packed {
+		return last.list
+	}
+	if c, ok := e.chains[string(packed)]; ok {
+		*last = c
+		return c.list
 	}
 	if len(e.slab) < n {
 		e.slab = make([]string, max(n, 8192))
@@ -73,7 +86,9 @@ func (e *rowCoder) chain(packed []byte) []string {
 	if len(e.chains) >= maxChains {
 		clear(e.chains)
 	}
-	e.chains[string(packed)] = out
+	c := chainList{string(packed), out}
+	e.chains[c.packed] = c
+	*last = c
 	return out
 }
 
