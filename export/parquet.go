@@ -158,17 +158,11 @@ func parquetCampaign(ctx context.Context, st store.Store, c *store.Campaign, dir
 		wg.Go(func() { pipes[i].run(ctx, cancel, st, c, rg, recDir) })
 	}
 	wg.Wait()
-	seen := map[chain.Hash]struct{}{}
-	var hashes []chain.Hash
+	var hashes []chain.Hash // each range's, which may share some
 	for _, p := range pipes {
 		stats.Records += p.records
 		stats.Files, stats.Bytes = stats.Files+p.w.stats.Files, stats.Bytes+p.w.stats.Bytes
-		for _, h := range p.coder.order {
-			if _, ok := seen[h]; !ok {
-				seen[h] = struct{}{}
-				hashes = append(hashes, h)
-			}
-		}
+		hashes = append(hashes, p.coder.order...)
 	}
 	for _, p := range pipes {
 		if p.err != nil {
@@ -186,12 +180,13 @@ func parquetCampaign(ctx context.Context, st store.Store, c *store.Campaign, dir
 	return certs.close()
 }
 
-// writeCerts writes the certificates hs names, in hash order.
+// writeCerts writes the certificates hs names (sorting hs and dropping
+// repeats in place), in hash order.
 func writeCerts(ctx context.Context, st store.Store, campaign string, hs []chain.Hash, certs *partitions[CertRow], dir string, stats *Stats) error {
 	// In hash order, the lookups walk the store's certificate tree once
 	// from left to right instead of jumping about it.
-	hs = slices.Clone(hs)
 	slices.SortFunc(hs, func(a, b chain.Hash) int { return bytes.Compare(a[:], b[:]) })
+	hs = slices.Compact(hs)
 	var werr error
 	err := store.CertsByHash(ctx, st, hs, func(h chain.Hash, der []byte) error {
 		stats.Certs++

@@ -241,12 +241,20 @@ func (s *liteStmt) close() {
 type interner struct {
 	last string
 	m    map[string]string
+	// runs is a column whose values come in runs (the keys vantage and
+	// host, in key order): a value past its run does not come back, so
+	// only the last one is kept.
+	runs bool
 }
 
 const maxInterned = 4096
 
 func (in *interner) str(b []byte) string {
 	if string(b) == in.last { // compared in place, no copy
+		return in.last
+	}
+	if in.runs {
+		in.last = string(b)
 		return in.last
 	}
 	s, ok := in.m[string(b)]

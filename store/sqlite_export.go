@@ -86,7 +86,8 @@ func streamRows(ctx context.Context, lc *liteConn, campaign int64, rg Range, fn 
 	}
 	defer ctls.close()
 	// One interner per column: each sees only its own column's values.
-	var vantages, hosts, snis, outcomes, traits, issuers, errs, ctlSNIs, ctlOutcomes interner
+	vantages, hosts := interner{runs: true}, interner{runs: true}
+	var snis, outcomes, traits, issuers, errs, ctlSNIs, ctlOutcomes interner
 	var row Row
 	var chainBuf, ctlChainBuf []byte
 	var ctlVantage, ctlHost string
