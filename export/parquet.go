@@ -181,23 +181,58 @@ func parquetCampaign(ctx context.Context, st store.Store, c *store.Campaign, dir
 }
 
 // writeCerts writes the certificates hs names (sorting hs and dropping
-// repeats in place), in hash order.
+// repeats in place), in hash order. The store's lookups and the encoding
+// run side by side, certBatch certificates apart.
 func writeCerts(ctx context.Context, st store.Store, campaign string, hs []chain.Hash, certs *partitions[CertRow], dir string, stats *Stats) error {
 	// In hash order, the lookups walk the store's certificate tree once
 	// from left to right instead of jumping about it.
 	slices.SortFunc(hs, func(a, b chain.Hash) int { return bytes.Compare(a[:], b[:]) })
 	hs = slices.Compact(hs)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []CertRow, 1)
+	var lookErr error
+	go func() {
+		defer close(batches)
+		batch := make([]CertRow, 0, certBatch)
+		lookErr = store.CertsByHash(ctx, st, hs, func(h chain.Hash, der []byte) error {
+			batch = append(batch, CertRow{Campaign: campaign, SHA256: hex.EncodeToString(h[:]), DER: der})
+			if len(batch) < certBatch {
+				return nil
+			}
+			select {
+			case batches <- batch:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			batch = make([]CertRow, 0, certBatch)
+			return nil
+		})
+		if lookErr == nil && len(batch) > 0 {
+			batches <- batch // the reader below drains batches to the end
+		}
+	}()
 	var werr error
-	err := store.CertsByHash(ctx, st, hs, func(h chain.Hash, der []byte) error {
-		stats.Certs++
-		werr = certs.write(dir, CertRow{Campaign: campaign, SHA256: hex.EncodeToString(h[:]), DER: der})
-		return werr
-	})
-	if err != nil && werr == nil {
-		return fmt.Errorf("export: certificates: %w", err)
+	for b := range batches {
+		for i := 0; i < len(b) && werr == nil; i++ {
+			stats.Certs++
+			if werr = certs.write(dir, b[i]); werr != nil {
+				cancel() // stop the lookups; the loop drains what they sent
+			}
+		}
 	}
-	return err
+	if werr != nil {
+		return werr
+	}
+	if lookErr != nil {
+		return fmt.Errorf("export: certificates: %w", lookErr)
+	}
+	return nil
 }
+
+// certBatch is how many certificates writeCerts hands from the lookups to
+// the encoding at a time.
+const certBatch = 512
 
 // floorDiv is a / b rounded down (times before 1970 too).
 func floorDiv(a, b int64) int64 {
