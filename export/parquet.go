@@ -264,8 +264,9 @@ func (p *pipeline) run(ctx context.Context, cancel func(), st store.Store, c *st
 			dayDir = filepath.Join(recDir, "date="+t.Format("2006-01-02"))
 		}
 		p.records++
-		batch = append(batch, dirRow{dayDir, p.coder.row(r, t)})
-		if len(batch) < cap(batch) {
+		batch.dirs = append(batch.dirs, dayDir)
+		batch.rows = append(batch.rows, p.coder.row(r, t))
+		if len(batch.rows) < cap(batch.rows) {
 			return nil
 		}
 		select {
@@ -280,7 +281,7 @@ func (p *pipeline) run(ctx context.Context, cancel func(), st store.Store, c *st
 		}
 		return nil
 	})
-	if err == nil && len(batch) > 0 {
+	if err == nil && len(batch.rows) > 0 {
 		select {
 		case w.full <- batch:
 		case <-ctx.Done():
@@ -298,9 +299,11 @@ func (p *pipeline) run(ctx context.Context, cancel func(), st store.Store, c *st
 	}
 }
 
-type dirRow struct {
-	dir string
-	row RecordRow
+// rowBatch is records handed from the reader to the writer: rows[i] goes
+// into the folder dirs[i].
+type rowBatch struct {
+	dirs []string
+	rows []RecordRow
 }
 
 const (
@@ -312,16 +315,16 @@ const (
 type recordWriter struct {
 	parts      *partitions[RecordRow]
 	stats      Stats // files and bytes it wrote
-	full, free chan []dirRow
+	full, free chan *rowBatch
 	done       chan struct{}
 	err        error // valid after done
 }
 
 func newRecordWriter(o Options, names *partNames) *recordWriter {
-	w := &recordWriter{full: make(chan []dirRow, pipeBuffers), free: make(chan []dirRow, pipeBuffers), done: make(chan struct{})}
+	w := &recordWriter{full: make(chan *rowBatch, pipeBuffers), free: make(chan *rowBatch, pipeBuffers), done: make(chan struct{})}
 	w.parts = &partitions[RecordRow]{o: o, stats: &w.stats, names: names}
 	for range pipeBuffers {
-		w.free <- make([]dirRow, 0, pipeBatch)
+		w.free <- &rowBatch{make([]string, 0, pipeBatch), make([]RecordRow, 0, pipeBatch)}
 	}
 	return w
 }
@@ -331,16 +334,20 @@ func newRecordWriter(o Options, names *partNames) *recordWriter {
 func (w *recordWriter) run(cancel func()) {
 	defer close(w.done)
 	for b := range w.full {
-		if w.err == nil {
-			for i := range b {
-				if w.err = w.parts.write(b[i].dir, b[i].row); w.err != nil {
-					cancel()
-					break
-				}
+		// Each run of rows for one folder goes to its file in one call.
+		for i := 0; i < len(b.rows) && w.err == nil; {
+			j := i + 1
+			for j < len(b.rows) && b.dirs[j] == b.dirs[i] {
+				j++
 			}
+			if w.err = w.parts.writeRows(b.dirs[i], b.rows[i:j]); w.err != nil {
+				cancel()
+			}
+			i = j
 		}
-		clear(b)
-		w.free <- b[:0]
+		clear(b.rows) // drop references to the rows' strings and slices
+		b.dirs, b.rows = b.dirs[:0], b.rows[:0]
+		w.free <- b
 	}
 	if w.err == nil {
 		w.err = w.parts.close()
@@ -385,6 +392,36 @@ type partFile[T any] struct {
 }
 
 func (p *partitions[T]) write(dir string, row T) error {
+	f, err := p.file(dir)
+	if err != nil {
+		return err
+	}
+	f.rows = append(f.rows, row)
+	if len(f.rows) == cap(f.rows) {
+		return f.flushRows()
+	}
+	return nil
+}
+
+// writeRows writes rows into dir's file as they are, without copying them
+// into the file's own buffer first.
+func (p *partitions[T]) writeRows(dir string, rows []T) error {
+	f, err := p.file(dir)
+	if err != nil {
+		return err
+	}
+	if err := f.flushRows(); err != nil { // rows given one by one come first
+		return err
+	}
+	if _, err := f.w.Write(rows); err != nil {
+		return fmt.Errorf("export: %s: %w", f.path, err)
+	}
+	return nil
+}
+
+// file is dir's open file, opened (and the longest unused one closed)
+// when it has none.
+func (p *partitions[T]) file(dir string) (*partFile[T], error) {
 	var f *partFile[T]
 	for i, o := range p.open {
 		if o.dir == dir {
@@ -399,21 +436,17 @@ func (p *partitions[T]) write(dir string, row T) error {
 	if f == nil {
 		if len(p.open) >= p.o.maxOpen() {
 			if err := p.finish(p.open[0]); err != nil {
-				return err
+				return nil, err
 			}
 			p.open = p.open[1:]
 		}
 		var err error
 		if f, err = p.begin(dir); err != nil {
-			return err
+			return nil, err
 		}
 		p.open = append(p.open, f)
 	}
-	f.rows = append(f.rows, row)
-	if len(f.rows) == cap(f.rows) {
-		return f.flushRows()
-	}
-	return nil
+	return f, nil
 }
 
 func (p *partitions[T]) begin(dir string) (*partFile[T], error) {
