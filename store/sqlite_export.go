@@ -85,7 +85,7 @@ func streamRows(ctx context.Context, lc *liteConn, campaign int64, rg Range, fn 
 		return err
 	}
 	defer ctls.close()
-	// One interner per column: each sees only its own column's values.
+	// One interner per column (the keys' shared by records and controls).
 	vantages, hosts := interner{runs: true}, interner{runs: true}
 	var snis, outcomes, traits, issuers, errs, ctlSNIs, ctlOutcomes interner
 	var row Row
