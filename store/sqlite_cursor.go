@@ -122,6 +122,19 @@ func (c *liteConn) exec(stmt string) error {
 	return nil
 }
 
+// pragmaInt reads the integer PRAGMA name (a constant, not user input).
+func (c *liteConn) pragmaInt(name string) (int64, error) {
+	st, err := c.query(`PRAGMA ` + name)
+	if err != nil {
+		return 0, err
+	}
+	defer st.close()
+	if ok, err := st.next(); err != nil || !ok {
+		return 0, errors.Join(err, fmt.Errorf("store: sqlite: PRAGMA %s gave no value", name))
+	}
+	return st.int64(0), nil
+}
+
 func (c *liteConn) close() {
 	if c.db != 0 {
 		sqlite3.Xsqlite3_close_v2(c.tls, c.db)

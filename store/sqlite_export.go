@@ -60,6 +60,23 @@ func (s *SQLite) openRead(ctx context.Context) (*liteConn, error) {
 		lc.close()
 		return nil, err
 	}
+	// The file now at the path need not be the one Open checked (it may
+	// have been replaced since): read it only if it is a mitmguard
+	// database of this schema.
+	appID, err := lc.pragmaInt("application_id")
+	if err != nil {
+		lc.close()
+		return nil, err
+	}
+	version, err := lc.pragmaInt("user_version")
+	if err != nil {
+		lc.close()
+		return nil, err
+	}
+	if appID != ApplicationID || version != int64(SchemaVersion) {
+		lc.close()
+		return nil, &ForeignError{Path: path, Reason: fmt.Sprintf("replaced since it was opened: application_id %#x, schema version %d", appID, version)}
+	}
 	return lc, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -211,5 +212,40 @@ func TestStreamRowsOddFileName(t *testing.T) {
 	n := 0
 	if err := store.StreamRows(ctx, st, c, func(*store.Row) error { n++; return nil }); err != nil || n != spec.Records() {
 		t.Fatalf("StreamRows: %d records, %v; want %d", n, err, spec.Records())
+	}
+}
+
+// The export opens the file again by its name: a file put there since the
+// store was opened, not mitmguard's, is refused rather than read.
+func TestStreamRowsFileReplaced(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.db")
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	spec := exporttest.Spec{Campaign: "a", Start: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC), Span: time.Hour,
+		Hosts: 5, Domains: []string{"a.com"}, Targeted: 1, Vantages: []string{"kz"}, Intercept: []float64{0.5}, Seed: 1}
+	c, err := exporttest.Fill(ctx, st, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its log emptied first: a log left beside the new file would still
+	// be read as the old database's pages.
+	exec(t, rawDB(t, path), `PRAGMA wal_checkpoint(TRUNCATE)`)
+	other := rawDB(t, filepath.Join(dir, "other.db"))
+	exec(t, other, `CREATE TABLE records(x)`)
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "other.db"), path); err != nil {
+		t.Fatal(err)
+	}
+	var fe *store.ForeignError
+	err = store.StreamRows(ctx, st, c, func(*store.Row) error { return nil })
+	if !errors.As(err, &fe) {
+		t.Fatalf("StreamRows of a replaced file = %v, want a *store.ForeignError", err)
 	}
 }
