@@ -48,10 +48,19 @@ func newRowCoder(campaign string) *rowCoder {
 // row converts r; t is its time. The rows it returns share slices with
 // each other, which the writer only reads.
 func (e *rowCoder) row(r *store.Row, t time.Time) RecordRow {
+	ctl := e.chain(r.ControlChain, &e.lastCtl)
+	var rec []string
+	if len(r.Chain) > 0 && string(r.Chain) == e.lastCtl.packed {
+		// A host that answers every name with its own certificate (most
+		// of them) shows its control's chain.
+		rec = e.lastCtl.list
+	} else {
+		rec = e.chain(r.Chain, &e.lastRec)
+	}
 	return RecordRow{
 		Campaign: e.campaign, Vantage: r.Vantage, Host: r.Host, SNI: r.SNI, Outcome: r.Outcome,
-		Time: t, Attempts: int32(min(r.Attempts, 1<<30)), Issuer: r.Issuer, Traits: e.traitList(r.Traits), Chain: e.chain(r.Chain, &e.lastRec),
-		ControlSNI: r.ControlSNI, ControlOutcome: r.ControlOutcome, ControlChain: e.chain(r.ControlChain, &e.lastCtl),
+		Time: t, Attempts: int32(min(r.Attempts, 1<<30)), Issuer: r.Issuer, Traits: e.traitList(r.Traits), Chain: rec,
+		ControlSNI: r.ControlSNI, ControlOutcome: r.ControlOutcome, ControlChain: ctl,
 		Error: r.Error, HandshakeMS: float32(r.MS),
 	}
 }
