@@ -16,6 +16,8 @@ import (
 // traits one comma-separated string, the time Unix milliseconds. Decoding
 // these into a measure.Record costs allocations an export that writes hex
 // hashes and trait lists by itself does not need.
+// Chain and ControlChain are valid only until the callback given the row
+// returns (the reader reuses their memory); the strings may be kept.
 type Row struct {
 	Vantage, Host, SNI, Outcome string
 	TimeMS                      int64
@@ -59,7 +61,7 @@ type Range struct{ From, To *HostKey }
 // Streamer is a store with a bulk read path for exports: StreamRange is
 // Records without decoding, over a part of the campaign so that parts can
 // be read side by side; SplitHosts cuts a campaign into such parts;
-// CertsByHash looks certificates up many at a time.
+// CertsByHash looks certificates up, in the order asked, on one read.
 type Streamer interface {
 	StreamRange(ctx context.Context, c *Campaign, r Range, fn func(*Row) error) error
 	SplitHosts(ctx context.Context, c *Campaign, n int) ([]Range, error)
@@ -77,8 +79,8 @@ func SplitHosts(ctx context.Context, st Store, c *Campaign, n int) ([]Range, err
 
 // StreamRows calls fn for every record of the campaign in (vantage, host,
 // SNI) order, as Store.Records does, through the store's bulk path when it
-// has one. fn gets the same *Row each time: it may keep the row's strings
-// and slices, not the row.
+// has one. fn gets the same *Row each time: it may keep the row's strings,
+// not the row or its chains.
 func StreamRows(ctx context.Context, st Store, c *Campaign, fn func(*Row) error) error {
 	return StreamRange(ctx, st, c, Range{}, fn)
 }
@@ -100,8 +102,8 @@ func StreamRange(ctx context.Context, st Store, c *Campaign, r Range, fn func(*R
 	})
 }
 
-// CertsByHash calls fn for each of the certificates hs names, in no
-// particular order, failing for one not stored.
+// CertsByHash calls fn for each of the certificates hs names, in the order
+// of hs, failing for one not stored. fn may keep der.
 func CertsByHash(ctx context.Context, st Store, hs []chain.Hash, fn func(h chain.Hash, der []byte) error) error {
 	if s, ok := st.(Streamer); ok {
 		return s.CertsByHash(ctx, hs, fn)

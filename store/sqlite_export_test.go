@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -169,24 +170,82 @@ func TestCertsByHash(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if len(hs) <= 500 {
-		t.Fatalf("only %d certificates: the test wants more than one batch", len(hs))
-	}
-	got := map[chain.Hash]bool{}
+	// In the order asked, each DER the callback's to keep.
+	var order []chain.Hash
+	var ders [][]byte
 	if err := st.CertsByHash(ctx, hs, func(h chain.Hash, der []byte) error {
-		if chain.Hash(sha256.Sum256(der)) != h || got[h] {
-			t.Errorf("certificate %s: wrong or repeated", h)
-		}
-		got[h] = true
+		order, ders = append(order, h), append(ders, der)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != len(hs) {
-		t.Fatalf("CertsByHash gave %d of %d certificates", len(got), len(hs))
+	if !reflect.DeepEqual(order, hs) {
+		t.Fatalf("CertsByHash gave %d certificates, not the %d asked in their order", len(order), len(hs))
+	}
+	for i, der := range ders {
+		if chain.Hash(sha256.Sum256(der)) != hs[i] {
+			t.Fatalf("certificate %d (%s): the DER kept is not its own", i, hs[i])
+		}
 	}
 	missing := append(hs[:3:3], chain.Hash{1, 2, 3})
 	if err := st.CertsByHash(ctx, missing, func(chain.Hash, []byte) error { return nil }); err == nil {
 		t.Fatal("CertsByHash of a hash not stored succeeded")
+	}
+}
+
+// The export opens the database file again by its name, on a connection
+// of its own: a name that would mean something else as a URI ("?", "#",
+// "%20") is still that file.
+func TestStreamRowsOddFileName(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(filepath.Join(t.TempDir(), "my db?mode=memory#x%20.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	spec := exporttest.Spec{Campaign: "a", Start: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC), Span: time.Hour,
+		Hosts: 15, Domains: []string{"a.com", "b.com"}, Targeted: 1, Vantages: []string{"kz"}, Intercept: []float64{0.5}, Seed: 1}
+	c, err := exporttest.Fill(ctx, st, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := store.StreamRows(ctx, st, c, func(*store.Row) error { n++; return nil }); err != nil || n != spec.Records() {
+		t.Fatalf("StreamRows: %d records, %v; want %d", n, err, spec.Records())
+	}
+}
+
+// The export opens the file again by its name: a file put there since the
+// store was opened, not mitmguard's, is refused rather than read.
+func TestStreamRowsFileReplaced(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.db")
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	spec := exporttest.Spec{Campaign: "a", Start: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC), Span: time.Hour,
+		Hosts: 5, Domains: []string{"a.com"}, Targeted: 1, Vantages: []string{"kz"}, Intercept: []float64{0.5}, Seed: 1}
+	c, err := exporttest.Fill(ctx, st, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its log emptied first: a log left beside the new file would still
+	// be read as the old database's pages.
+	exec(t, rawDB(t, path), `PRAGMA wal_checkpoint(TRUNCATE)`)
+	other := rawDB(t, filepath.Join(dir, "other.db"))
+	exec(t, other, `CREATE TABLE records(x)`)
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "other.db"), path); err != nil {
+		t.Fatal(err)
+	}
+	var fe *store.ForeignError
+	err = store.StreamRows(ctx, st, c, func(*store.Row) error { return nil })
+	if !errors.As(err, &fe) {
+		t.Fatalf("StreamRows of a replaced file = %v, want a *store.ForeignError", err)
 	}
 }
