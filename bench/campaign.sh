@@ -14,7 +14,9 @@
 #   default 10), RATE and PER_HOST (per-host limits; default 1000 and 4),
 #   TIMEOUT (bound on a handshake; default 2s: the lab's stalling hosts
 #   hold a handshake that long, which would otherwise dominate the time),
-#   JOBS (jobs a worker measures at once, sharing CONCURRENCY; default 8),
+#   JOBS (most jobs a worker holds at once, sharing CONCURRENCY: it takes
+#   another whenever a handshake slot would sit idle; default: the
+#   worker's own, 16),
 #   WORKER_DB (the workers' store instead of PostgreSQL, e.g. an SQLite
 #   file, to tell the store's part from the queue's),
 #   WORKERS (default "1 2 4"), REPEAT (campaigns per measurement, the
@@ -30,7 +32,7 @@ PER_HOST=${PER_HOST:-4}
 TIMEOUT=${TIMEOUT:-2s}
 WORKERS=${WORKERS:-1 2 4}
 REPEAT=${REPEAT:-1}
-JOBS=${JOBS:-8}
+JOBS=${JOBS:-}
 
 work=$(mktemp -d)
 pids=()
@@ -98,7 +100,7 @@ sqlite_bytes=$(stat -c %s "$work/probe-1.db")
 run_workers() { # N ID
   local n=$1 id=$2 w=() i
   for i in $(seq 1 "$n"); do
-    "$mg" worker --nats "$NATS" --db "${WORKER_DB:-$DSN}" --vantage bench --concurrency "$CONCURRENCY" --jobs "$JOBS" >"$work/worker-$id-$i.log" 2>&1 &
+    "$mg" worker --nats "$NATS" --db "${WORKER_DB:-$DSN}" --vantage bench --concurrency "$CONCURRENCY" ${JOBS:+--jobs "$JOBS"} >"$work/worker-$id-$i.log" 2>&1 &
     w+=($!)
     pids+=($!)
   done

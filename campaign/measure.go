@@ -28,7 +28,8 @@ import (
 // handshakes: a job waiting on its slowest host (a stalling middlebox
 // holds a handshake for the whole timeout) leaves the rest of the budget
 // to the other jobs, as one probe keeps all its slots busy over all its
-// hosts.
+// hosts. MeasureRunner is a Budget: the worker takes another job as soon
+// as a slot would otherwise sit idle.
 type MeasureRunner struct {
 	Store store.Store
 	// Verdict is the classifier's base options (blocklist, time); the
@@ -46,7 +47,61 @@ type MeasureRunner struct {
 
 	mu        sync.Mutex
 	campaigns map[string]*prepared
-	slots     chan struct{} // the shared handshake budget
+	budget    *budget
+}
+
+// budget is the handshake slots shared by the jobs of a worker, and what
+// it tells the worker about idle room.
+type budget struct {
+	slots chan struct{}
+
+	mu      sync.Mutex
+	waiting int           // handshakes waiting for a slot
+	queued  int           // hosts handed to a job's engine, not yet taken
+	changed chan struct{} // closed at the next change, made when asked for
+}
+
+// add changes the counts (either may be zero, to say a slot was freed)
+// and wakes whoever waits for a change.
+func (b *budget) add(waiting, queued int) {
+	b.mu.Lock()
+	b.waiting += waiting
+	b.queued += queued
+	if b.changed != nil {
+		close(b.changed)
+		b.changed = nil
+	}
+	b.mu.Unlock()
+}
+
+// room: see Budget.
+func (b *budget) room() (bool, <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.waiting == 0 && b.queued == 0 && len(b.slots) < cap(b.slots) {
+		return true, nil
+	}
+	if b.changed == nil {
+		b.changed = make(chan struct{})
+	}
+	return false, b.changed
+}
+
+// Room reports whether the handshake budget has a free slot that no host
+// of the jobs being run waits for: another job would use it at once.
+func (r *MeasureRunner) Room() (bool, <-chan struct{}) { return r.shared().room() }
+
+func (r *MeasureRunner) shared() *budget {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.budget == nil {
+		n := r.Concurrency
+		if n <= 0 {
+			n = 100 // measure.Config's default
+		}
+		r.budget = &budget{slots: make(chan struct{}, n)}
+	}
+	return r.budget
 }
 
 // prepared is what one campaign needs, made once per worker.
@@ -57,6 +112,15 @@ type prepared struct {
 
 // Run measures the job and commits its records.
 func (r *MeasureRunner) Run(ctx context.Context, w Work) error {
+	b := r.shared()
+	// The job's hosts count as queued until the engine takes them: until
+	// then the budget's free slots are spoken for.
+	b.add(0, len(w.Hosts))
+	if w.entered != nil {
+		w.entered()
+	}
+	queued := len(w.Hosts)
+	defer func() { b.add(0, -queued) }()
 	p, err := r.prepare(ctx, w.Spec)
 	if err != nil {
 		return err
@@ -65,40 +129,48 @@ func (r *MeasureRunner) Run(ctx context.Context, w Work) error {
 	cfg := measure.Config{
 		Domains: w.Spec.Domains, ControlDomains: w.Spec.ControlDomains, Vantage: w.Vantage,
 		Concurrency: r.Concurrency, PerHost: l.PerHost, Rate: l.Rate, Timeout: l.Timeout(), MinTimeout: r.MinTimeout, Retries: l.Retries,
-		Classifier: p.classifier, Prober: r.prober(),
+		Classifier: p.classifier, Prober: b.prober(r.Prober),
 	}
-	hosts := make(chan string, len(w.Hosts))
-	for _, h := range w.Hosts {
-		hosts <- h
-	}
-	close(hosts)
+	hosts := make(chan string)
+	stop := make(chan struct{})
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		defer close(hosts)
+		for _, h := range w.Hosts {
+			select {
+			case hosts <- h:
+				queued--
+				b.add(0, -1)
+			case <-stop: // the engine stopped reading (a failed write)
+				return
+			}
+		}
+	}()
 	_, err = measure.Run(ctx, cfg, store.Bind(r.Store, p.c), hosts, w.Delivery > 1)
+	close(stop)
+	<-fed
 	return err
 }
 
-// prober returns the handshake bounded by the worker's shared budget. A
-// handshake waits for a slot before it starts, and its timeout starts with
-// it (the prober sets it), so waiting never turns into a false timeout.
-func (r *MeasureRunner) prober() measure.Prober {
-	r.mu.Lock()
-	if r.slots == nil {
-		n := r.Concurrency
-		if n <= 0 {
-			n = 100 // measure.Config's default
-		}
-		r.slots = make(chan struct{}, n)
-	}
-	slots := r.slots
-	r.mu.Unlock()
-	inner := r.Prober
+// prober returns the handshake bounded by the shared budget. A handshake
+// waits for a slot before it starts, and its timeout starts with it (the
+// prober sets it), so waiting never turns into a false timeout.
+func (b *budget) prober(inner measure.Prober) measure.Prober {
 	if inner == nil {
 		inner = probe.Handshake
 	}
 	return func(ctx context.Context, t probe.Target, opts probe.Options) *probe.Result {
+		b.add(1, 0)
 		select {
-		case slots <- struct{}{}:
-			defer func() { <-slots }()
+		case b.slots <- struct{}{}:
+			b.add(-1, 0)
+			defer func() {
+				<-b.slots
+				b.add(0, 0)
+			}()
 		case <-ctx.Done(): // the prober returns its own result for a cancelled ctx
+			b.add(-1, 0)
 		}
 		return inner(ctx, t, opts)
 	}
