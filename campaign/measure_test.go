@@ -82,3 +82,102 @@ func TestRunnerSharesConcurrency(t *testing.T) {
 		t.Errorf("%d records stored (%v), want %d", n, err, 2*10*2)
 	}
 }
+
+// A worker takes the next job while one host of its job stalls: the
+// budget the stalled job leaves idle goes to the next jobs' hosts, as in
+// one probe, instead of every job waiting for its slowest host. With a
+// fixed job slot (one job at a time) the other jobs' hosts would never be
+// probed before the stall ends.
+func TestWorkerFillsIdleBudget(t *testing.T) {
+	s, _ := startNATS(t)
+	q := openQueue(t, s.URL(), Options{})
+	ctx := testCtx(t)
+	st, err := store.Open(filepath.Join(t.TempDir(), "w.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	req := request("fill", 6, "kz")
+	req.Batch = 2 // three jobs; the stalling host is the first job's
+	req.Domains = []string{"a.example"}
+	req.Limits = Limits{PerHost: 1, Rate: 1000, Retries: -1, TimeoutMS: 60_000}
+	if _, err := q.Submit(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	hosts, _ := hostList(6)
+	stalled := hosts[0]
+	probed := make(chan string, 100)
+	release := make(chan struct{})
+	prober := func(ctx context.Context, tg probe.Target, _ probe.Options) *probe.Result {
+		probed <- tg.Address
+		if tg.Address == stalled {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return &probe.Result{Target: tg, Start: time.Now(), Failure: outcome.ErrorDial, Err: fmt.Errorf("refused")}
+	}
+	r := &MeasureRunner{Store: st, Concurrency: 4, Prober: prober}
+	runWorker(t, &Worker{Conn: connect(t, s.URL()), Vantage: "kz", Runner: r, PollWait: 100 * time.Millisecond})
+
+	seen := map[string]bool{}
+	for len(seen) < len(hosts) {
+		select {
+		case h := <-probed:
+			seen[h] = true
+		case <-ctx.Done():
+			t.Fatalf("while %s stalls only %d of the %d hosts were probed: the worker did not take the next jobs", stalled, len(seen), len(hosts))
+		}
+	}
+	close(release)
+	waitFor(t, "the campaign to finish", func() bool {
+		st, err := q.Status(ctx, "fill")
+		return err == nil && st.Done
+	})
+	c, err := st.Campaign(ctx, "fill")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.Count(ctx, c); err != nil || n != len(hosts) {
+		t.Errorf("%d records stored (%v), want %d", n, err, len(hosts))
+	}
+}
+
+// The budget says it has room only when a slot is free and nothing waits
+// for one, and wakes whoever waits when that may have changed: the worker
+// takes no job its budget could not start.
+func TestBudgetRoom(t *testing.T) {
+	r := &MeasureRunner{Concurrency: 1}
+	if idle, _ := r.Room(); !idle {
+		t.Fatal("an unused budget has no room")
+	}
+	b := r.shared()
+	b.add(0, 2) // a job's two hosts, not yet taken by its engine
+	idle, changed := r.Room()
+	if idle {
+		t.Fatal("room while hosts are queued")
+	}
+	b.add(0, -2)
+	receive(t, changed)
+	hold := make(chan struct{})
+	inFlight := make(chan struct{})
+	p := b.prober(func(ctx context.Context, tg probe.Target, _ probe.Options) *probe.Result {
+		inFlight <- struct{}{}
+		<-hold
+		return &probe.Result{Target: tg}
+	})
+	done := make(chan struct{})
+	go func() { p(context.Background(), probe.Target{}, probe.Options{}); close(done) }()
+	receive(t, inFlight)
+	idle, changed = r.Room()
+	if idle {
+		t.Fatal("room while the only slot is held")
+	}
+	close(hold)
+	receive(t, changed)
+	<-done
+	if idle, _ := r.Room(); !idle {
+		t.Fatal("no room once the slot is free again")
+	}
+}

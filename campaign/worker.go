@@ -41,6 +41,10 @@ type Work struct {
 	entered func()
 }
 
+// DefaultJobs is the most jobs a worker with a Budget runner holds at
+// once when Worker.Concurrency is 0.
+const DefaultJobs = 16
+
 // Budget is implemented by a Runner whose jobs share one budget, as
 // MeasureRunner's handshakes do. A job lasts as long as its slowest part
 // (a stalling host holds a handshake for the whole timeout) while it
@@ -64,10 +68,11 @@ type Worker struct {
 	Conn    *nats.Conn
 	Vantage string
 	Runner  Runner
-	// Concurrency is how many jobs the worker holds at once (default 1).
-	// With a Runner that is a Budget, it is a cap: another job is taken
-	// only while the budget has idle room, so ack waits and memory stay
-	// bounded. With another Runner, that many jobs run at once.
+	// Concurrency is how many jobs the worker holds at once. With a
+	// Runner that is a Budget, it is a cap (default DefaultJobs): another
+	// job is taken only while the budget has idle room, and the cap keeps
+	// ack waits and memory bounded. With another Runner, that many jobs
+	// run at once (default 1).
 	Concurrency int
 	// Options for the stream and consumer if the worker creates them.
 	Options Options
@@ -129,9 +134,20 @@ func (w *Worker) Run(ctx context.Context) error {
 			return nil
 		}
 	}
-	log.Info("worker started", "consumer", ConsumerName(w.Vantage), "concurrency", max(w.Concurrency, 1))
+	log.Info("worker started", "consumer", ConsumerName(w.Vantage), "jobs", w.jobs())
 
 	return w.pull(ctx, nc, q, cons, log)
+}
+
+// jobs is the most jobs held at once.
+func (w *Worker) jobs() int {
+	if w.Concurrency > 0 {
+		return w.Concurrency
+	}
+	if _, ok := w.Runner.(Budget); ok {
+		return DefaultJobs
+	}
+	return 1
 }
 
 // connect dials NATS until it answers or ctx ends, saying why it waits.
@@ -174,7 +190,7 @@ func (w *Worker) pull(ctx context.Context, nc *nats.Conn, q *Queue, cons jetstre
 	}
 	ackWait := cons.CachedInfo().Config.AckWait
 	budget, _ := w.Runner.(Budget)
-	held := make(chan struct{}, max(w.Concurrency, 1)) // a token per job held
+	held := make(chan struct{}, w.jobs()) // a token per job held
 	ended := make(chan struct{}, 1)                    // a job ended since the last look
 	var wg sync.WaitGroup
 	defer wg.Wait()
