@@ -191,7 +191,7 @@ func (w *Worker) pull(ctx context.Context, nc *nats.Conn, q *Queue, cons jetstre
 	ackWait := cons.CachedInfo().Config.AckWait
 	budget, _ := w.Runner.(Budget)
 	held := make(chan struct{}, w.jobs()) // a token per job held
-	ended := make(chan struct{}, 1)                    // a job ended since the last look
+	ended := make(chan struct{}, 1)       // a job ended since the last look
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	bo := w.backoff()
