@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -153,31 +154,77 @@ func TestBudgetRoom(t *testing.T) {
 		t.Fatal("an unused budget has no room")
 	}
 	b := r.shared()
-	b.add(0, 2) // a job's two hosts, not yet taken by its engine
+	job := b.enter(2) // a job's two hosts, not yet taken by its engine
 	idle, changed := r.Room()
 	if idle {
 		t.Fatal("room while hosts are queued")
 	}
-	b.add(0, -2)
+	b.took(2)
 	receive(t, changed)
-	hold := make(chan struct{})
-	inFlight := make(chan struct{})
-	p := b.prober(func(ctx context.Context, tg probe.Target, _ probe.Options) *probe.Result {
-		inFlight <- struct{}{}
-		<-hold
-		return &probe.Result{Target: tg}
-	})
-	done := make(chan struct{})
-	go func() { p(context.Background(), probe.Target{}, probe.Options{}); close(done) }()
-	receive(t, inFlight)
+	if !b.acquire(context.Background(), job) {
+		t.Fatal("no slot from a free budget")
+	}
 	idle, changed = r.Room()
 	if idle {
 		t.Fatal("room while the only slot is held")
 	}
-	close(hold)
+	b.release()
 	receive(t, changed)
-	<-done
 	if idle, _ := r.Room(); !idle {
 		t.Fatal("no room once the slot is free again")
 	}
+}
+
+// A freed slot goes to the oldest job waiting, whatever the order the
+// handshakes asked in; a handshake that stops waiting leaves no slot lost.
+func TestBudgetOldestJobFirst(t *testing.T) {
+	b := &budget{size: 1}
+	old, young := b.enter(0), b.enter(0)
+	ctx := context.Background()
+	if !b.acquire(ctx, young) {
+		t.Fatal("no slot from a free budget")
+	}
+	got := make(chan uint64, 3)
+	wait := func(job uint64) {
+		waiting := len(b.waitersNow())
+		go func() {
+			if b.acquire(ctx, job) {
+				got <- job
+			}
+		}()
+		for len(b.waitersNow()) == waiting { // until it queued: an event, not a delay
+			runtime.Gosched()
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	gone := make(chan bool)
+	go func() { gone <- b.acquire(cctx, old) }()
+	for len(b.waitersNow()) == 0 {
+		runtime.Gosched()
+	}
+	wait(young)
+	wait(old)
+	cancel()
+	if <-gone {
+		t.Fatal("a cancelled wait got a slot")
+	}
+	b.release()
+	if j := receive(t, got); j != old {
+		t.Fatalf("the slot went to job %d, want the older job %d", j, old)
+	}
+	b.release()
+	if j := receive(t, got); j != young {
+		t.Fatalf("the slot went to job %d, want %d", j, young)
+	}
+	b.release()
+	if idle, _ := b.room(); !idle {
+		t.Fatal("a slot was lost")
+	}
+}
+
+// waitersNow returns a copy of the handshakes waiting (tests).
+func (b *budget) waitersNow() []*waiter {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]*waiter(nil), b.waiters...)
 }
