@@ -14,7 +14,9 @@
 #   default 10), RATE and PER_HOST (per-host limits; default 1000 and 4),
 #   TIMEOUT (bound on a handshake; default 2s: the lab's stalling hosts
 #   hold a handshake that long, which would otherwise dominate the time),
-#   JOBS (jobs a worker measures at once, sharing CONCURRENCY; default 8),
+#   JOBS (most jobs a worker holds at once, sharing CONCURRENCY: it takes
+#   another whenever a handshake slot would sit idle; default: the
+#   worker's own, 16),
 #   WORKER_DB (the workers' store instead of PostgreSQL, e.g. an SQLite
 #   file, to tell the store's part from the queue's),
 #   WORKERS (default "1 2 4"), REPEAT (campaigns per measurement, the
@@ -30,7 +32,7 @@ PER_HOST=${PER_HOST:-4}
 TIMEOUT=${TIMEOUT:-2s}
 WORKERS=${WORKERS:-1 2 4}
 REPEAT=${REPEAT:-1}
-JOBS=${JOBS:-8}
+JOBS=${JOBS:-}
 
 work=$(mktemp -d)
 pids=()
@@ -77,28 +79,22 @@ jobs=$(((HOSTS + BATCH - 1) / BATCH))
 limits=(--per-host "$PER_HOST" --rate "$RATE" --timeout "$TIMEOUT" --retries 1)
 now() { date +%s.%N; }
 
-# The plain probe, into SQLite.
-best_probe=
-for r in $(seq 1 "$REPEAT"); do
+# The plain probe of run R, into SQLite. Prints its seconds and CPU.
+run_probe() { # R
+  local t0 el
   t0=$(now)
   /usr/bin/time -f "%U %S" -o "$work/probe.cpu" "$mg" probe --hosts "$lab/hosts.txt" --domains "$lab/domains.txt" --roots "$lab/public-root.pem" \
-    --db "$work/probe-$r.db" --concurrency "$CONCURRENCY" "${limits[@]}" --no-progress >/dev/null 2>"$work/probe.log"
+    --db "$work/probe-$1.db" --concurrency "$CONCURRENCY" "${limits[@]}" --no-progress >/dev/null 2>"$work/probe.log"
   el=$(echo "$(now) - $t0" | bc)
-  if [ -z "$best_probe" ] || [ "$(echo "$el < $best_probe" | bc)" = 1 ]; then
-    best_probe=$el
-    probe_cpu=$(awk '{print $1 + $2}' "$work/probe.cpu")
-  fi
-done
-echo "probe: $best_probe s" >&2
-sqlite_bytes=$(stat -c %s "$work/probe-1.db")
-[ -f "$work/probe-1.db-wal" ] && sqlite_bytes=$((sqlite_bytes + $(stat -c %s "$work/probe-1.db-wal")))
+  echo "$el $(awk '{print $1 + $2}' "$work/probe.cpu")"
+}
 
 # One campaign with N workers: start them, submit, wait until status says
 # done, stop them. Prints the seconds from submit to done.
 run_workers() { # N ID
   local n=$1 id=$2 w=() i
   for i in $(seq 1 "$n"); do
-    "$mg" worker --nats "$NATS" --db "${WORKER_DB:-$DSN}" --vantage bench --concurrency "$CONCURRENCY" --jobs "$JOBS" >"$work/worker-$id-$i.log" 2>&1 &
+    "$mg" worker --nats "$NATS" --db "${WORKER_DB:-$DSN}" --vantage bench --concurrency "$CONCURRENCY" ${JOBS:+--jobs "$JOBS"} >"$work/worker-$id-$i.log" 2>&1 &
     w+=($!)
     pids+=($!)
   done
@@ -107,10 +103,15 @@ run_workers() { # N ID
   t0=$(now)
   "$mg" campaign submit --nats "$NATS" --db "$DSN" --hosts "$lab/hosts.txt" --domains "$lab/domains.txt" \
     --roots "$lab/public-root.pem" --vantage bench --id "$id" --batch "$BATCH" "${limits[@]}" >/dev/null 2>>"$work/submit.log"
-  # Done when the workers logged every job done (polling campaign status
-  # instead would start a process, and connect twice, each time); the
-  # status then confirms it.
-  until [ "$(cat "$work"/worker-"$id"-*.log | grep -c "msg=\"job done\"")" -ge "$jobs" ]; do sleep 0.1; done
+  # Done when the workers logged every job done, seen as the line is
+  # written (polling campaign status instead would start a process, and
+  # connect twice, each time; polling the logs would add up to a poll's
+  # interval); the status then confirms it.
+  # (tail ends once nothing reads it.)
+  local seen=0 line
+  while [ "$seen" -lt "$jobs" ] && IFS= read -r line; do
+    case $line in *'msg="job done"'*) seen=$((seen + 1)) ;; esac
+  done < <(exec tail -q -n +1 -F "$work"/worker-"$id"-*.log 2>/dev/null)
   el=$(echo "$(now) - $t0" | bc)
   "$mg" campaign status "$id" --nats "$NATS" --json | grep -q '"done": *true' || { echo "campaign.sh: $id not done" >&2; exit 1; }
   local ticks=0 p
@@ -121,25 +122,31 @@ run_workers() { # N ID
 }
 
 # PostgreSQL bytes per record: the schema's tables (with their indexes
-# and TOAST) over the records stored, measured after the first
-# measurement's campaigns, as the SQLite file is after one probe.
+# and TOAST) over the records stored, measured after the first workers'
+# campaign, as the SQLite file is after one probe.
 pg_size() {
   pg_rows=$(psql -qAt "$DSN_BASE" -c "SELECT count(*) FROM $schema.records")
   pg_bytes=$(psql -qAt "$DSN_BASE" -c "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '$schema' AND c.relkind = 'r'")
 }
-sqlite_rows=$(sqlite3 "$work/probe-1.db" 'SELECT count(*) FROM records' 2>/dev/null || echo "$records")
-
+# Each repetition runs the probe and then each number of workers, so a
+# change of the machine's load over the run weighs on all of them alike;
+# the best of each is kept.
 declare -A secs cpus
-for n in $WORKERS; do
-  best=
-  for r in $(seq 1 "$REPEAT"); do
+best_probe=
+for r in $(seq 1 "$REPEAT"); do
+  read -r el cpu < <(run_probe "$r")
+  echo "probe: $el s" >&2
+  if [ -z "$best_probe" ] || [ "$(echo "$el < $best_probe" | bc)" = 1 ]; then best_probe=$el; probe_cpu=$cpu; fi
+  for n in $WORKERS; do
     read -r el cpu < <(run_workers "$n" "w$n-$r")
-    if [ -z "$best" ] || [ "$(echo "$el < $best" | bc)" = 1 ]; then best=$el; cpus[$n]=$cpu; fi
+    echo "$n worker(s): $el s" >&2
+    if [ -z "${secs[$n]:-}" ] || [ "$(echo "$el < ${secs[$n]}" | bc)" = 1 ]; then secs[$n]=$el; cpus[$n]=$cpu; fi
+    [ -n "${pg_rows:-}" ] || pg_size
   done
-  secs[$n]=$best
-  echo "$n worker(s): $best s" >&2
-  [ -n "${pg_rows:-}" ] || pg_size
 done
+sqlite_bytes=$(stat -c %s "$work/probe-1.db")
+[ -f "$work/probe-1.db-wal" ] && sqlite_bytes=$((sqlite_bytes + $(stat -c %s "$work/probe-1.db-wal")))
+sqlite_rows=$(sqlite3 "$work/probe-1.db" 'SELECT count(*) FROM records' 2>/dev/null || echo "$records")
 
 echo "campaign: $HOSTS lab hosts x $domains domains = $records records; concurrency $CONCURRENCY, batch $BATCH, per-host $PER_HOST, rate $RATE/s; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf "probe (SQLite):  %6.2f s  %8.0f records/s   CPU %5.2f s (%.2f ms/record)\n" "$best_probe" "$(echo "$records / $best_probe" | bc -l)" \

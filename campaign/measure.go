@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"container/heap"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -29,7 +30,8 @@ import (
 // handshakes: a job waiting on its slowest host (a stalling middlebox
 // holds a handshake for the whole timeout) leaves the rest of the budget
 // to the other jobs, as one probe keeps all its slots busy over all its
-// hosts.
+// hosts. MeasureRunner is a Budget: the worker takes another job as soon
+// as a slot would otherwise sit idle.
 type MeasureRunner struct {
 	Store store.Store
 	// Verdict is the classifier's base options (blocklist, time); the
@@ -55,7 +57,157 @@ type MeasureRunner struct {
 
 	mu        sync.Mutex
 	campaigns map[string]*prepared
-	slots     chan struct{} // the shared handshake budget
+	budget    *budget
+}
+
+// budget is the handshake slots shared by the jobs of a worker, and what
+// it tells the worker about idle room. A free slot goes to the oldest job
+// that waits for one, as in one probe a host's tests keep their slots
+// until the host is done: a job's retries and its stalling host's last
+// tests do not queue behind every host of the jobs taken after it, so jobs
+// end (and are acknowledged) in about the order they were taken, and the
+// newest jobs only use what the older ones leave idle.
+type budget struct {
+	mu      sync.Mutex
+	size    int
+	used    int
+	waiters waiters       // by job, then arrival
+	queued  int           // hosts handed to a job's engine, not yet taken
+	jobs    uint64        // jobs started so far: the next job's rank
+	arrived uint64        // handshakes that waited so far
+	changed chan struct{} // closed at the next change, made when asked for
+}
+
+// changedLocked wakes whoever waits for a change; b.mu is held.
+func (b *budget) changedLocked() {
+	if b.changed != nil {
+		close(b.changed)
+		b.changed = nil
+	}
+}
+
+// enter counts a job's hosts as queued and returns the job's rank.
+func (b *budget) enter(hosts int) uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.jobs++
+	b.queued += hosts
+	return b.jobs
+}
+
+// took says n hosts were taken by their engine (or never will be).
+func (b *budget) took(n int) {
+	b.mu.Lock()
+	b.queued -= n
+	b.changedLocked()
+	b.mu.Unlock()
+}
+
+// acquire waits for a slot for a handshake of job; it reports false when
+// ctx ended first.
+func (b *budget) acquire(ctx context.Context, job uint64) bool {
+	b.mu.Lock()
+	if b.used < b.size && len(b.waiters) == 0 {
+		b.used++
+		b.mu.Unlock()
+		return true
+	}
+	b.arrived++
+	w := &waiter{job: job, n: b.arrived, ready: make(chan struct{})}
+	heap.Push(&b.waiters, w)
+	b.mu.Unlock()
+	select {
+	case <-w.ready:
+		return true
+	case <-ctx.Done():
+	}
+	b.mu.Lock()
+	if w.index >= 0 { // still waiting
+		heap.Remove(&b.waiters, w.index)
+		b.changedLocked()
+		b.mu.Unlock()
+		return false
+	}
+	b.mu.Unlock()
+	b.release() // granted meanwhile
+	return false
+}
+
+// release frees a slot, or hands it to the oldest job waiting.
+func (b *budget) release() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.waiters) > 0 {
+		close(heap.Pop(&b.waiters).(*waiter).ready)
+		return
+	}
+	b.used--
+	b.changedLocked()
+}
+
+// room: see Budget.
+func (b *budget) room() (bool, <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.waiters) == 0 && b.queued == 0 && b.used < b.size {
+		return true, nil
+	}
+	if b.changed == nil {
+		b.changed = make(chan struct{})
+	}
+	return false, b.changed
+}
+
+// waiter is a handshake waiting for a slot.
+type waiter struct {
+	job, n uint64
+	ready  chan struct{} // closed when the slot is handed over
+	index  int           // in waiters; -1 once handed over or removed
+}
+
+// waiters is a heap of the handshakes waiting, the oldest job's first.
+type waiters []*waiter
+
+func (h waiters) Len() int { return len(h) }
+func (h waiters) Less(i, j int) bool {
+	if h[i].job != h[j].job {
+		return h[i].job < h[j].job
+	}
+	return h[i].n < h[j].n
+}
+func (h waiters) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *waiters) Push(x any) {
+	w := x.(*waiter)
+	w.index = len(*h)
+	*h = append(*h, w)
+}
+func (h *waiters) Pop() any {
+	old := *h
+	w := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	w.index = -1
+	return w
+}
+
+// Room reports whether the handshake budget has a free slot that no host
+// of the jobs being run waits for: another job would use it at once.
+func (r *MeasureRunner) Room() (bool, <-chan struct{}) { return r.shared().room() }
+
+func (r *MeasureRunner) shared() *budget {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.budget == nil {
+		n := r.Concurrency
+		if n <= 0 {
+			n = 100 // measure.Config's default
+		}
+		r.budget = &budget{size: n}
+	}
+	return r.budget
 }
 
 // prepared is what one campaign needs, made once per worker.
@@ -66,6 +218,15 @@ type prepared struct {
 
 // Run measures the job and commits its records.
 func (r *MeasureRunner) Run(ctx context.Context, w Work) error {
+	b := r.shared()
+	// The job's hosts count as queued until the engine takes them: until
+	// then the budget's free slots are spoken for.
+	rank := b.enter(len(w.Hosts))
+	if w.entered != nil {
+		w.entered()
+	}
+	queued := len(w.Hosts)
+	defer func() { b.took(queued) }()
 	p, err := r.prepare(ctx, w.Spec, w.Vantage)
 	if err != nil {
 		return err
@@ -74,40 +235,42 @@ func (r *MeasureRunner) Run(ctx context.Context, w Work) error {
 	cfg := measure.Config{
 		Domains: w.Spec.Domains, ControlDomains: w.Spec.ControlDomains, Vantage: w.Vantage,
 		Concurrency: r.Concurrency, PerHost: l.PerHost, Rate: l.Rate, Timeout: l.Timeout(), MinTimeout: r.MinTimeout, Retries: l.Retries,
-		Classifier: p.classifier, Prober: r.prober(),
+		Classifier: p.classifier, Prober: b.prober(rank, r.Prober),
 	}
-	hosts := make(chan string, len(w.Hosts))
-	for _, h := range w.Hosts {
-		hosts <- h
-	}
-	close(hosts)
+	hosts := make(chan string)
+	stop := make(chan struct{})
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		defer close(hosts)
+		for _, h := range w.Hosts {
+			select {
+			case hosts <- h:
+				queued--
+				b.took(1)
+			case <-stop: // the engine stopped reading (a failed write)
+				return
+			}
+		}
+	}()
 	_, err = measure.Run(ctx, cfg, store.Bind(r.Store, p.c), hosts, w.Delivery > 1)
+	close(stop)
+	<-fed
 	return err
 }
 
-// prober returns the handshake bounded by the worker's shared budget. A
+// prober returns the handshake of a job bounded by the shared budget. A
 // handshake waits for a slot before it starts, and its timeout starts with
 // it (the prober sets it), so waiting never turns into a false timeout.
-func (r *MeasureRunner) prober() measure.Prober {
-	r.mu.Lock()
-	if r.slots == nil {
-		n := r.Concurrency
-		if n <= 0 {
-			n = 100 // measure.Config's default
-		}
-		r.slots = make(chan struct{}, n)
-	}
-	slots := r.slots
-	r.mu.Unlock()
-	inner := r.Prober
+func (b *budget) prober(job uint64, inner measure.Prober) measure.Prober {
 	if inner == nil {
 		inner = probe.Handshake
 	}
 	return func(ctx context.Context, t probe.Target, opts probe.Options) *probe.Result {
-		select {
-		case slots <- struct{}{}:
-			defer func() { <-slots }()
-		case <-ctx.Done(): // the prober returns its own result for a cancelled ctx
+		// A cancelled ctx gets no slot: the prober returns its own
+		// result for it.
+		if b.acquire(ctx, job) {
+			defer b.release()
 		}
 		return inner(ctx, t, opts)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -83,6 +84,151 @@ func TestRunnerSharesConcurrency(t *testing.T) {
 	if n, err := st.Count(context.Background(), c); err != nil || n != 2*10*2 {
 		t.Errorf("%d records stored (%v), want %d", n, err, 2*10*2)
 	}
+}
+
+// A worker takes the next job while one host of its job stalls: the
+// budget the stalled job leaves idle goes to the next jobs' hosts, as in
+// one probe, instead of every job waiting for its slowest host. With a
+// fixed job slot (one job at a time) the other jobs' hosts would never be
+// probed before the stall ends.
+func TestWorkerFillsIdleBudget(t *testing.T) {
+	s, _ := startNATS(t)
+	q := openQueue(t, s.URL(), Options{})
+	ctx := testCtx(t)
+	st, err := store.Open(filepath.Join(t.TempDir(), "w.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	req := request("fill", 6, "kz")
+	req.Batch = 2 // three jobs; the stalling host is the first job's
+	req.Domains = []string{"a.example"}
+	req.Limits = Limits{PerHost: 1, Rate: 1000, Retries: -1, TimeoutMS: 60_000}
+	if _, err := q.Submit(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	hosts, _ := hostList(6)
+	stalled := hosts[0]
+	probed := make(chan string, 100)
+	release := make(chan struct{})
+	prober := func(ctx context.Context, tg probe.Target, _ probe.Options) *probe.Result {
+		probed <- tg.Address
+		if tg.Address == stalled {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return &probe.Result{Target: tg, Start: time.Now(), Failure: outcome.ErrorDial, Err: fmt.Errorf("refused")}
+	}
+	r := &MeasureRunner{Store: st, Concurrency: 4, Prober: prober}
+	runWorker(t, &Worker{Conn: connect(t, s.URL()), Vantage: "kz", Runner: r, PollWait: 100 * time.Millisecond})
+
+	seen := map[string]bool{}
+	for len(seen) < len(hosts) {
+		select {
+		case h := <-probed:
+			seen[h] = true
+		case <-ctx.Done():
+			t.Fatalf("while %s stalls only %d of the %d hosts were probed: the worker did not take the next jobs", stalled, len(seen), len(hosts))
+		}
+	}
+	close(release)
+	waitFor(t, "the campaign to finish", func() bool {
+		st, err := q.Status(ctx, "fill")
+		return err == nil && st.Done
+	})
+	c, err := st.Campaign(ctx, "fill")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.Count(ctx, c); err != nil || n != len(hosts) {
+		t.Errorf("%d records stored (%v), want %d", n, err, len(hosts))
+	}
+}
+
+// The budget says it has room only when a slot is free and nothing waits
+// for one, and wakes whoever waits when that may have changed: the worker
+// takes no job its budget could not start.
+func TestBudgetRoom(t *testing.T) {
+	r := &MeasureRunner{Concurrency: 1}
+	if idle, _ := r.Room(); !idle {
+		t.Fatal("an unused budget has no room")
+	}
+	b := r.shared()
+	job := b.enter(2) // a job's two hosts, not yet taken by its engine
+	idle, changed := r.Room()
+	if idle {
+		t.Fatal("room while hosts are queued")
+	}
+	b.took(2)
+	receive(t, changed)
+	if !b.acquire(context.Background(), job) {
+		t.Fatal("no slot from a free budget")
+	}
+	idle, changed = r.Room()
+	if idle {
+		t.Fatal("room while the only slot is held")
+	}
+	b.release()
+	receive(t, changed)
+	if idle, _ := r.Room(); !idle {
+		t.Fatal("no room once the slot is free again")
+	}
+}
+
+// A freed slot goes to the oldest job waiting, whatever the order the
+// handshakes asked in; a handshake that stops waiting leaves no slot lost.
+func TestBudgetOldestJobFirst(t *testing.T) {
+	b := &budget{size: 1}
+	old, young := b.enter(0), b.enter(0)
+	ctx := context.Background()
+	if !b.acquire(ctx, young) {
+		t.Fatal("no slot from a free budget")
+	}
+	got := make(chan uint64, 3)
+	wait := func(job uint64) {
+		waiting := len(b.waitersNow())
+		go func() {
+			if b.acquire(ctx, job) {
+				got <- job
+			}
+		}()
+		for len(b.waitersNow()) == waiting { // until it queued: an event, not a delay
+			runtime.Gosched()
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	gone := make(chan bool)
+	go func() { gone <- b.acquire(cctx, old) }()
+	for len(b.waitersNow()) == 0 {
+		runtime.Gosched()
+	}
+	wait(young)
+	wait(old)
+	cancel()
+	if <-gone {
+		t.Fatal("a cancelled wait got a slot")
+	}
+	b.release()
+	if j := receive(t, got); j != old {
+		t.Fatalf("the slot went to job %d, want the older job %d", j, old)
+	}
+	b.release()
+	if j := receive(t, got); j != young {
+		t.Fatalf("the slot went to job %d, want %d", j, young)
+	}
+	b.release()
+	if idle, _ := b.room(); !idle {
+		t.Fatal("a slot was lost")
+	}
+}
+
+// waitersNow returns a copy of the handshakes waiting (tests).
+func (b *budget) waitersNow() []*waiter {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]*waiter(nil), b.waiters...)
 }
 
 // Two workers of one vantage point declared differently: the first

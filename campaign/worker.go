@@ -35,6 +35,27 @@ type Work struct {
 	Spec *Spec
 	// Delivery counts how often the job was handed out, 1 the first time.
 	Delivery uint64
+
+	// entered, when set, is called by a Budget runner once the job counts
+	// in its Room, so the worker asks Room again only after that.
+	entered func()
+}
+
+// DefaultJobs is the most jobs a worker with a Budget runner holds at
+// once when Worker.Concurrency is 0.
+const DefaultJobs = 16
+
+// Budget is implemented by a Runner whose jobs share one budget, as
+// MeasureRunner's handshakes do. A job lasts as long as its slowest part
+// (a stalling host holds a handshake for the whole timeout) while it
+// leaves the rest of the budget idle: the worker then takes another job
+// whenever the budget has idle room, rather than running a fixed number of
+// jobs each waiting for its slowest host.
+type Budget interface {
+	// Room reports whether the jobs being run leave part of the budget
+	// idle with nothing waiting for it; when not, it returns a channel
+	// closed when that may have changed.
+	Room() (idle bool, changed <-chan struct{})
 }
 
 // Worker pulls the jobs of one vantage point and runs them.
@@ -47,7 +68,11 @@ type Worker struct {
 	Conn    *nats.Conn
 	Vantage string
 	Runner  Runner
-	// Concurrency is how many jobs run at once (default 1).
+	// Concurrency is how many jobs the worker holds at once. With a
+	// Runner that is a Budget, it is a cap (default DefaultJobs): another
+	// job is taken only while the budget has idle room, and the cap keeps
+	// ack waits and memory bounded. With another Runner, that many jobs
+	// run at once (default 1).
 	Concurrency int
 	// Options for the stream and consumer if the worker creates them.
 	Options Options
@@ -109,22 +134,20 @@ func (w *Worker) Run(ctx context.Context) error {
 			return nil
 		}
 	}
-	log.Info("worker started", "consumer", ConsumerName(w.Vantage), "concurrency", max(w.Concurrency, 1))
+	log.Info("worker started", "consumer", ConsumerName(w.Vantage), "jobs", w.jobs())
 
-	n := max(w.Concurrency, 1)
-	errs := make(chan error, n)
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() { errs <- w.loop(ctx, nc, q, cons, log) })
+	return w.pull(ctx, nc, q, cons, log)
+}
+
+// jobs is the most jobs held at once.
+func (w *Worker) jobs() int {
+	if w.Concurrency > 0 {
+		return w.Concurrency
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			return err
-		}
+	if _, ok := w.Runner.(Budget); ok {
+		return DefaultJobs
 	}
-	return nil
+	return 1
 }
 
 // connect dials NATS until it answers or ctx ends, saying why it waits.
@@ -157,22 +180,57 @@ func (w *Worker) backoff() *backoff {
 	return b
 }
 
-// loop is one of the worker's job slots.
-func (w *Worker) loop(ctx context.Context, nc *nats.Conn, q *Queue, cons jetstream.Consumer, log *slog.Logger) error {
+// pull takes jobs and starts each in a goroutine of its own: up to
+// Concurrency at once, and with a Budget runner only while the jobs held
+// leave the budget idle. It returns once the jobs it started have ended.
+func (w *Worker) pull(ctx context.Context, nc *nats.Conn, q *Queue, cons jetstream.Consumer, log *slog.Logger) error {
 	pollWait := w.PollWait
 	if pollWait <= 0 {
 		pollWait = 5 * time.Second
 	}
 	ackWait := cons.CachedInfo().Config.AckWait
+	budget, _ := w.Runner.(Budget)
+	held := make(chan struct{}, w.jobs()) // a token per job held
+	ended := make(chan struct{}, 1)       // a job ended since the last look
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	bo := w.backoff()
 	for ctx.Err() == nil {
+		select {
+		case held <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		if budget != nil && !waitRoom(ctx, budget, held, ended) {
+			<-held
+			return nil
+		}
 		pctx, cancel := context.WithTimeout(ctx, pollWait)
 		msg, err := cons.Next(jetstream.FetchContext(pctx))
 		cancel()
-		switch {
-		case err == nil:
+		if err == nil {
 			bo.reset()
-			w.handle(ctx, q, msg, ackWait, log)
+			entered := make(chan struct{})
+			wg.Go(func() {
+				defer func() {
+					<-held
+					select {
+					case ended <- struct{}{}:
+					default:
+					}
+				}()
+				w.handle(ctx, q, msg, ackWait, log, sync.OnceFunc(func() { close(entered) }))
+			})
+			if budget != nil {
+				select { // until the job counts in Room
+				case <-entered:
+				case <-ctx.Done():
+				}
+			}
+			continue
+		}
+		<-held
+		switch {
 		case ctx.Err() != nil:
 		case errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
 			// no job this time
@@ -196,9 +254,37 @@ func (w *Worker) loop(ctx context.Context, nc *nats.Conn, q *Queue, cons jetstre
 	return nil
 }
 
+// waitRoom waits until the budget has idle room, or no other job is held
+// (held has the token of the job about to be taken). It reports false when
+// ctx ended first.
+func waitRoom(ctx context.Context, b Budget, held, ended chan struct{}) bool {
+	for {
+		select { // a job that ended may free no budget at all (a dropped job)
+		case <-ended:
+		default:
+		}
+		if len(held) <= 1 {
+			return true
+		}
+		idle, changed := b.Room()
+		if idle {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-ended:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
 // handle runs one job and settles it: acknowledged when done, terminated
 // when malformed, returned to the queue when the run failed.
-func (w *Worker) handle(ctx context.Context, q *Queue, msg jetstream.Msg, ackWait time.Duration, log *slog.Logger) {
+// entered is called once the job counts in the Budget's Room, or when
+// handle returns.
+func (w *Worker) handle(ctx context.Context, q *Queue, msg jetstream.Msg, ackWait time.Duration, log *slog.Logger, entered func()) {
+	defer entered()
 	// Settling must reach the server even when ctx is being cancelled.
 	settle := context.WithoutCancel(ctx)
 	delivery := uint64(1)
@@ -259,7 +345,7 @@ func (w *Worker) handle(ctx context.Context, q *Queue, msg jetstream.Msg, ackWai
 		}
 	}()
 	start := time.Now()
-	runErr := w.Runner.Run(ctx, Work{Job: job, Spec: spec, Delivery: delivery})
+	runErr := w.Runner.Run(ctx, Work{Job: job, Spec: spec, Delivery: delivery, entered: entered})
 	close(stopBeat)
 	<-beatDone
 

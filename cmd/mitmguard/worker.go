@@ -100,7 +100,7 @@ a differing one is logged), and shown by report and export.`,
 	fl.StringVar(&vantage, "vantage", "", "`NAME` of the vantage point this worker measures from")
 	addVantageFlags(fl, &declFlags)
 	fl.IntVar(&concurrency, "concurrency", 100, "handshakes in flight at most, over all the jobs measured at once (as probe's --concurrency)")
-	fl.IntVar(&jobs, "jobs", 4, "jobs measured at once, sharing the --concurrency handshakes (more keep the budget busy while each job waits on its slowest host)")
+	fl.IntVar(&jobs, "jobs", campaign.DefaultJobs, "most jobs held at once, sharing the --concurrency handshakes: another is taken whenever a handshake slot would sit idle (a job lasts as long as its slowest host), up to this many")
 	fl.DurationVar(&minTimeout, "min-timeout", time.Second, "the least a test handshake is given, however fast the control answered (raise it on a busy machine or a jittery path)")
 	fl.DurationVar(&ackWait, "ack-wait", campaign.DefaultAckWait, "how long a job of a dead worker waits before another worker gets it (when this worker creates its vantage point's consumer)")
 	fl.StringVar(&labRoute, "lab-route", "", "lab only: `FILE` of \"FROM TO\" address lines; a handshake to FROM goes to TO (a vantage point whose path to the lab's hosts differs)")
