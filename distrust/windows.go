@@ -77,7 +77,7 @@ func ReadWindows(ctx context.Context, root string) ([]*winstore.Store, error) {
 // PlanWindows plans distrusting, the way Microsoft's tooling does, each root
 // that the audit found trusted in a Windows store: known-interception ones,
 // and not-public ones with includeNotPublic. The stores are those the
-// audit read (ReadWindows).
+// audit read (truststore.Report.WindowsStores, or ReadWindows).
 func PlanWindows(stores []*winstore.Store, rep *truststore.Report, includeNotPublic bool) *winstore.Plan {
 	var targets []*chain.Cert
 	seen := map[chain.Hash]bool{}

@@ -156,10 +156,7 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 			if err != nil {
 				return err
 			}
-			win, err := distrust.ReadWindows(cmd.Context(), f.root)
-			if err != nil {
-				return err
-			}
+			win := rep.WindowsStores()
 			live := distrust.IsLiveWindows(f.root)
 			var wplan *winstore.Plan
 			if win != nil {
