@@ -211,6 +211,32 @@ func TestStatusProgress(t *testing.T) {
 	}
 }
 
+// A job the server hands out when the worker's pull has already run out of
+// time on its side (a loaded machine, a slow link: here every byte from the
+// server comes 300 ms late, the pull lasts 200 ms) is not dropped: dropped,
+// it would sit unacknowledged for the ack wait (5 minutes) while the
+// campaign looks stuck, which is how TestStatusProgress timed out under
+// load.
+func TestSlowLinkStrandsNoJob(t *testing.T) {
+	s, _ := startNATS(t)
+	q := openQueue(t, s.URL(), Options{})
+	ctx := testCtx(t)
+	if _, err := q.Submit(ctx, request("slow", 30, "a")); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	runWorker(t, &Worker{URL: slowLink(t, s.URL(), 300*time.Millisecond), Vantage: "a", Runner: rec, PollWait: 200 * time.Millisecond})
+	var st *Status
+	waitFor(t, "the campaign to finish through the slow link", func() bool {
+		var err error
+		st, err = q.Status(ctx, "slow")
+		return err == nil && st.Done
+	})
+	if rec.hosts("a") != 30 || st.Vantages[0].QueueRedelivered != 0 {
+		t.Fatalf("%d hosts run, %d jobs redelivered; want 30 hosts, none redelivered", rec.hosts("a"), st.Vantages[0].QueueRedelivered)
+	}
+}
+
 func TestUnreachableNATS(t *testing.T) {
 	s, _ := startNATS(t)
 	url := s.URL()

@@ -166,9 +166,11 @@ func (w *Worker) loop(ctx context.Context, nc *nats.Conn, q *Queue, cons jetstre
 	ackWait := cons.CachedInfo().Config.AckWait
 	bo := w.backoff()
 	for ctx.Err() == nil {
-		pctx, cancel := context.WithTimeout(ctx, pollWait)
-		msg, err := cons.Next(jetstream.FetchContext(pctx))
-		cancel()
+		// The pull ends when the server ends it, not on a deadline of
+		// this side: a job the server hands out as this side gives up
+		// would be dropped, unacknowledged until the ack wait. So a stop
+		// waits for an idle pull to end (PollWait).
+		msg, err := cons.Next(jetstream.FetchMaxWait(pollWait))
 		switch {
 		case err == nil:
 			bo.reset()
