@@ -60,7 +60,7 @@ func ReadHosts(ctx context.Context, r io.Reader, exclude []netip.Prefix, out cha
 			return &LineError{Line: n, Text: line, Reason: fmt.Sprintf("a /%d is larger than a /%d; split it", prefix.Bits(), prefix.Addr().BitLen()-16)}
 		}
 		for a := prefix.Masked().Addr(); a.IsValid() && prefix.Contains(a); a = a.Next() {
-			if excluded(a, exclude) {
+			if Excluded(a, exclude) {
 				skipped++
 				continue
 			}
@@ -102,7 +102,9 @@ func parseHostLine(line string) (netip.Prefix, uint16, error) {
 	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), port, nil
 }
 
-func excluded(a netip.Addr, exclude []netip.Prefix) bool {
+// Excluded reports whether a scan must not dial a: it lies in one of the
+// exclude networks.
+func Excluded(a netip.Addr, exclude []netip.Prefix) bool {
 	for _, p := range exclude {
 		if p.Contains(a) {
 			return true
