@@ -103,8 +103,15 @@ func parseHostLine(line string) (netip.Prefix, uint16, error) {
 }
 
 // Excluded reports whether a scan must not dial a: it lies in one of the
-// exclude networks.
+// exclude networks, or no TLS handshake can be made with it whatever the
+// networks allowed (--allow-special 0.0.0.0/0 included): a multicast
+// address, the limited broadcast 255.255.255.255 or the unspecified
+// address, in any form. A TCP connection to a group or to every host of a
+// link is meaningless, and 0.0.0.0 would reach this machine.
 func Excluded(a netip.Addr, exclude []netip.Prefix) bool {
+	if u := a.Unmap(); u.IsMulticast() || u.IsUnspecified() || u == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return true
+	}
 	for _, p := range exclude {
 		if p.Contains(a) {
 			return true
