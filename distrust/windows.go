@@ -343,7 +343,7 @@ func undoLiveWindows(ctx context.Context, dir string, opts UndoOptions,
 	if _, err := apply(ctx, undo); err != nil {
 		return nil, fmt.Errorf("distrust: undoing the Windows changes: %w", err)
 	}
-	res := &UndoResult{Kept: kept}
+	res := &UndoResult{Kept: kept, Windows: true}
 	for _, e := range j.Steps {
 		res.Steps = append(res.Steps, e.Step)
 	}
