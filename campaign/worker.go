@@ -180,9 +180,11 @@ func (w *Worker) loop(ctx context.Context, nc *nats.Conn, q *Queue, cons jetstre
 			// no job this time
 		case nc.IsClosed():
 			return fmt.Errorf("campaign worker: %w", nats.ErrConnectionClosed)
-		case errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound):
-			// Removed by an operator, or lost with the server's store:
-			// the jobs on the stream are still there, so make it again.
+		case errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, nats.ErrNoResponders):
+			// Removed by an operator, or lost with the server's store (a
+			// pull that reaches no consumer finds no responder, and one
+			// looked up as its deletion ended may be gone): the jobs on the
+			// stream are still there, so find or make it again.
 			log.Warn("the vantage point's consumer is gone; creating it again", "err", err)
 			if c, err := q.consumer(ctx, w.Vantage); err == nil {
 				cons = c
