@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -208,6 +209,67 @@ func TestStatusProgress(t *testing.T) {
 	})
 	if rec.hosts("a") != 20 || rec.hosts("b") != 20 {
 		t.Fatalf("hosts run: a %d, b %d; want 20 each", rec.hosts("a"), rec.hosts("b"))
+	}
+}
+
+// A job the server hands out when the worker's pull has already run out of
+// time on its side (a loaded machine, a slow link: here every byte from the
+// server comes 300 ms late, the pull lasts 200 ms) is not dropped: dropped,
+// it would sit unacknowledged for the ack wait (5 minutes) while the
+// campaign looks stuck, which is how TestStatusProgress timed out under
+// load.
+func TestSlowLinkStrandsNoJob(t *testing.T) {
+	s, _ := startNATS(t)
+	q := openQueue(t, s.URL(), Options{})
+	ctx := testCtx(t)
+	if _, err := q.Submit(ctx, request("slow", 30, "a")); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	runWorker(t, &Worker{URL: slowLink(t, s.URL(), 300*time.Millisecond), Vantage: "a", Runner: rec, PollWait: 200 * time.Millisecond})
+	var st *Status
+	waitFor(t, "the campaign to finish through the slow link", func() bool {
+		var err error
+		st, err = q.Status(ctx, "slow")
+		return err == nil && st.Done
+	})
+	if rec.hosts("a") != 30 || st.Vantages[0].QueueRedelivered != 0 {
+		t.Fatalf("%d hosts run, %d jobs redelivered; want 30 hosts, none redelivered", rec.hosts("a"), st.Vantages[0].QueueRedelivered)
+	}
+}
+
+// A consumer removed while the worker is busy with a job (no pull waiting,
+// so no "consumer deleted" notice reaches it) is found gone by the next
+// pull, which no consumer answers, and made again: the jobs get done.
+func TestConsumerRemovedWhileWorkerBusy(t *testing.T) {
+	s, _ := startNATS(t)
+	q := openQueue(t, s.URL(), Options{})
+	ctx := testCtx(t)
+	if _, err := q.Submit(ctx, request("busy", 20, "kz")); err != nil {
+		t.Fatal(err)
+	}
+	started, release := make(chan struct{}), make(chan struct{})
+	rec := newRecorder()
+	var once sync.Once
+	runner := RunnerFunc(func(ctx context.Context, w Work) error {
+		once.Do(func() {
+			close(started)
+			<-release
+		})
+		return rec.Run(ctx, w)
+	})
+	runWorker(t, &Worker{URL: s.URL(), Vantage: "kz", Runner: runner, PollWait: 100 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	receive(t, started)
+	if err := q.jobs.DeleteConsumer(ctx, ConsumerName("kz")); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	waitFor(t, "the campaign to finish after the consumer was removed", func() bool {
+		st, err := q.Status(ctx, "busy")
+		return err == nil && st.Done
+	})
+	if rec.hosts("kz") != 20 {
+		t.Fatalf("%d hosts run, want 20", rec.hosts("kz"))
 	}
 }
 

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -184,4 +187,81 @@ func (s *syncBuffer) String() string {
 
 func testLogger(buf *syncBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// slowLink relays connections to the NATS server at natsURL, holding every
+// byte the server sends for delay before passing it on: a loaded machine
+// or a slow link, where a reply can come after the client's own deadline.
+// It returns the URL to connect to instead.
+func slowLink(t *testing.T, natsURL string, delay time.Duration) string {
+	t.Helper()
+	u, err := url.Parse(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			srv, err := net.Dial("tcp", u.Host)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, srv)
+			mu.Unlock()
+			go func() { io.Copy(srv, c); srv.Close() }()
+			go delayCopy(c, srv, delay)
+		}
+	}()
+	return "nats://" + ln.Addr().String()
+}
+
+// delayCopy copies src to dst, each read passed on delay after it arrived.
+func delayCopy(dst, src net.Conn, delay time.Duration) {
+	type chunk struct {
+		b  []byte
+		at time.Time
+	}
+	ch := make(chan chunk, 1024)
+	go func() {
+		defer close(ch)
+		for {
+			b := make([]byte, 32<<10)
+			n, err := src.Read(b)
+			if n > 0 {
+				ch <- chunk{b[:n], time.Now().Add(delay)}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for c := range ch {
+		time.Sleep(time.Until(c.at)) // the link's latency, not a wait for an event
+		if _, err := dst.Write(c.b); err != nil {
+			break
+		}
+	}
+	dst.Close()
+	src.Close()
+	for range ch {
+	}
 }

@@ -205,9 +205,11 @@ func (w *Worker) pull(ctx context.Context, nc *nats.Conn, q *Queue, cons jetstre
 			<-held
 			return nil
 		}
-		pctx, cancel := context.WithTimeout(ctx, pollWait)
-		msg, err := cons.Next(jetstream.FetchContext(pctx))
-		cancel()
+		// The pull ends when the server ends it, not on a deadline of
+		// this side: a job the server hands out as this side gives up
+		// would be dropped, unacknowledged until the ack wait. So a stop
+		// waits for an idle pull to end (PollWait).
+		msg, err := cons.Next(jetstream.FetchMaxWait(pollWait))
 		if err == nil {
 			bo.reset()
 			entered := make(chan struct{})
@@ -236,9 +238,11 @@ func (w *Worker) pull(ctx context.Context, nc *nats.Conn, q *Queue, cons jetstre
 			// no job this time
 		case nc.IsClosed():
 			return fmt.Errorf("campaign worker: %w", nats.ErrConnectionClosed)
-		case errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound):
-			// Removed by an operator, or lost with the server's store:
-			// the jobs on the stream are still there, so make it again.
+		case errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, nats.ErrNoResponders):
+			// Removed by an operator, or lost with the server's store (a
+			// pull that reaches no consumer finds no responder, and one
+			// looked up as its deletion ended may be gone): the jobs on the
+			// stream are still there, so find or make it again.
 			log.Warn("the vantage point's consumer is gone; creating it again", "err", err)
 			if c, err := q.consumer(ctx, w.Vantage); err == nil {
 				cons = c

@@ -309,6 +309,10 @@ type UndoResult struct {
 	Forced []Conflict
 	// Kept lists the certificates a Windows undo left distrusted, and why.
 	Kept []Kept
+	// Windows: the journal was of the running Windows's certificate
+	// stores, undone through CryptoAPI (certificates put back, not files
+	// restored byte for byte).
+	Windows bool
 }
 
 // Undo restores, newest first, every file that the journaled apply under

@@ -77,7 +77,7 @@ func ReadWindows(ctx context.Context, root string) ([]*winstore.Store, error) {
 // PlanWindows plans distrusting, the way Microsoft's tooling does, each root
 // that the audit found trusted in a Windows store: known-interception ones,
 // and not-public ones with includeNotPublic. The stores are those the
-// audit read (ReadWindows).
+// audit read (truststore.Report.WindowsStores, or ReadWindows).
 func PlanWindows(stores []*winstore.Store, rep *truststore.Report, includeNotPublic bool) *winstore.Plan {
 	var targets []*chain.Cert
 	seen := map[chain.Hash]bool{}
@@ -343,7 +343,7 @@ func undoLiveWindows(ctx context.Context, dir string, opts UndoOptions,
 	if _, err := apply(ctx, undo); err != nil {
 		return nil, fmt.Errorf("distrust: undoing the Windows changes: %w", err)
 	}
-	res := &UndoResult{Kept: kept}
+	res := &UndoResult{Kept: kept, Windows: true}
 	for _, e := range j.Steps {
 		res.Steps = append(res.Steps, e.Step)
 	}

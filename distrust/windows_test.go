@@ -424,7 +424,7 @@ func TestWindowsUndoLive(t *testing.T) {
 	}
 	read := func(context.Context) ([]*winstore.Store, error) { return m.stores, nil }
 	res, err := undoLiveWindows(context.Background(), dir, UndoOptions{List: notKazakh(t)}, read, m.apply)
-	if err != nil || len(res.Kept) != 0 || len(res.Steps) != 1 {
+	if err != nil || len(res.Kept) != 0 || len(res.Steps) != 1 || !res.Windows {
 		t.Fatalf("undo: %+v %v", res, err)
 	}
 	for k, v := range before {

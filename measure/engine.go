@@ -290,24 +290,19 @@ func (e *engine) write(ctx context.Context, sink Sink, results <-chan *HostResul
 }
 
 // commit writes a batch, retrying transient errors (a lock another writer
-// holds) with backoff for up to WriteRetry. The writes themselves are not
-// bound to ctx: a batch that is measured is worth committing after Ctrl-C.
+// holds) for up to WriteRetry (RetryTransient).
 func (e *engine) commit(ctx context.Context, sink Sink, batch []*HostResult) ([][]byte, error) {
-	ts, _ := sink.(TransientSink)
-	deadline := time.Now().Add(e.cfg.WriteRetry)
-	wait := 50 * time.Millisecond
-	for {
-		newCerts, err := sink.Write(context.WithoutCancel(ctx), batch)
-		if err == nil || ts == nil || !ts.Transient(err) || time.Now().Add(wait).After(deadline) {
-			return newCerts, err
-		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return nil, err
-		}
-		wait = min(2*wait, 2*time.Second)
+	var transient func(error) bool
+	if ts, ok := sink.(TransientSink); ok {
+		transient = ts.Transient
 	}
+	var newCerts [][]byte
+	err := RetryTransient(ctx, e.cfg.WriteRetry, transient, func(ctx context.Context) error {
+		var err error
+		newCerts, err = sink.Write(ctx, batch)
+		return err
+	})
+	return newCerts, err
 }
 
 func (e *engine) storedHosts() int {

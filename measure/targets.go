@@ -60,7 +60,7 @@ func ReadHosts(ctx context.Context, r io.Reader, exclude []netip.Prefix, out cha
 			return &LineError{Line: n, Text: line, Reason: fmt.Sprintf("a /%d is larger than a /%d; split it", prefix.Bits(), prefix.Addr().BitLen()-16)}
 		}
 		for a := prefix.Masked().Addr(); a.IsValid() && prefix.Contains(a); a = a.Next() {
-			if excluded(a, exclude) {
+			if Excluded(a, exclude) {
 				skipped++
 				continue
 			}
@@ -102,7 +102,16 @@ func parseHostLine(line string) (netip.Prefix, uint16, error) {
 	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), port, nil
 }
 
-func excluded(a netip.Addr, exclude []netip.Prefix) bool {
+// Excluded reports whether a scan must not dial a: it lies in one of the
+// exclude networks, or no TLS handshake can be made with it whatever the
+// networks allowed (--allow-special 0.0.0.0/0 included): a multicast
+// address, the limited broadcast 255.255.255.255 or the unspecified
+// address, in any form. A TCP connection to a group or to every host of a
+// link is meaningless, and 0.0.0.0 would reach this machine.
+func Excluded(a netip.Addr, exclude []netip.Prefix) bool {
+	if u := a.Unmap(); u.IsMulticast() || u.IsUnspecified() || u == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return true
+	}
 	for _, p := range exclude {
 		if p.Contains(a) {
 			return true

@@ -13,16 +13,18 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mitmguard/mitmguard/internal/termsafe"
 	"github.com/mitmguard/mitmguard/measure"
 	"github.com/mitmguard/mitmguard/store"
 )
 
 // WriteText prints the report for a terminal. Its text comes from forged
 // certificates and from databases that may have been edited, so control
-// characters other than newlines are printed as '?': an escape sequence
-// could retitle the window, clear the screen or hide lines.
+// characters other than newlines, and bidirectional overrides, are printed
+// as '?' (termsafe): an escape sequence could retitle the window, clear the
+// screen or hide lines.
 func (r *Report) WriteText(w io.Writer) {
-	w = noControls{w}
+	w = termsafe.NewWriter(w)
 	fmt.Fprintf(w, "campaign %s (started %s): %d hosts, %d records\n\noutcomes:\n", r.Campaign, r.Started.Format("2006-01-02 15:04 UTC"), r.Hosts, r.Records)
 	for _, o := range slices.Sorted(maps.Keys(r.Outcomes)) {
 		fmt.Fprintf(w, "  %-40s %d\n", o, r.Outcomes[o])
@@ -145,24 +147,6 @@ func writeCSV(path string, fill func(*csvWriter) error) error {
 	}
 	return fh.Close()
 }
-
-// noControls writes to w with control characters but newlines replaced.
-type noControls struct{ w io.Writer }
-
-func (n noControls) Write(p []byte) (int, error) {
-	if !slices.ContainsFunc(p, isControl) {
-		return n.w.Write(p)
-	}
-	q := slices.Clone(p)
-	for i, c := range q {
-		if isControl(c) {
-			q[i] = '?'
-		}
-	}
-	return n.w.Write(q)
-}
-
-func isControl(c byte) bool { return (c < 0x20 && c != '\n') || c == 0x7f }
 
 // csvWriter writes CSV rows whose cells a spreadsheet cannot take for
 // formulas: the cells hold text from forged certificates and from

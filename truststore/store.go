@@ -6,6 +6,7 @@ import (
 
 	"github.com/mitmguard/mitmguard/chain"
 	"github.com/mitmguard/mitmguard/internal/rootfs"
+	"github.com/mitmguard/mitmguard/winstore"
 )
 
 // Kind names a kind of store.
@@ -54,6 +55,9 @@ type Store struct {
 	Owner    string
 	Entries  []Entry
 	Problems []Problem
+	// windows is the Windows store this one was made from (nil for the
+	// others), kept so that distrust plans on what the audit read.
+	windows *winstore.Store
 }
 
 // Problem is something in a store that could not be read. It does not stop

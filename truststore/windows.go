@@ -61,7 +61,7 @@ func readWindowsVolume(root string) []*Store {
 func fromWindows(stores []*winstore.Store, problems []winstore.Problem) []*Store {
 	var out []*Store
 	for _, ws := range stores {
-		s := &Store{Kind: windowsKind(ws.Name), Path: WindowsStorePath(ws), Owner: windowsOwner(ws)}
+		s := &Store{Kind: windowsKind(ws.Name), Path: WindowsStorePath(ws), Owner: windowsOwner(ws), windows: ws}
 		file := ""
 		if ws.Hive != "" {
 			file = "/" + ws.Hive
@@ -91,6 +91,20 @@ func fromWindows(stores []*winstore.Store, problems []winstore.Problem) []*Store
 			s.Problems = append(s.Problems, Problem{Path: "/" + p.Path, Err: p.Err})
 		}
 		out = append(out, s)
+	}
+	return out
+}
+
+// WindowsStores returns the Windows stores the audit read (a mounted
+// volume's hives, or the running Windows's stores), nil when it read none:
+// a distrust plan made from them is about exactly what the report shows,
+// and the hives are not read a second time.
+func (r *Report) WindowsStores() []*winstore.Store {
+	var out []*winstore.Store
+	for _, s := range r.stores {
+		if s.windows != nil {
+			out = append(out, s.windows)
+		}
 	}
 	return out
 }

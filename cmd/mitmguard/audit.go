@@ -3,12 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 	"time"
-	"unicode"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mitmguard/mitmguard/internal/termsafe"
 	"github.com/mitmguard/mitmguard/truststore"
 )
 
@@ -227,11 +226,4 @@ func printAudit(w io.Writer, rep *truststore.Report, all bool, incomplete string
 // path, a certificate's subject) safe to print: control characters (a
 // terminal escape, a line break that would forge a line of the report)
 // and bidirectional overrides become '?'.
-func text(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
-			return '?'
-		}
-		return r
-	}, s)
-}
+func text(s string) string { return termsafe.String(s) }

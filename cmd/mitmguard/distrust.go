@@ -126,26 +126,7 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 				if f.json {
 					return writeJSON(out, distrustJSON{Root: f.root, Mode: "undo", Steps: res.Steps, MovedFrom: res.Moved, Forced: res.Forced, Kept: res.Kept})
 				}
-				switch {
-				case res.Moved != "" && len(res.Forced) == 0:
-					fmt.Fprintf(out, "the journal was made under %s; every path was as the apply left it under %s\n", res.Moved, f.root)
-				case res.Moved != "":
-					fmt.Fprintf(out, "the journal was made under %s; undone under %s\n", res.Moved, f.root)
-				}
-				for _, c := range res.Forced {
-					fmt.Fprintf(out, "overwritten (--force): %s was %s\n", c.Path, c.Now)
-				}
-				for _, s := range res.Steps {
-					fmt.Fprintf(out, "restored %s %s\n", s.Store, s.StorePath)
-				}
-				for _, k := range res.Kept {
-					verb := "put back into"
-					if k.Action == winstore.Remove {
-						verb = "taken out of"
-					}
-					fmt.Fprintf(out, "kept distrusted: %s (%s) not %s %s: %s\n", text(k.Subject), k.Thumbprint, verb, winstore.CertDrive(k.Location, k.Store), k.Reason)
-				}
-				fmt.Fprintf(out, "undo complete: %d step(s) restored byte for byte\n", len(res.Steps))
+				printUndo(out, f.root, res)
 				return nil
 			}
 			rep, err := f.audit(cmd)
@@ -156,10 +137,7 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 			if err != nil {
 				return err
 			}
-			win, err := distrust.ReadWindows(cmd.Context(), f.root)
-			if err != nil {
-				return err
-			}
+			win := rep.WindowsStores()
 			live := distrust.IsLiveWindows(f.root)
 			var wplan *winstore.Plan
 			if win != nil {
@@ -253,6 +231,43 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 	cmd.Flags().BoolVar(&includeNotPublic, "include-not-public", false, "also distrust trusted roots outside the public root program")
 	cmd.Flags().StringVar(&script, "script", "", "print the distrust of the Windows stores as a script for an administrator to run (`powershell`); changes nothing")
 	return cmd
+}
+
+// printUndo says what an undo did, in the words true of its journal: files
+// restored byte for byte, or the Windows certificate stores changed back
+// through CryptoAPI, some roots perhaps kept distrusted.
+func printUndo(out io.Writer, root string, res *distrust.UndoResult) {
+	switch {
+	case res.Moved != "" && len(res.Forced) == 0:
+		fmt.Fprintf(out, "the journal was made under %s; every path was as the apply left it under %s\n", res.Moved, root)
+	case res.Moved != "":
+		fmt.Fprintf(out, "the journal was made under %s; undone under %s\n", res.Moved, root)
+	}
+	for _, c := range res.Forced {
+		fmt.Fprintf(out, "overwritten (--force): %s was %s\n", c.Path, c.Now)
+	}
+	for _, s := range res.Steps {
+		if res.Windows {
+			fmt.Fprintf(out, "undone: %s (%s)\n", s.Description, s.StorePath)
+		} else {
+			fmt.Fprintf(out, "restored %s %s\n", s.Store, s.StorePath)
+		}
+	}
+	for _, k := range res.Kept {
+		verb := "put back into"
+		if k.Action == winstore.Remove {
+			verb = "taken out of"
+		}
+		fmt.Fprintf(out, "kept distrusted: %s (%s) not %s %s: %s\n", text(k.Subject), k.Thumbprint, verb, winstore.CertDrive(k.Location, k.Store), k.Reason)
+	}
+	switch {
+	case !res.Windows:
+		fmt.Fprintf(out, "undo complete: %d step(s) restored byte for byte\n", len(res.Steps))
+	case len(res.Kept) > 0:
+		fmt.Fprintf(out, "undo complete: every root the apply moved is back where it was, but the %d kept distrusted above\n", len(res.Kept))
+	default:
+		fmt.Fprintln(out, "undo complete: every root the apply moved is back where it was")
+	}
 }
 
 func printPlan(w io.Writer, p *distrust.Plan) {

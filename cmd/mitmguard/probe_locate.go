@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"slices"
 	"sync"
 	"time"
 
@@ -139,15 +138,12 @@ func locatePairs(ctx context.Context, st store.Store, c *store.Campaign, vantage
 	return out, n, nil
 }
 
-// mayProbe reports whether host (IP:port) lies outside the exclude
-// networks, judging an IPv4-mapped address as the IPv4 one it dials.
+// mayProbe reports whether this run may dial host (IP:port), as a hosts
+// file's address is judged (measure.Excluded), an IPv4-mapped address as
+// the IPv4 one it dials.
 func mayProbe(host string, exclude []netip.Prefix) bool {
 	ap, err := netip.ParseAddrPort(host)
-	if err != nil {
-		return false
-	}
-	a := ap.Addr().Unmap()
-	return !slices.ContainsFunc(exclude, func(p netip.Prefix) bool { return p.Contains(a) })
+	return err == nil && !measure.Excluded(ap.Addr().Unmap(), exclude)
 }
 
 // runLocatePhase traces the campaign's intercepted pairs within the budget
@@ -263,18 +259,7 @@ func traceOne(ctx context.Context, st store.Store, p job, vantage string, cl *ve
 }
 
 // writeTrace stores a trace, trying again for a while when another writer
-// holds a lock.
+// holds a lock, as the campaign's own writes are.
 func writeTrace(ctx context.Context, st store.Store, c *store.Campaign, t *store.Trace) error {
-	deadline := time.Now().Add(traceWriteFor)
-	for {
-		err := st.WriteTrace(ctx, c, t)
-		if err == nil || !st.Transient(err) || time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-time.After(time.Second):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return measure.RetryTransient(ctx, traceWriteFor, st.Transient, func(ctx context.Context) error { return st.WriteTrace(ctx, c, t) })
 }

@@ -290,3 +290,22 @@ func TestLocatePairsKeepExclusions(t *testing.T) {
 		t.Errorf("pairs to trace: %+v of %d, want only 127.0.0.1:443's", jobs, n)
 	}
 }
+
+// --allow-special 0.0.0.0/0 and ::/0 open every special range but not the
+// addresses no handshake can be made with: probe --locate never traces a
+// multicast, broadcast or unspecified host a database names.
+func TestAllowSpecialKeepsMulticastClosed(t *testing.T) {
+	exclude, err := allowSpecial(slices.Clone(measure.DefaultExcluded), []string{"0.0.0.0/0", "::/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]bool{
+		"10.0.0.1:443": true, "[fe80::1]:443": true, "192.168.1.1:443": true,
+		"224.0.0.1:443": false, "239.255.255.250:1900": false, "[ff02::1]:443": false, "[::ffff:224.0.0.251]:5353": false,
+		"255.255.255.255:443": false, "0.0.0.0:443": false, "[::]:443": false,
+	} {
+		if mayProbe(host, exclude) != want {
+			t.Errorf("may probe %s: %v, want %v", host, !want, want)
+		}
+	}
+}

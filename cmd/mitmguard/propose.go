@@ -69,8 +69,11 @@ func runPropose(cmd *cobra.Command, st store.Store, db, campaign string, f *prop
 			Rejected  []propose.Rejected  `json:"rejected,omitempty"`
 		}{res.Campaign, res.Proposals, res.Rejected})
 	}
+	// Subjects, issuers, reasons naming them and the campaign come from
+	// forged certificates and from a database: text() keeps their escape
+	// sequences and line breaks from the terminal.
 	if len(res.Proposals) == 0 {
-		fmt.Fprintf(out, "campaign %s: nothing to propose (no issuer forges at least %d domains on at least %d hosts outside the public roots)\n", res.Campaign, max(f.minDomains, 1), max(f.minHosts, propose.DefaultMinHosts))
+		fmt.Fprintf(out, "campaign %s: nothing to propose (no issuer forges at least %d domains on at least %d hosts outside the public roots)\n", text(res.Campaign), max(f.minDomains, 1), max(f.minHosts, propose.DefaultMinHosts))
 	}
 	for _, p := range res.Proposals {
 		what := fmt.Sprintf("issued by %q (root not sent)", p.Issuer)
@@ -78,17 +81,17 @@ func runPropose(cmd *cobra.Command, st store.Store, db, campaign string, f *prop
 			what = "a self-signed root"
 		}
 		fmt.Fprintf(out, "propose %s  %s\n  key spki_sha256 %s, %s, confidence %s\n  %d hosts, %d domains, %d records, seen %s to %s\n",
-			propose.EntryID(p), p.Subject, p.SPKISHA256, what, p.Confidence, len(p.Hosts), len(p.Domains), p.Records,
+			propose.EntryID(p), text(p.Subject), p.SPKISHA256, what, p.Confidence, len(p.Hosts), len(p.Domains), p.Records,
 			p.FirstSeen.Format(time.RFC3339), p.LastSeen.Format(time.RFC3339))
 		for _, in := range p.Intermediates {
-			fmt.Fprintf(out, "  under it, signed forged certificates: %s (spki_sha256 %s)\n", in.Subject, in.SPKISHA256)
+			fmt.Fprintf(out, "  under it, signed forged certificates: %s (spki_sha256 %s)\n", text(in.Subject), in.SPKISHA256)
 		}
 		for _, r := range p.Reasons {
-			fmt.Fprintf(out, "  - %s\n", r)
+			fmt.Fprintf(out, "  - %s\n", text(r))
 		}
 	}
 	for _, r := range res.Rejected {
-		fmt.Fprintf(out, "not proposed: %s (%s): %s\n", r.Subject, r.SPKISHA256[:16], r.Reason)
+		fmt.Fprintf(out, "not proposed: %s (%s): %s\n", text(r.Subject), r.SPKISHA256[:16], text(r.Reason))
 	}
 	if f.output != "" {
 		fmt.Fprintf(out, "wrote %s/proposed.json and the evidence; review, then: mitmguard blocklist merge CURRENT %s/proposed.json --output NEW\n", f.output, f.output)

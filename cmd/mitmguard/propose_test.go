@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -20,7 +22,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mitmguard/mitmguard/chain"
 	"github.com/mitmguard/mitmguard/internal/lab"
+	"github.com/mitmguard/mitmguard/measure"
+	"github.com/mitmguard/mitmguard/outcome"
+	"github.com/mitmguard/mitmguard/store"
 )
 
 // proposeCampaign runs a probe campaign against the lab network n and the
@@ -261,4 +267,76 @@ func pemBlock(t *testing.T, s string) []byte {
 		t.Fatalf("no certificate in %q", s)
 	}
 	return b.Bytes
+}
+
+// report --propose prints subjects from forged certificates and names from
+// the database as text: a hostile forger's or self-hosted CA's name sends no
+// escape sequence, line break or bidirectional override to the terminal.
+func TestReportProposeHostileNames(t *testing.T) {
+	evil := "\x1b]0;pwned\x07\x1b[2J\u202e\nnot proposed: nothing"
+	forger, forgerKey := newTestCA(t, "forger"+evil)
+	own, ownKey := newTestCA(t, "intranet"+evil)
+	leaf := func(ca *x509.Certificate, key *ecdsa.PrivateKey, name string) []byte {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	hash := func(der []byte) chain.Hash {
+		c, err := chain.NewCert(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.SHA256
+	}
+	// Two hosts whose every name is forged by forger; two whose own CA
+	// issues both their control and the names (a self-hosted CA: rejected).
+	var results []*measure.HostResult
+	for i, signer := range []struct {
+		ca  *x509.Certificate
+		key *ecdsa.PrivateKey
+	}{{forger, forgerKey}, {forger, forgerKey}, {own, ownKey}, {own, ownKey}} {
+		host := fmt.Sprintf("10.0.0.%d:443", i+1)
+		control := leaf(own, ownKey, "host.internal")
+		r := &measure.HostResult{Control: measure.Control{Vantage: "local", Host: host, SNI: "control.invalid", Outcome: outcome.OK, Chain: []chain.Hash{hash(control), hash(own.Raw)}},
+			Certs: [][]byte{control, own.Raw, signer.ca.Raw}}
+		for _, d := range labTargeted {
+			forged := leaf(signer.ca, signer.key, d)
+			r.Certs = append(r.Certs, forged)
+			r.Records = append(r.Records, measure.Record{Vantage: "local", Host: host, SNI: d, Outcome: outcome.Suspected, Time: time.Now(),
+				Chain: []chain.Hash{hash(forged), hash(signer.ca.Raw)}, Attempts: 1})
+		}
+		results = append(results, r)
+	}
+	db := filepath.Join(t.TempDir(), "m.db")
+	st, err := store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c := &store.Campaign{ID: "evil", Started: time.Now(), Params: "{}"}
+	if err := st.CreateCampaign(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(ctx, c, results); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	var out strings.Builder
+	if code := run([]string{"report", "--db", db, "--propose", "--min-domains", "2"}, &out, &out); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out.String())
+	}
+	if !strings.Contains(out.String(), "propose ") || !strings.Contains(out.String(), `not proposed: CN=intranet?]0\;pwned??[2J??not proposed: nothing`) {
+		t.Fatalf("the proposal and the rejected CA are not both shown, names filtered:\n%s", out.String())
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, "not proposed: nothing") || strings.ContainsFunc(line, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\u202e' }) {
+			t.Fatalf("a hostile name reached the output as it is: %q\n%s", line, out.String())
+		}
+	}
 }

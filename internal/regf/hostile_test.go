@@ -239,3 +239,31 @@ func TestDuplicateNamesRefused(t *testing.T) {
 		t.Fatalf("Subkey: %v", err)
 	}
 }
+
+// Two values whose names match alike are refused by a look-up, as two such
+// subkeys are: a hostile hive could otherwise hide the certificate Windows
+// reads behind a decoy Blob that the first match would return. A listing
+// still returns both (nothing hides there).
+func TestDuplicateValueNamesRefused(t *testing.T) {
+	c := newCraft()
+	decoy := c.vk("Blob", 0x80000000|4, binary.LittleEndian.Uint32([]byte("fake")))
+	real := c.vk("BLOB", 0x80000000|4, binary.LittleEndian.Uint32([]byte("real")))
+	other := c.vk("Other", 0x80000000|1, 'x')
+	root := c.nk("ABCD", 0, noCell, 3, c.list("", []uint32{decoy, other, real}))
+	h := openBytes(t, c.hive(root))
+	k, err := h.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ce *CorruptError
+	if v, err := k.Value("blob"); !errors.As(err, &ce) {
+		t.Fatalf("Value = %q, %v; want a CorruptError", v.Data, err)
+	}
+	if v, err := k.Value("other"); err != nil || string(v.Data) != "x" {
+		t.Fatalf("Value(other) = %q, %v", v.Data, err)
+	}
+	vals, err := k.Values()
+	if err != nil || len(vals) != 3 {
+		t.Fatalf("Values = %d values, %v; want all 3", len(vals), err)
+	}
+}

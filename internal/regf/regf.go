@@ -529,7 +529,9 @@ func (k *Key) Values() ([]Value, error) {
 }
 
 // Value returns the value called name (case-insensitive). Only that
-// value's data is read.
+// value's data is read. Two values of that name are refused, as two
+// subkeys of one name are (named): Windows never writes them, and a first
+// match could be a decoy in front of the value Windows reads.
 func (k *Key) Value(name string) (Value, error) {
 	vals, err := k.values(func(n string) bool { return strings.EqualFold(n, name) }, true)
 	if err != nil {
@@ -542,8 +544,8 @@ func (k *Key) Value(name string) (Value, error) {
 }
 
 // values reads the key's value list and the data of the values whose name
-// match accepts, stopping at the first one when first is set.
-func (k *Key) values(match func(string) bool, first bool) ([]Value, error) {
+// match accepts; with unique, a second one is a CorruptError.
+func (k *Key) values(match func(string) bool, unique bool) ([]Value, error) {
 	if k.nVal == 0 {
 		return nil, nil
 	}
@@ -568,12 +570,13 @@ func (k *Key) values(match func(string) bool, first bool) ([]Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		if v != nil {
-			vals = append(vals, *v)
-			if first {
-				break
-			}
+		if v == nil {
+			continue
 		}
+		if unique && len(vals) > 0 {
+			return nil, w.corrupt(o, "key %q has two values named %q", k.Name, v.Name)
+		}
+		vals = append(vals, *v)
 	}
 	return vals, nil
 }
