@@ -1,8 +1,10 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"unsafe"
 
 	"modernc.org/libc"
@@ -23,7 +25,11 @@ import (
 // A liteConn is not safe for concurrent use.
 type liteConn struct {
 	tls *libc.TLS
-	db  uintptr
+	// mu guards db against close while interruptOn's goroutine
+	// interrupts it.
+	mu      sync.Mutex
+	db      uintptr
+	unwatch func() bool // ends interruptOn's watch, if any
 }
 
 // liteBusyMS is how long a statement waits for a lock (a WAL reader
@@ -136,11 +142,42 @@ func (c *liteConn) pragmaInt(name string) (int64, error) {
 }
 
 func (c *liteConn) close() {
+	if c.unwatch != nil {
+		c.unwatch()
+	}
+	c.mu.Lock()
 	if c.db != 0 {
 		sqlite3.Xsqlite3_close_v2(c.tls, c.db)
 		c.db = 0
 	}
+	c.mu.Unlock()
 	c.tls.Close()
+}
+
+// interruptOn makes the statement running when ctx is done fail at once
+// (sqlite3_interrupt, which another thread may call), as database/sql's
+// driver does: checking ctx between rows is not enough when one step runs
+// for ever (a view in a hostile file, a sort of a huge table).
+func (c *liteConn) interruptOn(ctx context.Context) {
+	c.unwatch = context.AfterFunc(ctx, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.db == 0 {
+			return
+		}
+		tls := libc.NewTLS() // a TLS is one goroutine's
+		sqlite3.Xsqlite3_interrupt(tls, c.db)
+		tls.Close()
+	})
+}
+
+// ctxErr is ctx's error in place of err, a failure of a statement that
+// interruptOn may have interrupted.
+func ctxErr(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
 
 // liteStmt is a prepared query of a liteConn.

@@ -35,10 +35,10 @@ const (
 func (s *SQLite) StreamRange(ctx context.Context, c *Campaign, rg Range, fn func(*Row) error) error {
 	lc, err := s.openRead(ctx)
 	if err != nil {
-		return err
+		return ctxErr(ctx, err)
 	}
 	defer lc.close()
-	return streamRows(ctx, lc, c.n, rg, fn)
+	return ctxErr(ctx, streamRows(ctx, lc, c.n, rg, fn))
 }
 
 // openRead opens a liteConn to the store's file, in a read transaction.
@@ -54,6 +54,7 @@ func (s *SQLite) openRead(ctx context.Context) (*liteConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	lc.interruptOn(ctx)
 	// One read transaction: the statements see one snapshot, so, say,
 	// every record's control is there however writers go on.
 	if err := lc.exec(fmt.Sprintf(`PRAGMA cache_size=-%d; BEGIN`, exportCacheKiB)); err != nil {
@@ -195,9 +196,13 @@ func cmpKey(v1, h1, v2, h2 string) int {
 func (s *SQLite) CertsByHash(ctx context.Context, hs []chain.Hash, fn func(chain.Hash, []byte) error) error {
 	lc, err := s.openRead(ctx)
 	if err != nil {
-		return err
+		return ctxErr(ctx, err)
 	}
 	defer lc.close()
+	return ctxErr(ctx, certsByHash(ctx, lc, hs, fn))
+}
+
+func certsByHash(ctx context.Context, lc *liteConn, hs []chain.Hash, fn func(chain.Hash, []byte) error) error {
 	st, err := lc.query(`SELECT der FROM certs WHERE sha256 = ?1`)
 	if err != nil {
 		return err
