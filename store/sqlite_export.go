@@ -15,11 +15,25 @@ var _ Streamer = (*SQLite)(nil)
 // The export reads two cursors side by side, each in primary key order, and
 // joins them itself: SQLite joins only by nested loops, which for every
 // record would look its host's control up in the controls tree again.
+//
+// Their last column is 1 when the row's values are of the types Write
+// stores: the C API converts any value to the type asked for ('7x' reads
+// as the integer 7), so without it a hostile or damaged file would be
+// exported as made-up values where Records fails. typeof and length read
+// no value's content.
 const (
-	exportRecords = `SELECT vantage, host, sni, outcome, time, chain, attempts, traits, issuer, error, ms
+	exportRecords = `SELECT vantage, host, sni, outcome, time, chain, attempts, traits, issuer, error, ms,
+		typeof(vantage) = 'text' AND typeof(host) = 'text' AND typeof(sni) = 'text' AND typeof(outcome) = 'text'
+			AND typeof(time) = 'integer' AND typeof(attempts) = 'integer' AND ` + exportChainOK + `
+			AND typeof(traits) IN ('text', 'null') AND typeof(issuer) IN ('text', 'null') AND typeof(error) IN ('text', 'null')
+			AND typeof(ms) IN ('real', 'integer', 'null')
 		FROM records WHERE campaign = ?1 %s ORDER BY vantage, host, sni`
-	exportControls = `SELECT vantage, host, sni, outcome, chain
+	exportControls = `SELECT vantage, host, sni, outcome, chain,
+		typeof(vantage) = 'text' AND typeof(host) = 'text' AND typeof(sni) = 'text' AND typeof(outcome) = 'text'
+			AND ` + exportChainOK + `
 		FROM controls WHERE campaign = ?1 %s ORDER BY vantage, host`
+	// exportChainOK: a chain is hashes of 32 bytes, or none.
+	exportChainOK = `(typeof(chain) = 'null' OR typeof(chain) = 'blob' AND (length(chain) & 31) = 0)`
 	// exportCacheKiB is the page cache of the export's connection (SQLite's
 	// default is 2 MiB). The export reads each page once, in order, so a
 	// small cache loses nothing, and each page SQLite caches is a libc
@@ -120,6 +134,9 @@ func streamRows(ctx context.Context, lc *liteConn, campaign int64, rg Range, fn 
 		if ok, err := recs.next(); err != nil || !ok {
 			return err
 		}
+		if recs.int64(11) != 1 {
+			return malformed("records", recs, 0, 1, 2)
+		}
 		// Interned in the same interners as the controls' keys, which
 		// the comparisons below then mostly find identical.
 		vantage, host := vantages.str(recs.bytes(0)), hosts.str(recs.bytes(1))
@@ -131,6 +148,9 @@ func streamRows(ctx context.Context, lc *liteConn, campaign int64, rg Range, fn 
 				return err
 			}
 			haveCtl = true
+			if ctls.int64(5) != 1 {
+				return malformed("controls", ctls, 0, 1, 2)
+			}
 			ctlVantage, ctlHost = vantages.str(ctls.bytes(0)), hosts.str(ctls.bytes(1))
 			row.ControlSNI, row.ControlOutcome = ctlSNIs.str(ctls.bytes(2)), ctlOutcomes.str(ctls.bytes(3))
 			ctlChainBuf = append(ctlChainBuf[:0], ctls.bytes(4)...)
@@ -147,6 +167,24 @@ func streamRows(ctx context.Context, lc *liteConn, campaign int64, rg Range, fn 
 			return err
 		}
 	}
+}
+
+// MalformedError is a row holding values of types Write never stores (a
+// damaged file, or someone else's crafted one): the export refuses it
+// rather than read made-up values.
+type MalformedError struct {
+	Table              string
+	Vantage, Host, SNI string // the row's key, as text
+}
+
+func (e *MalformedError) Error() string {
+	return fmt.Sprintf("store: a row of %s (vantage %.64q, host %.64q, SNI %.64q) holds values of types mitmguard never writes", e.Table, e.Vantage, e.Host, e.SNI)
+}
+
+// malformed is the *MalformedError of st's current row, whose key is in
+// the columns v, h and s.
+func malformed(table string, st *liteStmt, v, h, s int32) error {
+	return &MalformedError{Table: table, Vantage: string(st.bytes(v)), Host: string(st.bytes(h)), SNI: string(st.bytes(s))}
 }
 
 func nilIfEmpty(b []byte) []byte {

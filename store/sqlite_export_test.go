@@ -302,3 +302,48 @@ func TestStreamRowsCancelledMidStep(t *testing.T) {
 		}
 	}
 }
+
+// A value of a type Write never stores (a crafted or damaged file) is
+// refused by the export, naming its row, as Records refuses it, rather than
+// read as whatever SQLite converts it to ('7x' as 7, a text as a chain).
+func TestStreamRowsRefusesMalformedRows(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct{ name, edit string }{
+		{"time as text", `UPDATE records SET time = 'notatime' WHERE sni = 'b.com'`},
+		{"attempts as text", `UPDATE records SET attempts = '7x' WHERE sni = 'b.com'`},
+		{"attempts as real", `UPDATE records SET attempts = 2.5 WHERE sni = 'b.com'`},
+		{"sni as blob", `UPDATE records SET sni = x'41' WHERE sni = 'b.com'`},
+		{"outcome as blob", `UPDATE records SET outcome = x'6f6b' WHERE sni = 'b.com'`},
+		{"chain of 33 bytes", `UPDATE records SET chain = zeroblob(33) WHERE sni = 'b.com'`},
+		{"chain as text", `UPDATE records SET chain = 'abc' WHERE sni = 'b.com'`},
+		{"traits as blob", `UPDATE records SET traits = x'41' WHERE sni = 'b.com'`},
+		{"ms as text", `UPDATE records SET ms = '1.5x' WHERE sni = 'b.com'`},
+		{"control chain of 31 bytes", `UPDATE controls SET chain = zeroblob(31)`},
+		{"control sni as blob", `UPDATE controls SET sni = x'41'`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "m.db")
+			st, err := store.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			spec := exporttest.Spec{Campaign: "a", Start: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC), Span: time.Hour,
+				Hosts: 3, Domains: []string{"a.com", "b.com"}, Targeted: 1, Vantages: []string{"kz"}, Intercept: []float64{0.5}, Seed: 1}
+			c, err := exporttest.Fill(ctx, st, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			if err := store.StreamRows(ctx, st, c, func(*store.Row) error { n++; return nil }); err != nil || n != spec.Records() {
+				t.Fatalf("before the edit: %d records, %v", n, err)
+			}
+			exec(t, rawDB(t, path), tc.edit)
+			var me *store.MalformedError
+			err = store.StreamRows(ctx, st, c, func(*store.Row) error { return nil })
+			if !errors.As(err, &me) || me.Vantage != "kz" || me.Host == "" {
+				t.Fatalf("StreamRows = %v, want a *store.MalformedError naming the row", err)
+			}
+		})
+	}
+}
