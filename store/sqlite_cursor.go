@@ -129,14 +129,17 @@ func (c *liteConn) exec(stmt string) error {
 }
 
 // pragmaInt reads the integer PRAGMA name (a constant, not user input).
-func (c *liteConn) pragmaInt(name string) (int64, error) {
-	st, err := c.query(`PRAGMA ` + name)
+func (c *liteConn) pragmaInt(name string) (int64, error) { return c.queryInt(`PRAGMA ` + name) }
+
+// queryInt runs q and returns the integer of its first row and column.
+func (c *liteConn) queryInt(q string) (int64, error) {
+	st, err := c.query(q)
 	if err != nil {
 		return 0, err
 	}
 	defer st.close()
 	if ok, err := st.next(); err != nil || !ok {
-		return 0, errors.Join(err, fmt.Errorf("store: sqlite: PRAGMA %s gave no value", name))
+		return 0, errors.Join(err, fmt.Errorf("store: sqlite: %s gave no value", q))
 	}
 	return st.int64(0), nil
 }

@@ -92,6 +92,17 @@ func (s *SQLite) openRead(ctx context.Context) (*liteConn, error) {
 		lc.close()
 		return nil, &ForeignError{Path: path, Reason: fmt.Sprintf("replaced since it was opened: application_id %#x, schema version %d", appID, version)}
 	}
+	// Text is read as stored, and the two cursors are merged in Go's
+	// byte order: both hold only in UTF-8, which Open makes every file.
+	utf8, err := lc.queryInt(`SELECT encoding = 'UTF-8' FROM pragma_encoding`)
+	if err != nil {
+		lc.close()
+		return nil, err
+	}
+	if utf8 != 1 {
+		lc.close()
+		return nil, &ForeignError{Path: path, Reason: "its text is in UTF-16, mitmguard writes UTF-8"}
+	}
 	return lc, nil
 }
 

@@ -347,3 +347,44 @@ func TestStreamRowsRefusesMalformedRows(t *testing.T) {
 		})
 	}
 }
+
+// A file in UTF-16 (PRAGMA encoding, a crafted one: Open makes UTF-8
+// files) is refused by the export, whose text would otherwise come out as
+// UTF-16 bytes (and whose merge of the cursors assumes UTF-8 order).
+func TestStreamRowsUTF16File(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "m.db")
+	db := rawDB(t, path)
+	exec(t, db, `PRAGMA encoding = 'UTF-16le'`)
+	exec(t, db, `CREATE TABLE t(x); DROP TABLE t`) // the encoding is set by the first write
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	spec := exporttest.Spec{Campaign: "a", Start: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC), Span: time.Hour,
+		Hosts: 3, Domains: []string{"a.com", "b.com"}, Targeted: 1, Vantages: []string{"kz"}, Intercept: []float64{0.5}, Seed: 1}
+	c, err := exporttest.Fill(ctx, st, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, got []pair
+	if err := st.Records(ctx, c, func(r measure.Record, ctl measure.Control) error {
+		want = append(want, pair{r, ctl})
+		return nil
+	}); err != nil || len(want) != spec.Records() {
+		t.Fatalf("Records: %d, %v", len(want), err)
+	}
+	err = store.StreamRows(ctx, st, c, func(row *store.Row) error {
+		r, ctl := row.Record()
+		got = append(got, pair{r, ctl})
+		return nil
+	})
+	var fe *store.ForeignError
+	if !errors.As(err, &fe) {
+		t.Fatalf("StreamRows of a UTF-16 file: %v, want a *store.ForeignError; first record %+v, Records' %+v", err, got[:min(1, len(got))], want[0])
+	}
+}
