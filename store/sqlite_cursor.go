@@ -275,6 +275,18 @@ func (s *liteStmt) bytes(i int32) []byte {
 	return unsafe.Slice((*byte)(ptr(p)), n)
 }
 
+// is reports whether column i of the current row is of one of the types
+// (SQLITE_INTEGER, ...): its type as stored, unless read since.
+func (s *liteStmt) is(i int32, types ...int32) bool {
+	t := sqlite3.Xsqlite3_column_type(s.c.tls, s.p, i)
+	for _, want := range types {
+		if t == want {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *liteStmt) int64(i int32) int64 { return sqlite3.Xsqlite3_column_int64(s.c.tls, s.p, i) }
 
 func (s *liteStmt) float64(i int32) float64 { return sqlite3.Xsqlite3_column_double(s.c.tls, s.p, i) }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 
+	sqlite3 "modernc.org/sqlite/lib"
+
 	"github.com/mitmguard/mitmguard/chain"
 )
 
@@ -15,25 +17,11 @@ var _ Streamer = (*SQLite)(nil)
 // The export reads two cursors side by side, each in primary key order, and
 // joins them itself: SQLite joins only by nested loops, which for every
 // record would look its host's control up in the controls tree again.
-//
-// Their last column is 1 when the row's values are of the types Write
-// stores: the C API converts any value to the type asked for ('7x' reads
-// as the integer 7), so without it a hostile or damaged file would be
-// exported as made-up values where Records fails. typeof and length read
-// no value's content.
 const (
-	exportRecords = `SELECT vantage, host, sni, outcome, time, chain, attempts, traits, issuer, error, ms,
-		typeof(vantage) = 'text' AND typeof(host) = 'text' AND typeof(sni) = 'text' AND typeof(outcome) = 'text'
-			AND typeof(time) = 'integer' AND typeof(attempts) = 'integer' AND ` + exportChainOK + `
-			AND typeof(traits) IN ('text', 'null') AND typeof(issuer) IN ('text', 'null') AND typeof(error) IN ('text', 'null')
-			AND typeof(ms) IN ('real', 'integer', 'null')
+	exportRecords = `SELECT vantage, host, sni, outcome, time, chain, attempts, traits, issuer, error, ms
 		FROM records WHERE campaign = ?1 %s ORDER BY vantage, host, sni`
-	exportControls = `SELECT vantage, host, sni, outcome, chain,
-		typeof(vantage) = 'text' AND typeof(host) = 'text' AND typeof(sni) = 'text' AND typeof(outcome) = 'text'
-			AND ` + exportChainOK + `
+	exportControls = `SELECT vantage, host, sni, outcome, chain
 		FROM controls WHERE campaign = ?1 %s ORDER BY vantage, host`
-	// exportChainOK: a chain is hashes of 32 bytes, or none.
-	exportChainOK = `(typeof(chain) = 'null' OR typeof(chain) = 'blob' AND (length(chain) & 31) = 0)`
 	// exportCacheKiB is the page cache of the export's connection (SQLite's
 	// default is 2 MiB). The export reads each page once, in order, so a
 	// small cache loses nothing, and each page SQLite caches is a libc
@@ -145,7 +133,13 @@ func streamRows(ctx context.Context, lc *liteConn, campaign int64, rg Range, fn 
 		if ok, err := recs.next(); err != nil || !ok {
 			return err
 		}
-		if recs.int64(11) != 1 {
+		// The C API converts any value to the type asked for ('7x'
+		// reads as the integer 7): a value of a type Write never stores
+		// (a crafted or damaged file) is refused, as Records refuses it,
+		// rather than exported made up. Asked before the columns are
+		// read, which would convert them.
+		if !recs.is(4, sqlite3.SQLITE_INTEGER) || !recs.is(6, sqlite3.SQLITE_INTEGER) ||
+			!recs.is(10, sqlite3.SQLITE_FLOAT, sqlite3.SQLITE_INTEGER, sqlite3.SQLITE_NULL) || !chainOK(recs, 5) {
 			return malformed("records", recs, 0, 1, 2)
 		}
 		// Interned in the same interners as the controls' keys, which
@@ -159,7 +153,7 @@ func streamRows(ctx context.Context, lc *liteConn, campaign int64, rg Range, fn 
 				return err
 			}
 			haveCtl = true
-			if ctls.int64(5) != 1 {
+			if !chainOK(ctls, 4) {
 				return malformed("controls", ctls, 0, 1, 2)
 			}
 			ctlVantage, ctlHost = vantages.str(ctls.bytes(0)), hosts.str(ctls.bytes(1))
@@ -190,6 +184,12 @@ type MalformedError struct {
 
 func (e *MalformedError) Error() string {
 	return fmt.Sprintf("store: a row of %s (vantage %.64q, host %.64q, SNI %.64q) holds values of types mitmguard never writes", e.Table, e.Vantage, e.Host, e.SNI)
+}
+
+// chainOK reports whether column i of st's current row is a chain as
+// Write stores it: hashes of 32 bytes, or none.
+func chainOK(st *liteStmt, i int32) bool {
+	return st.is(i, sqlite3.SQLITE_NULL, sqlite3.SQLITE_BLOB) && sqlite3.Xsqlite3_column_bytes(st.c.tls, st.p, i)%int32(len(chain.Hash{})) == 0
 }
 
 // malformed is the *MalformedError of st's current row, whose key is in
