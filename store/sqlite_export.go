@@ -193,9 +193,10 @@ func chainOK(st *liteStmt, i int32) bool {
 }
 
 // malformed is the *MalformedError of st's current row, whose key is in
-// the columns v, h and s.
+// the columns v, h and s (their first 256 bytes: the row is hostile).
 func malformed(table string, st *liteStmt, v, h, s int32) error {
-	return &MalformedError{Table: table, Vantage: string(st.bytes(v)), Host: string(st.bytes(h)), SNI: string(st.bytes(s))}
+	clip := func(i int32) string { b := st.bytes(i); return string(b[:min(len(b), 256)]) }
+	return &MalformedError{Table: table, Vantage: clip(v), Host: clip(h), SNI: clip(s)}
 }
 
 func nilIfEmpty(b []byte) []byte {
