@@ -36,8 +36,7 @@ type liteConn struct {
 // rarely waits at all: only while another connection recovers the log).
 const liteBusyMS = 10_000
 
-// openLite opens the database file at path, which must exist, for queries
-// only (PRAGMA query_only).
+// openLite opens the database file at path, which must exist, read-only.
 func openLite(path string) (*liteConn, error) {
 	c := &liteConn{tls: libc.NewTLS()}
 	name, err := c.cstring(path)
@@ -52,9 +51,12 @@ func openLite(path string) (*liteConn, error) {
 		return nil, err
 	}
 	defer c.free(pdb)
-	// READWRITE but never CREATE: a read-only connection could not open a
-	// WAL file whose -shm it may not write; query_only keeps it reading.
-	rc := sqlite3.Xsqlite3_open_v2(c.tls, name, pdb, sqlite3.SQLITE_OPEN_READWRITE|sqlite3.SQLITE_OPEN_NOMUTEX, 0)
+	// READONLY: a read-write connection would write a file it has not
+	// yet checked is the store's (one put at the path since Open): roll
+	// back a hot journal when it first reads, checkpoint the log into the
+	// file and delete it when it closes last. (A read-only connection
+	// still reads a WAL file, creating its -shm if need be.)
+	rc := sqlite3.Xsqlite3_open_v2(c.tls, name, pdb, sqlite3.SQLITE_OPEN_READONLY|sqlite3.SQLITE_OPEN_NOMUTEX, 0)
 	c.db = *(*uintptr)(ptr(pdb))
 	if rc != sqlite3.SQLITE_OK {
 		err := c.err(rc)
@@ -62,10 +64,6 @@ func openLite(path string) (*liteConn, error) {
 		return nil, err
 	}
 	sqlite3.Xsqlite3_busy_timeout(c.tls, c.db, liteBusyMS)
-	if err := c.exec(`PRAGMA query_only=1`); err != nil {
-		c.close()
-		return nil, err
-	}
 	return c, nil
 }
 

@@ -387,3 +387,67 @@ func TestStreamRowsUTF16File(t *testing.T) {
 		t.Fatalf("StreamRows of a UTF-16 file: %v, want a *store.ForeignError; first record %+v, Records' %+v", err, got[:min(1, len(got))], want[0])
 	}
 }
+
+// The export only reads, even a file that replaced the store's since it
+// was opened: someone else's WAL-mode database, whose log is not yet
+// checkpointed, is refused and left as it was (no checkpoint, its log kept),
+// which a read-write connection closing last would not do.
+func TestStreamRowsReplacedFileLeftAlone(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.db")
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := &store.Campaign{ID: "a", Started: time.Now(), Params: "{}"}
+	if err := st.CreateCampaign(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, rawDB(t, path), `PRAGMA wal_checkpoint(TRUNCATE)`)
+	// Someone else's database, its last write still in its log: copied
+	// while its writer has it open, so no connection has the copy open.
+	other := rawDB(t, filepath.Join(dir, "other.db"))
+	exec(t, other, `PRAGMA journal_mode=WAL`)
+	exec(t, other, `CREATE TABLE t(x); INSERT INTO t VALUES(1)`)
+	exec(t, other, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	exec(t, other, `INSERT INTO t VALUES(2)`)
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(filepath.Join(dir, "other.db"+suffix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "copy.db"+suffix), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(path + "-wal"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "copy.db-wal"), path+"-wal"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "copy.db"), path); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wal, err := os.ReadFile(path + "-wal")
+	if err != nil || len(wal) == 0 {
+		t.Fatalf("the copy's log: %d bytes, %v", len(wal), err)
+	}
+	var fe *store.ForeignError
+	if err := store.StreamRows(ctx, st, c, func(*store.Row) error { return nil }); !errors.As(err, &fe) {
+		t.Fatalf("StreamRows of a replaced file = %v, want a *store.ForeignError", err)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil || !reflect.DeepEqual(after, before) {
+		t.Errorf("the replaced file was written (%v)", err)
+	}
+	if wal2, err := os.ReadFile(path + "-wal"); err != nil || !reflect.DeepEqual(wal2, wal) {
+		t.Errorf("the replaced file's log was changed or removed (%d bytes, %v)", len(wal2), err)
+	}
+}
