@@ -108,7 +108,8 @@ func (v Vantage) Check() error {
 // VantageConflictError is a declaration that differs from the one stored
 // first for the same campaign and vantage point (two workers of one
 // vantage point started with different --vantage-asn, say). The first
-// declaration wins; fields it left undeclared are filled by later ones.
+// declaration wins; fields it left undeclared are filled by later ones
+// that do not conflict with it.
 type VantageConflictError struct {
 	Campaign string
 	Declared Vantage // what this run declared

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"unsafe"
 
 	"modernc.org/libc"
@@ -23,15 +25,18 @@ import (
 // A liteConn is not safe for concurrent use.
 type liteConn struct {
 	tls *libc.TLS
-	db  uintptr
+	// mu guards db against close while interruptOn's goroutine
+	// interrupts it.
+	mu      sync.Mutex
+	db      uintptr
+	unwatch func() bool // ends interruptOn's watch, if any
 }
 
 // liteBusyMS is how long a statement waits for a lock (a WAL reader
 // rarely waits at all: only while another connection recovers the log).
 const liteBusyMS = 10_000
 
-// openLite opens the database file at path, which must exist, for queries
-// only (PRAGMA query_only).
+// openLite opens the database file at path, which must exist, read-only.
 func openLite(path string) (*liteConn, error) {
 	c := &liteConn{tls: libc.NewTLS()}
 	name, err := c.cstring(path)
@@ -46,9 +51,12 @@ func openLite(path string) (*liteConn, error) {
 		return nil, err
 	}
 	defer c.free(pdb)
-	// READWRITE but never CREATE: a read-only connection could not open a
-	// WAL file whose -shm it may not write; query_only keeps it reading.
-	rc := sqlite3.Xsqlite3_open_v2(c.tls, name, pdb, sqlite3.SQLITE_OPEN_READWRITE|sqlite3.SQLITE_OPEN_NOMUTEX, 0)
+	// READONLY: a read-write connection would write a file it has not
+	// yet checked is the store's (one put at the path since Open): roll
+	// back a hot journal when it first reads, checkpoint the log into the
+	// file and delete it when it closes last. (A read-only connection
+	// still reads a WAL file, creating its -shm if need be.)
+	rc := sqlite3.Xsqlite3_open_v2(c.tls, name, pdb, sqlite3.SQLITE_OPEN_READONLY|sqlite3.SQLITE_OPEN_NOMUTEX, 0)
 	c.db = *(*uintptr)(ptr(pdb))
 	if rc != sqlite3.SQLITE_OK {
 		err := c.err(rc)
@@ -56,10 +64,6 @@ func openLite(path string) (*liteConn, error) {
 		return nil, err
 	}
 	sqlite3.Xsqlite3_busy_timeout(c.tls, c.db, liteBusyMS)
-	if err := c.exec(`PRAGMA query_only=1`); err != nil {
-		c.close()
-		return nil, err
-	}
 	return c, nil
 }
 
@@ -123,24 +127,58 @@ func (c *liteConn) exec(stmt string) error {
 }
 
 // pragmaInt reads the integer PRAGMA name (a constant, not user input).
-func (c *liteConn) pragmaInt(name string) (int64, error) {
-	st, err := c.query(`PRAGMA ` + name)
+func (c *liteConn) pragmaInt(name string) (int64, error) { return c.queryInt(`PRAGMA ` + name) }
+
+// queryInt runs q and returns the integer of its first row and column.
+func (c *liteConn) queryInt(q string) (int64, error) {
+	st, err := c.query(q)
 	if err != nil {
 		return 0, err
 	}
 	defer st.close()
 	if ok, err := st.next(); err != nil || !ok {
-		return 0, errors.Join(err, fmt.Errorf("store: sqlite: PRAGMA %s gave no value", name))
+		return 0, errors.Join(err, fmt.Errorf("store: sqlite: %s gave no value", q))
 	}
 	return st.int64(0), nil
 }
 
 func (c *liteConn) close() {
+	if c.unwatch != nil {
+		c.unwatch()
+	}
+	c.mu.Lock()
 	if c.db != 0 {
 		sqlite3.Xsqlite3_close_v2(c.tls, c.db)
 		c.db = 0
 	}
+	c.mu.Unlock()
 	c.tls.Close()
+}
+
+// interruptOn makes the statement running when ctx is done fail at once
+// (sqlite3_interrupt, which another thread may call), as database/sql's
+// driver does: checking ctx between rows is not enough when one step runs
+// for ever (a view in a hostile file, a sort of a huge table).
+func (c *liteConn) interruptOn(ctx context.Context) {
+	c.unwatch = context.AfterFunc(ctx, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.db == 0 {
+			return
+		}
+		tls := libc.NewTLS() // a TLS is one goroutine's
+		sqlite3.Xsqlite3_interrupt(tls, c.db)
+		tls.Close()
+	})
+}
+
+// ctxErr is ctx's error in place of err, a failure of a statement that
+// interruptOn may have interrupted.
+func ctxErr(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
 
 // liteStmt is a prepared query of a liteConn.
@@ -233,6 +271,18 @@ func (s *liteStmt) bytes(i int32) []byte {
 		return nil
 	}
 	return unsafe.Slice((*byte)(ptr(p)), n)
+}
+
+// is reports whether column i of the current row is of one of the types
+// (SQLITE_INTEGER, ...): its type as stored, unless read since.
+func (s *liteStmt) is(i int32, types ...int32) bool {
+	t := sqlite3.Xsqlite3_column_type(s.c.tls, s.p, i)
+	for _, want := range types {
+		if t == want {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *liteStmt) int64(i int32) int64 { return sqlite3.Xsqlite3_column_int64(s.c.tls, s.p, i) }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 
+	sqlite3 "modernc.org/sqlite/lib"
+
 	"github.com/mitmguard/mitmguard/chain"
 )
 
@@ -35,10 +37,10 @@ const (
 func (s *SQLite) StreamRange(ctx context.Context, c *Campaign, rg Range, fn func(*Row) error) error {
 	lc, err := s.openRead(ctx)
 	if err != nil {
-		return err
+		return ctxErr(ctx, err)
 	}
 	defer lc.close()
-	return streamRows(ctx, lc, c.n, rg, fn)
+	return ctxErr(ctx, streamRows(ctx, lc, c.n, rg, fn))
 }
 
 // openRead opens a liteConn to the store's file, in a read transaction.
@@ -54,6 +56,7 @@ func (s *SQLite) openRead(ctx context.Context) (*liteConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	lc.interruptOn(ctx)
 	// One read transaction: the statements see one snapshot, so, say,
 	// every record's control is there however writers go on.
 	if err := lc.exec(fmt.Sprintf(`PRAGMA cache_size=-%d; BEGIN`, exportCacheKiB)); err != nil {
@@ -76,6 +79,17 @@ func (s *SQLite) openRead(ctx context.Context) (*liteConn, error) {
 	if appID != ApplicationID || version != int64(SchemaVersion) {
 		lc.close()
 		return nil, &ForeignError{Path: path, Reason: fmt.Sprintf("replaced since it was opened: application_id %#x, schema version %d", appID, version)}
+	}
+	// Text is read as stored, and the two cursors are merged in Go's
+	// byte order: both hold only in UTF-8, which Open makes every file.
+	utf8, err := lc.queryInt(`SELECT encoding = 'UTF-8' FROM pragma_encoding`)
+	if err != nil {
+		lc.close()
+		return nil, err
+	}
+	if utf8 != 1 {
+		lc.close()
+		return nil, &ForeignError{Path: path, Reason: "its text is in UTF-16, mitmguard writes UTF-8"}
 	}
 	return lc, nil
 }
@@ -119,6 +133,15 @@ func streamRows(ctx context.Context, lc *liteConn, campaign int64, rg Range, fn 
 		if ok, err := recs.next(); err != nil || !ok {
 			return err
 		}
+		// The C API converts any value to the type asked for ('7x'
+		// reads as the integer 7): a value of a type Write never stores
+		// (a crafted or damaged file) is refused, as Records refuses it,
+		// rather than exported made up. Asked before the columns are
+		// read, which would convert them.
+		if !recs.is(4, sqlite3.SQLITE_INTEGER) || !recs.is(6, sqlite3.SQLITE_INTEGER) ||
+			!recs.is(10, sqlite3.SQLITE_FLOAT, sqlite3.SQLITE_INTEGER, sqlite3.SQLITE_NULL) || !chainOK(recs, 5) {
+			return malformed("records", recs, 0, 1, 2)
+		}
 		// Interned in the same interners as the controls' keys, which
 		// the comparisons below then mostly find identical.
 		vantage, host := vantages.str(recs.bytes(0)), hosts.str(recs.bytes(1))
@@ -130,6 +153,9 @@ func streamRows(ctx context.Context, lc *liteConn, campaign int64, rg Range, fn 
 				return err
 			}
 			haveCtl = true
+			if !chainOK(ctls, 4) {
+				return malformed("controls", ctls, 0, 1, 2)
+			}
 			ctlVantage, ctlHost = vantages.str(ctls.bytes(0)), hosts.str(ctls.bytes(1))
 			row.ControlSNI, row.ControlOutcome = ctlSNIs.str(ctls.bytes(2)), ctlOutcomes.str(ctls.bytes(3))
 			ctlChainBuf = append(ctlChainBuf[:0], ctls.bytes(4)...)
@@ -146,6 +172,31 @@ func streamRows(ctx context.Context, lc *liteConn, campaign int64, rg Range, fn 
 			return err
 		}
 	}
+}
+
+// MalformedError is a row holding values of types Write never stores (a
+// damaged file, or someone else's crafted one): the export refuses it
+// rather than read made-up values.
+type MalformedError struct {
+	Table              string
+	Vantage, Host, SNI string // the row's key, as text
+}
+
+func (e *MalformedError) Error() string {
+	return fmt.Sprintf("store: a row of %s (vantage %.64q, host %.64q, SNI %.64q) holds values of types mitmguard never writes", e.Table, e.Vantage, e.Host, e.SNI)
+}
+
+// chainOK reports whether column i of st's current row is a chain as
+// Write stores it: hashes of 32 bytes, or none.
+func chainOK(st *liteStmt, i int32) bool {
+	return st.is(i, sqlite3.SQLITE_NULL, sqlite3.SQLITE_BLOB) && sqlite3.Xsqlite3_column_bytes(st.c.tls, st.p, i)%int32(len(chain.Hash{})) == 0
+}
+
+// malformed is the *MalformedError of st's current row, whose key is in
+// the columns v, h and s (their first 256 bytes: the row is hostile).
+func malformed(table string, st *liteStmt, v, h, s int32) error {
+	clip := func(i int32) string { b := st.bytes(i); return string(b[:min(len(b), 256)]) }
+	return &MalformedError{Table: table, Vantage: clip(v), Host: clip(h), SNI: clip(s)}
 }
 
 func nilIfEmpty(b []byte) []byte {
@@ -195,9 +246,13 @@ func cmpKey(v1, h1, v2, h2 string) int {
 func (s *SQLite) CertsByHash(ctx context.Context, hs []chain.Hash, fn func(chain.Hash, []byte) error) error {
 	lc, err := s.openRead(ctx)
 	if err != nil {
-		return err
+		return ctxErr(ctx, err)
 	}
 	defer lc.close()
+	return ctxErr(ctx, certsByHash(ctx, lc, hs, fn))
+}
+
+func certsByHash(ctx context.Context, lc *liteConn, hs []chain.Hash, fn func(chain.Hash, []byte) error) error {
 	st, err := lc.query(`SELECT der FROM certs WHERE sha256 = ?1`)
 	if err != nil {
 		return err

@@ -249,3 +249,205 @@ func TestStreamRowsFileReplaced(t *testing.T) {
 		t.Fatalf("StreamRows of a replaced file = %v, want a *store.ForeignError", err)
 	}
 }
+
+// A hostile file can make one step of the export's queries run for ever (a
+// view in place of a table, which Open does not look at): cancelling the
+// context still stops StreamRows and CertsByHash, as it stops a query of
+// database/sql, rather than only between rows.
+func TestStreamRowsCancelledMidStep(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "m.db")
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := &store.Campaign{ID: "a", Started: time.Now(), Params: "{}"}
+	if err := st.CreateCampaign(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	// Endless views yielding no row: no memory grows while they run.
+	db := rawDB(t, path)
+	exec(t, db, `DROP TABLE records`)
+	exec(t, db, `CREATE VIEW records AS WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM n)
+		SELECT 1 AS campaign, 'v' AS vantage, 'h' AS host, 's' AS sni, 'ok' AS outcome, 0 AS time, NULL AS chain,
+			1 AS attempts, '' AS traits, '' AS issuer, '' AS error, 0.0 AS ms FROM n WHERE x < 0`)
+	exec(t, db, `DROP TABLE certs`)
+	exec(t, db, `CREATE VIEW certs AS WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM n)
+		SELECT zeroblob(32) AS sha256, x'00' AS der FROM n WHERE x < 0`)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, read := range map[string]func(context.Context) error{
+		"StreamRows": func(ctx context.Context) error {
+			return store.StreamRows(ctx, st, c, func(*store.Row) error { return nil })
+		},
+		"CertsByHash": func(ctx context.Context) error {
+			return store.CertsByHash(ctx, st, []chain.Hash{{}}, func(chain.Hash, []byte) error { return nil })
+		},
+	} {
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- read(cctx) }()
+		// Most likely inside the endless step by then; the test holds
+		// whenever the cancellation comes.
+		time.AfterFunc(200*time.Millisecond, cancel)
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("%s cancelled = %v, want context.Canceled", name, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s went on 20 s after it was cancelled", name)
+		}
+	}
+}
+
+// A value of a type Write never stores (a crafted or damaged file) is
+// refused by the export, naming its row, as Records refuses it, rather than
+// read as whatever SQLite converts it to ('7x' as 7, a text as a chain).
+func TestStreamRowsRefusesMalformedRows(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct{ name, edit string }{
+		{"time as text", `UPDATE records SET time = 'notatime' WHERE sni = 'b.com'`},
+		{"attempts as text", `UPDATE records SET attempts = '7x' WHERE sni = 'b.com'`},
+		{"attempts as real", `UPDATE records SET attempts = 2.5 WHERE sni = 'b.com'`},
+		{"chain of 33 bytes", `UPDATE records SET chain = zeroblob(33) WHERE sni = 'b.com'`},
+		{"chain as text", `UPDATE records SET chain = 'abc' WHERE sni = 'b.com'`},
+		{"ms as text", `UPDATE records SET ms = '1.5x' WHERE sni = 'b.com'`},
+		{"ms as blob", `UPDATE records SET ms = x'00' WHERE sni = 'b.com'`},
+		{"time as real", `UPDATE records SET time = 1.5 WHERE sni = 'b.com'`},
+		{"control chain as text", `UPDATE controls SET chain = 'x'`},
+		{"control chain of 31 bytes", `UPDATE controls SET chain = zeroblob(31)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "m.db")
+			st, err := store.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			spec := exporttest.Spec{Campaign: "a", Start: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC), Span: time.Hour,
+				Hosts: 3, Domains: []string{"a.com", "b.com"}, Targeted: 1, Vantages: []string{"kz"}, Intercept: []float64{0.5}, Seed: 1}
+			c, err := exporttest.Fill(ctx, st, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			if err := store.StreamRows(ctx, st, c, func(*store.Row) error { n++; return nil }); err != nil || n != spec.Records() {
+				t.Fatalf("before the edit: %d records, %v", n, err)
+			}
+			exec(t, rawDB(t, path), tc.edit)
+			var me *store.MalformedError
+			err = store.StreamRows(ctx, st, c, func(*store.Row) error { return nil })
+			if !errors.As(err, &me) || me.Vantage != "kz" || me.Host == "" {
+				t.Fatalf("StreamRows = %v, want a *store.MalformedError naming the row", err)
+			}
+		})
+	}
+}
+
+// A file in UTF-16 (PRAGMA encoding, a crafted one: Open makes UTF-8
+// files) is refused by the export, whose text would otherwise come out as
+// UTF-16 bytes (and whose merge of the cursors assumes UTF-8 order).
+func TestStreamRowsUTF16File(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "m.db")
+	db := rawDB(t, path)
+	exec(t, db, `PRAGMA encoding = 'UTF-16le'`)
+	exec(t, db, `CREATE TABLE t(x); DROP TABLE t`) // the encoding is set by the first write
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	spec := exporttest.Spec{Campaign: "a", Start: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC), Span: time.Hour,
+		Hosts: 3, Domains: []string{"a.com", "b.com"}, Targeted: 1, Vantages: []string{"kz"}, Intercept: []float64{0.5}, Seed: 1}
+	c, err := exporttest.Fill(ctx, st, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, got []pair
+	if err := st.Records(ctx, c, func(r measure.Record, ctl measure.Control) error {
+		want = append(want, pair{r, ctl})
+		return nil
+	}); err != nil || len(want) != spec.Records() {
+		t.Fatalf("Records: %d, %v", len(want), err)
+	}
+	err = store.StreamRows(ctx, st, c, func(row *store.Row) error {
+		r, ctl := row.Record()
+		got = append(got, pair{r, ctl})
+		return nil
+	})
+	var fe *store.ForeignError
+	if !errors.As(err, &fe) {
+		t.Fatalf("StreamRows of a UTF-16 file: %v, want a *store.ForeignError; first record %+v, Records' %+v", err, got[:min(1, len(got))], want[0])
+	}
+}
+
+// The export only reads, even a file that replaced the store's since it
+// was opened: someone else's WAL-mode database, whose log is not yet
+// checkpointed, is refused and left as it was (no checkpoint, its log kept),
+// which a read-write connection closing last would not do.
+func TestStreamRowsReplacedFileLeftAlone(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.db")
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := &store.Campaign{ID: "a", Started: time.Now(), Params: "{}"}
+	if err := st.CreateCampaign(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, rawDB(t, path), `PRAGMA wal_checkpoint(TRUNCATE)`)
+	// Someone else's database, its last write still in its log: copied
+	// while its writer has it open, so no connection has the copy open.
+	other := rawDB(t, filepath.Join(dir, "other.db"))
+	exec(t, other, `PRAGMA journal_mode=WAL`)
+	exec(t, other, `CREATE TABLE t(x); INSERT INTO t VALUES(1)`)
+	exec(t, other, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	exec(t, other, `INSERT INTO t VALUES(2)`)
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(filepath.Join(dir, "other.db"+suffix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "copy.db"+suffix), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(path + "-wal"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "copy.db-wal"), path+"-wal"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "copy.db"), path); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wal, err := os.ReadFile(path + "-wal")
+	if err != nil || len(wal) == 0 {
+		t.Fatalf("the copy's log: %d bytes, %v", len(wal), err)
+	}
+	var fe *store.ForeignError
+	if err := store.StreamRows(ctx, st, c, func(*store.Row) error { return nil }); !errors.As(err, &fe) {
+		t.Fatalf("StreamRows of a replaced file = %v, want a *store.ForeignError", err)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil || !reflect.DeepEqual(after, before) {
+		t.Errorf("the replaced file was written (%v)", err)
+	}
+	if wal2, err := os.ReadFile(path + "-wal"); err != nil || !reflect.DeepEqual(wal2, wal) {
+		t.Errorf("the replaced file's log was changed or removed (%d bytes, %v)", len(wal2), err)
+	}
+}

@@ -21,14 +21,20 @@ const sqliteVantages = `CREATE TABLE vantages(
 	) WITHOUT ROWID;`
 
 // declareVantageSQL stores a declaration under the rule "first declaration
-// wins, a field left undeclared is filled by a later one" and returns what
-// is stored. SQLite and PostgreSQL both take it, with their own
-// placeholders.
+// wins, a field left undeclared is filled by a later one that does not
+// conflict" and returns what is stored. (A conflicting one changes nothing:
+// the fields it would fill are as doubtful as the one it got wrong.) SQLite
+// and PostgreSQL both take it, with their own placeholders.
 const declareVantageSQL = `INSERT INTO vantages(campaign, vantage, asn, country) VALUES(%s, %s, %s, %s)
 	ON CONFLICT(campaign, vantage) DO UPDATE SET
-		asn = CASE WHEN vantages.asn = 0 THEN excluded.asn ELSE vantages.asn END,
-		country = CASE WHEN vantages.country = '' THEN excluded.country ELSE vantages.country END
+		asn = CASE WHEN vantages.asn = 0 AND ` + vantageAgrees + ` THEN excluded.asn ELSE vantages.asn END,
+		country = CASE WHEN vantages.country = '' AND ` + vantageAgrees + ` THEN excluded.country ELSE vantages.country END
 	RETURNING asn, country`
+
+// vantageAgrees is true when the declaration being inserted conflicts with
+// the stored one in no field both declare (measure.Vantage.Conflicts).
+const vantageAgrees = `(excluded.asn = 0 OR vantages.asn = 0 OR excluded.asn = vantages.asn)
+		AND (excluded.country = '' OR vantages.country = '' OR excluded.country = vantages.country)`
 
 // maxVantages bounds the declarations read back for one campaign: the
 // database may come from someone else.

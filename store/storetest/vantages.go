@@ -36,6 +36,16 @@ func vantages(t *testing.T, st store.Store) {
 	if !errors.As(err, &conflict) || got != kz || conflict.Stored != kz || conflict.Declared.ASN != 4242 || conflict.Campaign != "declared" {
 		t.Fatalf("a conflicting declaration: %+v %v", got, err)
 	}
+	// A conflicting declaration changes nothing, not even the fields the
+	// first one left undeclared: its country is as doubtful as its ASN.
+	eu := measure.Vantage{Name: "eu-west", ASN: 3320}
+	if got, err := st.DeclareVantage(ctx, c, eu); err != nil || got != eu {
+		t.Fatalf("declaring %+v: %+v %v", eu, got, err)
+	}
+	got, err = st.DeclareVantage(ctx, c, measure.Vantage{Name: "eu-west", ASN: 1111, Country: "DE"})
+	if !errors.As(err, &conflict) || got != eu || conflict.Stored != eu {
+		t.Errorf("a conflicting declaration filled a field: %+v %v", got, err)
+	}
 	// A vantage point that declared nothing first gets its fields filled
 	// later, one by one.
 	us := measure.Vantage{Name: "us-east"}
@@ -55,12 +65,12 @@ func vantages(t *testing.T, st store.Store) {
 		}
 	}
 	vs, err := st.Vantages(ctx, c)
-	want := []measure.Vantage{kz, {Name: "us-east", ASN: 16509, Country: "US"}}
+	want := []measure.Vantage{eu, kz, {Name: "us-east", ASN: 16509, Country: "US"}}
 	if err != nil || !slices.Equal(vs, want) {
 		t.Fatalf("vantages %+v %v, want %+v", vs, err, want)
 	}
 	m, err := store.VantageMap(ctx, st, c)
-	if err != nil || len(m) != 2 || m["kz-almaty"] != kz {
+	if err != nil || len(m) != 3 || m["kz-almaty"] != kz {
 		t.Errorf("vantage map %v %v", m, err)
 	}
 	// Campaigns keep their own declarations.
