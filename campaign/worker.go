@@ -348,6 +348,7 @@ func (w *Worker) handle(ctx context.Context, q *Queue, msg jetstream.Msg, ackWai
 			}
 		}
 	}()
+	log.Info("job started")
 	start := time.Now()
 	runErr := w.Runner.Run(ctx, Work{Job: job, Spec: spec, Delivery: delivery, entered: entered})
 	close(stopBeat)
