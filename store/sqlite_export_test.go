@@ -106,17 +106,7 @@ func TestStreamRowsSameAsRecords(t *testing.T) {
 // writers.
 func TestStreamRowsStoppedReleasesConnection(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(filepath.Join(t.TempDir(), "m.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	spec := exporttest.Spec{Campaign: "a", Start: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC), Span: time.Hour,
-		Hosts: 20, Domains: []string{"a.com", "b.com"}, Targeted: 1, Vantages: []string{"kz"}, Intercept: []float64{0.5}, Seed: 1}
-	c, err := exporttest.Fill(ctx, st, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, c, spec := filledStore(t, filepath.Join(t.TempDir(), "m.db"), 20, "a.com", "b.com")
 	stop := errors.New("stop")
 	for range 6 {
 		if err := store.StreamRows(ctx, st, c, func(*store.Row) error { return stop }); !errors.Is(err, stop) {
@@ -125,7 +115,7 @@ func TestStreamRowsStoppedReleasesConnection(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	n := 0
-	err = store.StreamRows(cctx, st, c, func(*store.Row) error {
+	err := store.StreamRows(cctx, st, c, func(*store.Row) error {
 		if n++; n == 3 {
 			cancel()
 		}
@@ -146,17 +136,7 @@ func TestStreamRowsStoppedReleasesConnection(t *testing.T) {
 
 func TestCertsByHash(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(filepath.Join(t.TempDir(), "m.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	spec := exporttest.Spec{Campaign: "a", Start: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC), Span: time.Hour,
-		Hosts: 700, Domains: []string{"a.com"}, Targeted: 1, Vantages: []string{"kz"}, Intercept: []float64{0.5}, Seed: 1}
-	c, err := exporttest.Fill(ctx, st, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, c, _ := filledStore(t, filepath.Join(t.TempDir(), "m.db"), 700, "a.com")
 	seen := map[chain.Hash]bool{}
 	var hs []chain.Hash
 	if err := store.StreamRows(ctx, st, c, func(r *store.Row) error {
@@ -198,17 +178,7 @@ func TestCertsByHash(t *testing.T) {
 // "%20") is still that file.
 func TestStreamRowsOddFileName(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(filepath.Join(t.TempDir(), "my db?mode=memory#x%20.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	spec := exporttest.Spec{Campaign: "a", Start: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC), Span: time.Hour,
-		Hosts: 15, Domains: []string{"a.com", "b.com"}, Targeted: 1, Vantages: []string{"kz"}, Intercept: []float64{0.5}, Seed: 1}
-	c, err := exporttest.Fill(ctx, st, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, c, spec := filledStore(t, filepath.Join(t.TempDir(), "my db?mode=memory#x%20.db"), 15, "a.com", "b.com")
 	n := 0
 	if err := store.StreamRows(ctx, st, c, func(*store.Row) error { n++; return nil }); err != nil || n != spec.Records() {
 		t.Fatalf("StreamRows: %d records, %v; want %d", n, err, spec.Records())
@@ -221,17 +191,7 @@ func TestStreamRowsFileReplaced(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "m.db")
-	st, err := store.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	spec := exporttest.Spec{Campaign: "a", Start: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC), Span: time.Hour,
-		Hosts: 5, Domains: []string{"a.com"}, Targeted: 1, Vantages: []string{"kz"}, Intercept: []float64{0.5}, Seed: 1}
-	c, err := exporttest.Fill(ctx, st, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, c, _ := filledStore(t, path, 5, "a.com")
 	// Its log emptied first: a log left beside the new file would still
 	// be read as the old database's pages.
 	exec(t, rawDB(t, path), `PRAGMA wal_checkpoint(TRUNCATE)`)
@@ -244,7 +204,7 @@ func TestStreamRowsFileReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	var fe *store.ForeignError
-	err = store.StreamRows(ctx, st, c, func(*store.Row) error { return nil })
+	err := store.StreamRows(ctx, st, c, func(*store.Row) error { return nil })
 	if !errors.As(err, &fe) {
 		t.Fatalf("StreamRows of a replaced file = %v, want a *store.ForeignError", err)
 	}
@@ -322,24 +282,14 @@ func TestStreamRowsRefusesMalformedRows(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "m.db")
-			st, err := store.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			spec := exporttest.Spec{Campaign: "a", Start: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC), Span: time.Hour,
-				Hosts: 3, Domains: []string{"a.com", "b.com"}, Targeted: 1, Vantages: []string{"kz"}, Intercept: []float64{0.5}, Seed: 1}
-			c, err := exporttest.Fill(ctx, st, spec)
-			if err != nil {
-				t.Fatal(err)
-			}
+			st, c, spec := filledStore(t, path, 3, "a.com", "b.com")
 			n := 0
 			if err := store.StreamRows(ctx, st, c, func(*store.Row) error { n++; return nil }); err != nil || n != spec.Records() {
 				t.Fatalf("before the edit: %d records, %v", n, err)
 			}
 			exec(t, rawDB(t, path), tc.edit)
 			var me *store.MalformedError
-			err = store.StreamRows(ctx, st, c, func(*store.Row) error { return nil })
+			err := store.StreamRows(ctx, st, c, func(*store.Row) error { return nil })
 			if !errors.As(err, &me) || me.Vantage != "kz" || me.Host == "" {
 				t.Fatalf("StreamRows = %v, want a *store.MalformedError naming the row", err)
 			}
@@ -359,17 +309,7 @@ func TestStreamRowsUTF16File(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	spec := exporttest.Spec{Campaign: "a", Start: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC), Span: time.Hour,
-		Hosts: 3, Domains: []string{"a.com", "b.com"}, Targeted: 1, Vantages: []string{"kz"}, Intercept: []float64{0.5}, Seed: 1}
-	c, err := exporttest.Fill(ctx, st, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, c, spec := filledStore(t, path, 3, "a.com", "b.com")
 	var want, got []pair
 	if err := st.Records(ctx, c, func(r measure.Record, ctl measure.Control) error {
 		want = append(want, pair{r, ctl})
@@ -377,7 +317,7 @@ func TestStreamRowsUTF16File(t *testing.T) {
 	}); err != nil || len(want) != spec.Records() {
 		t.Fatalf("Records: %d, %v", len(want), err)
 	}
-	err = store.StreamRows(ctx, st, c, func(row *store.Row) error {
+	err := store.StreamRows(ctx, st, c, func(row *store.Row) error {
 		r, ctl := row.Record()
 		got = append(got, pair{r, ctl})
 		return nil
@@ -450,4 +390,22 @@ func TestStreamRowsReplacedFileLeftAlone(t *testing.T) {
 	if wal2, err := os.ReadFile(path + "-wal"); err != nil || !reflect.DeepEqual(wal2, wal) {
 		t.Errorf("the replaced file's log was changed or removed (%d bytes, %v)", len(wal2), err)
 	}
+}
+
+// filledStore opens an SQLite store at path, closed when the test ends,
+// with one generated campaign "a" of the hosts x domains seen from "kz".
+func filledStore(t *testing.T, path string, hosts int, domains ...string) (*store.SQLite, *store.Campaign, exporttest.Spec) {
+	t.Helper()
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	spec := exporttest.Spec{Campaign: "a", Start: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC), Span: time.Hour,
+		Hosts: hosts, Domains: domains, Targeted: 1, Vantages: []string{"kz"}, Intercept: []float64{0.5}, Seed: 1}
+	c, err := exporttest.Fill(context.Background(), st, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, c, spec
 }
