@@ -29,7 +29,10 @@ db_bytes=$(stat -c %s "$work/m.db")
 
 run() { # name, then the command; prints wall seconds, peak KB and CPU seconds
   local name=$1; shift
-  /usr/bin/time -v "$@" 2>"$work/$name.time" >/dev/null
+  if ! /usr/bin/time -v "$@" 2>"$work/$name.time" >/dev/null; then
+    # e.g. a BASE_REF older than the store's schema refuses the file
+    echo "export.sh: $name failed:" >&2; grep -v '^	' "$work/$name.time" >&2; return 1
+  fi
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$work/$name.time")
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/$name.time")
   cpu=$(awk -F': ' '/(User|System) time \(seconds\)/ {s+=$2} END {print s}' "$work/$name.time")
