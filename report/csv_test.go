@@ -82,7 +82,8 @@ func TestTextHasNoControlCharacters(t *testing.T) {
 		t.Fatal(err)
 	}
 	evil := "x\x1b]0;owned\x07\x1b[2J\r\x00\x7f"
-	hostsWithRecords(t, st, c, []string{"facebook.com", evil}, "10.77.5.2:443")
+	forger := "y\n  forged line"
+	hostsWithRecords(t, st, c, []string{"facebook.com", evil, forger}, "10.77.5.2:443")
 	if err := st.WriteTrace(ctx, c, &store.Trace{Vantage: "local", Host: "10.77.5.2:443", SNI: "facebook.com", Time: time.Now(), Error: evil}); err != nil {
 		t.Fatal(err)
 	}
@@ -97,5 +98,9 @@ func TestTextHasNoControlCharacters(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "x?]0;owned??[2J???") {
 		t.Errorf("the bad text is not shown with its controls replaced:\n%s", b.String())
+	}
+	// A line break in a name forges no line of the report.
+	if strings.Contains(b.String(), "\n  forged line") || !strings.Contains(b.String(), "y?  forged line") {
+		t.Errorf("a name's line break reached the text report:\n%s", b.String())
 	}
 }

@@ -22,12 +22,13 @@ import (
 // certificates and from databases that may have been edited, so control
 // characters other than newlines, and bidirectional overrides, are printed
 // as '?' (termsafe): an escape sequence could retitle the window, clear the
-// screen or hide lines.
+// screen or hide lines. Each field from outside is also printed on one
+// line (line): a line break in a name could forge a line of the report.
 func (r *Report) WriteText(w io.Writer) {
 	w = termsafe.NewWriter(w)
-	fmt.Fprintf(w, "campaign %s (started %s): %d hosts, %d records\n\noutcomes:\n", r.Campaign, r.Started.Format("2006-01-02 15:04 UTC"), r.Hosts, r.Records)
+	fmt.Fprintf(w, "campaign %s (started %s): %d hosts, %d records\n\noutcomes:\n", line(r.Campaign), r.Started.Format("2006-01-02 15:04 UTC"), r.Hosts, r.Records)
 	for _, o := range slices.Sorted(maps.Keys(r.Outcomes)) {
-		fmt.Fprintf(w, "  %-40s %d\n", o, r.Outcomes[o])
+		fmt.Fprintf(w, "  %-40s %d\n", line(string(o)), r.Outcomes[o])
 	}
 	fmt.Fprintln(w, "\nintercepted domains (share of hosts):")
 	any := false
@@ -36,27 +37,27 @@ func (r *Report) WriteText(w io.Writer) {
 			continue
 		}
 		any = true
-		fmt.Fprintf(w, "  %-28s %3d of %3d hosts (%5.1f%%)  by %s\n", d.Domain, d.Intercepted, d.Hosts, 100*d.Share, join(d.Issuers))
+		fmt.Fprintf(w, "  %-28s %3d of %3d hosts (%5.1f%%)  by %s\n", line(d.Domain), d.Intercepted, d.Hosts, 100*d.Share, line(join(d.Issuers)))
 	}
 	if !any {
 		fmt.Fprintln(w, "  none")
 	}
 	fmt.Fprintf(w, "\nintercepting hosts: %d\n", len(r.Intercept))
 	for _, h := range r.Intercept {
-		fmt.Fprintf(w, "  %-24s %d domains, by %s\n", h.Host, len(h.Domains), join(h.Issuers))
+		fmt.Fprintf(w, "  %-24s %d domains, by %s\n", line(h.Host), len(h.Domains), line(join(h.Issuers)))
 	}
 	r.writeVantages(w)
 	r.writeLocations(w)
 	if len(r.Traits) > 0 {
 		fmt.Fprintln(w, "\nforged certificates' traits:")
 		for _, t := range r.Traits {
-			fmt.Fprintf(w, "  %-28s %d\n", t.Trait, t.Count)
+			fmt.Fprintf(w, "  %-28s %d\n", line(t.Trait), t.Count)
 		}
 	}
 	if len(r.Timeline) > 1 {
 		fmt.Fprintln(w, "\nover time:")
 		for _, p := range r.Timeline {
-			fmt.Fprintf(w, "  %s  %-24s %5.1f%% intercepted of %d records\n", p.Started.Format("2006-01-02 15:04"), p.Campaign, 100*p.Share, p.Records)
+			fmt.Fprintf(w, "  %s  %-24s %5.1f%% intercepted of %d records\n", p.Started.Format("2006-01-02 15:04"), line(p.Campaign), 100*p.Share, p.Records)
 		}
 	}
 }
@@ -84,7 +85,7 @@ func (r *Report) WriteCSV(ctx context.Context, st store.Store, dir string) error
 			strconv.Itoa(v.Records), strconv.Itoa(v.Judged), strconv.Itoa(v.Intercepted), f(v.Share)})
 	}
 	for _, d := range r.Divergent {
-		tables["vantage_divergent.csv"] = append(tables["vantage_divergent.csv"], []string{d.Host, d.SNI, join(d.InterceptedFrom), join(d.CleanFrom)})
+		tables["vantage_divergent.csv"] = append(tables["vantage_divergent.csv"], []string{line(d.Host), line(d.SNI), line(join(d.InterceptedFrom)), line(join(d.CleanFrom))})
 	}
 	for _, d := range r.Domains {
 		tables["domains.csv"] = append(tables["domains.csv"], []string{d.Domain, strconv.Itoa(d.Hosts), strconv.Itoa(d.Intercepted), strconv.Itoa(d.Blocked), f(d.Share), join(d.Issuers)})
@@ -194,7 +195,7 @@ func (r *Report) writeVantages(w io.Writer) {
 	fmt.Fprintln(w, "\nper vantage point:")
 	fmt.Fprintf(w, "  %-20s %-12s %-7s %7s %22s %26s\n", "vantage", "asn", "country", "hosts", "intercepting hosts", "intercepted records")
 	for _, v := range r.Vantages {
-		fmt.Fprintf(w, "  %-20s %-12s %-7s %7d %13d (%5.1f%%) %16d (%5.1f%%)\n", v.Vantage, v.asn("-"), cmp.Or(v.Country, "-"),
+		fmt.Fprintf(w, "  %-20s %-12s %-7s %7d %13d (%5.1f%%) %16d (%5.1f%%)\n", line(v.Vantage), v.asn("-"), line(cmp.Or(v.Country, "-")),
 			v.Hosts, v.Intercepting, 100*v.HostShare, v.Intercepted, 100*v.Share)
 	}
 	fmt.Fprintf(w, "\nintercepted from one vantage point, clean from another: %d pairs\n", len(r.Divergent))
@@ -203,6 +204,10 @@ func (r *Report) writeVantages(w io.Writer) {
 			fmt.Fprintf(w, "  ... and %d more (--json, --csv or --html list them all)\n", len(r.Divergent)-i)
 			break
 		}
-		fmt.Fprintf(w, "  %-24s %-24s intercepted from %s, clean from %s\n", d.Host, d.SNI, join(d.InterceptedFrom), join(d.CleanFrom))
+		fmt.Fprintf(w, "  %-24s %-24s intercepted from %s, clean from %s\n", line(d.Host), line(d.SNI), line(join(d.InterceptedFrom)), line(join(d.CleanFrom)))
 	}
 }
+
+// line is a field from outside printed inside a line: its line breaks
+// too become '?'.
+func line(s string) string { return termsafe.String(s) }
