@@ -41,8 +41,12 @@ func Middleware(next http.Handler, opts Options) http.Handler {
 		res := judgeRequest(c, r)
 		if opts.Header != "" {
 			v := "unknown"
-			if res.Intercepted != nil {
-				v = map[bool]string{true: "yes", false: "no"}[*res.Intercepted]
+			switch {
+			case res.Intercepted == nil:
+			case *res.Intercepted:
+				v = "yes"
+			default:
+				v = "no"
 			}
 			if res.Product != "" {
 				v += "; product=" + res.Product
