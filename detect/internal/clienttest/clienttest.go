@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
 	"net"
 	"testing"
@@ -62,9 +63,14 @@ func Hello(t testing.TB, id utls.ClientHelloID) []byte {
 			t.Fatal(err)
 		}
 		buf = append(buf, chunk[:n]...)
-		if _, err := tlshello.Parse(buf); err == nil {
+		_, err = tlshello.Parse(buf)
+		if err == nil {
 			client.Close()
 			return buf
+		}
+		if !errors.Is(err, tlshello.ErrIncomplete) {
+			// More bytes cannot mend a hello that does not parse.
+			t.Fatal(err)
 		}
 	}
 }
