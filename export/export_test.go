@@ -16,6 +16,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/mitmguard/mitmguard/chain"
 	"github.com/mitmguard/mitmguard/export"
 	"github.com/mitmguard/mitmguard/export/exporttest"
 	"github.com/mitmguard/mitmguard/measure"
@@ -307,5 +308,39 @@ func TestParquetStoppedLeavesNothing(t *testing.T) {
 	}
 	if _, err := export.Parquet(context.Background(), st, []*store.Campaign{c}, dir, export.Options{}); err != nil {
 		t.Fatalf("export after a stopped one: %v", err)
+	}
+}
+
+// failLastRange is a store whose last range of hosts fails while the
+// others wait for the export to stop them.
+type failLastRange struct {
+	store.Store
+	err error
+}
+
+func (s failLastRange) StreamRange(ctx context.Context, c *store.Campaign, rg store.Range, fn func(*store.Row) error) error {
+	if rg.To == nil {
+		return s.err
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (s failLastRange) SplitHosts(ctx context.Context, c *store.Campaign, n int) ([]store.Range, error) {
+	return s.Store.(store.Streamer).SplitHosts(ctx, c, n)
+}
+
+func (s failLastRange) CertsByHash(ctx context.Context, hs []chain.Hash, fn func(chain.Hash, []byte) error) error {
+	return s.Store.(store.Streamer).CertsByHash(ctx, hs, fn)
+}
+
+// With several readers, the export fails with the failure of the range that
+// failed, not with the cancellation it caused the ranges before it.
+func TestParquetReadersReportTheFailure(t *testing.T) {
+	st, c, _ := fill(t, "c1")
+	boom := errors.New("the disk is on fire")
+	_, err := export.Parquet(context.Background(), failLastRange{st, boom}, []*store.Campaign{c}, t.TempDir(), export.Options{Readers: 3})
+	if !errors.Is(err, boom) {
+		t.Fatalf("export: %v, want %v", err, boom)
 	}
 }

@@ -170,10 +170,8 @@ func parquetCampaign(ctx context.Context, st store.Store, c *store.Campaign, dir
 		stats.Files, stats.Bytes = stats.Files+p.w.stats.Files, stats.Bytes+p.w.stats.Bytes
 		hashes = append(hashes, p.coder.order...)
 	}
-	for _, p := range pipes {
-		if p.err != nil {
-			return p.err
-		}
+	if err := pipelinesErr(pipes); err != nil {
+		return err
 	}
 	if err := writeCerts(ctx, st, c.ID, hashes, certs, certDir, stats); err != nil {
 		return err
@@ -247,6 +245,22 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
+}
+
+// pipelinesErr is the pipelines' failure: the one that stopped the others,
+// not the context.Canceled that its cancel gave them (which comes first
+// when the failing range is not the first).
+func pipelinesErr(pipes []*pipeline) error {
+	var first error
+	for _, p := range pipes {
+		if p.err != nil && !errors.Is(p.err, context.Canceled) {
+			return p.err
+		}
+		if first == nil {
+			first = p.err
+		}
+	}
+	return first
 }
 
 // pipeline reads one range of a campaign's records and encodes them.

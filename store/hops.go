@@ -108,24 +108,24 @@ func (row *traceRow) trace() (Trace, error) {
 	t := Trace{Vantage: row.vantage, Host: row.host, SNI: row.sni, Time: row.time.UTC(), Error: row.errText.String}
 	hops, err := decodeHops([]byte(row.hops))
 	if err != nil {
-		return t, fmt.Errorf("store: trace of %s %s: %w", row.host, row.sni, err)
+		return t, fmt.Errorf("store: trace of %.64q %.64q: %w", row.host, row.sni, err)
 	}
 	var notes []string
 	if row.notes.String != "" {
 		if len(row.notes.String) > maxTraceJSON {
-			return t, fmt.Errorf("store: trace of %s %s: notes too long", row.host, row.sni)
+			return t, fmt.Errorf("store: trace of %.64q %.64q: notes too long", row.host, row.sni)
 		}
 		if err := json.Unmarshal([]byte(row.notes.String), &notes); err != nil || len(notes) > maxTraceNotes {
-			return t, fmt.Errorf("store: trace of %s %s: bad notes", row.host, row.sni)
+			return t, fmt.Errorf("store: trace of %.64q %.64q: bad notes", row.host, row.sni)
 		}
 	}
 	for _, n := range [...]sql.NullInt64{row.firstForged, row.serverHops, row.blockedAt} {
 		if n.Valid && (n.Int64 < 1 || n.Int64 > locate.MaxTTL) {
-			return t, fmt.Errorf("store: trace of %s %s: hop %d", row.host, row.sni, n.Int64)
+			return t, fmt.Errorf("store: trace of %.64q %.64q: hop %d", row.host, row.sni, n.Int64)
 		}
 	}
 	if row.lastClean.Valid && !isAddr(row.lastClean.String) {
-		return t, fmt.Errorf("store: trace of %s %s: last clean router %q is not an address", row.host, row.sni, row.lastClean.String)
+		return t, fmt.Errorf("store: trace of %.64q %.64q: last clean router %q is not an address", row.host, row.sni, row.lastClean.String)
 	}
 	r := locate.Result{
 		SNI: row.sni, Address: row.host, Finding: locate.Finding(row.finding), Outcome: outcome.Outcome(row.outcome),

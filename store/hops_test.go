@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,6 +148,9 @@ func TestTracesRefuseEditedRows(t *testing.T) {
 		`hops = '[{"ttl":1,"outcome":"expired","router":"<script>"}]'`,
 		`message = replace(hex(zeroblob(40000)), '0', 'x')`, `error = replace(hex(zeroblob(40000)), '0', 'x')`,
 		`finding = replace(hex(zeroblob(40000)), '0', 'x')`,
+		// Last: the row keyed by a forged host stays beside the ones
+		// written after it. Its key must not forge a line of the error.
+		"host = '127.0.0.1:443' || char(10) || 'store: all is fine', first_forged_hop = 0",
 	} {
 		if err := st.WriteTrace(ctx, c, storetest.LocatedTrace("kz", "127.0.0.1:443", "facebook.com")); err != nil {
 			t.Fatal(err)
@@ -157,6 +161,8 @@ func TestTracesRefuseEditedRows(t *testing.T) {
 		err := st.Traces(ctx, c, func(tr store.Trace) error { return nil })
 		if err == nil {
 			t.Errorf("a row edited with %s is read back", edit)
+		} else if strings.ContainsAny(err.Error(), "\n\x1b") {
+			t.Errorf("a row edited with %s: error %q holds a control character", edit, err)
 		}
 	}
 }
