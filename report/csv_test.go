@@ -39,12 +39,14 @@ func TestCSVCellsAreNotFormulas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A CSV cell keeps a line break (csv quotes it): it is not a terminal.
+	rep.Divergent = append(rep.Divergent, Divergence{Host: "10.77.5.2:443", SNI: "=1\nx", InterceptedFrom: []string{"a"}, CleanFrom: []string{"b"}})
 	out := filepath.Join(dir, "csv")
 	if err := rep.WriteCSV(ctx, st, out); err != nil {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
-	for _, name := range []string{"domains.csv", "records.csv", "locations.csv"} {
+	for _, name := range []string{"domains.csv", "records.csv", "locations.csv", "vantage_divergent.csv"} {
 		fh, err := os.Open(filepath.Join(out, name))
 		if err != nil {
 			t.Fatal(err)
@@ -63,7 +65,7 @@ func TestCSVCellsAreNotFormulas(t *testing.T) {
 			}
 		}
 	}
-	if !seen[`'=HYPERLINK("http://evil.example/","x")`] || !seen["'@SUM(A1)"] {
+	if !seen[`'=HYPERLINK("http://evil.example/","x")`] || !seen["'@SUM(A1)"] || !seen["'=1\nx"] {
 		t.Error("the quoted cells are not there as text")
 	}
 }
