@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mitmguard/mitmguard/locate"
 	"github.com/mitmguard/mitmguard/store"
 )
 
@@ -38,12 +39,14 @@ func TestCSVCellsAreNotFormulas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A CSV cell keeps a line break (csv quotes it): it is not a terminal.
+	rep.Divergent = append(rep.Divergent, Divergence{Host: "10.77.5.2:443", SNI: "=1\nx", InterceptedFrom: []string{"a"}, CleanFrom: []string{"b"}})
 	out := filepath.Join(dir, "csv")
 	if err := rep.WriteCSV(ctx, st, out); err != nil {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
-	for _, name := range []string{"domains.csv", "records.csv", "locations.csv"} {
+	for _, name := range []string{"domains.csv", "records.csv", "locations.csv", "vantage_divergent.csv"} {
 		fh, err := os.Open(filepath.Join(out, name))
 		if err != nil {
 			t.Fatal(err)
@@ -62,7 +65,7 @@ func TestCSVCellsAreNotFormulas(t *testing.T) {
 			}
 		}
 	}
-	if !seen[`'=HYPERLINK("http://evil.example/","x")`] || !seen["'@SUM(A1)"] {
+	if !seen[`'=HYPERLINK("http://evil.example/","x")`] || !seen["'@SUM(A1)"] || !seen["'=1\nx"] {
 		t.Error("the quoted cells are not there as text")
 	}
 }
@@ -83,8 +86,12 @@ func TestTextHasNoControlCharacters(t *testing.T) {
 	}
 	evil := "x\x1b]0;owned\x07\x1b[2J\r\x00\x7f"
 	forger := "y\n  forged line"
-	hostsWithRecords(t, st, c, []string{"facebook.com", evil, forger}, "10.77.5.2:443")
+	hostsWithRecords(t, st, c, []string{"facebook.com", evil, forger}, "10.77.5.2:443", "10.77.5.3:443")
 	if err := st.WriteTrace(ctx, c, &store.Trace{Vantage: "local", Host: "10.77.5.2:443", SNI: "facebook.com", Time: time.Now(), Error: evil}); err != nil {
+		t.Fatal(err)
+	}
+	// A finding is stored as text too: a database may hold any.
+	if err := st.WriteTrace(ctx, c, &store.Trace{Vantage: "local", Host: "10.77.5.3:443", SNI: "facebook.com", Time: time.Now(), Result: locate.Result{Finding: "clean\n  forged finding"}}); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := Build(ctx, st, "ctl")
@@ -102,5 +109,8 @@ func TestTextHasNoControlCharacters(t *testing.T) {
 	// A line break in a name forges no line of the report.
 	if strings.Contains(b.String(), "\n  forged line") || !strings.Contains(b.String(), "y?  forged line") {
 		t.Errorf("a name's line break reached the text report:\n%s", b.String())
+	}
+	if strings.Contains(b.String(), "\n  forged finding") || !strings.Contains(b.String(), "clean?  forged finding") {
+		t.Errorf("a trace finding's line break reached the text report:\n%s", b.String())
 	}
 }

@@ -143,7 +143,7 @@ func (r *Report) writeLocations(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  %-24s %-12s %-12s %16s  %-18s %11s\n", "host", "vantage", "finding", "first forged hop", "last clean router", "server hops")
 	for _, l := range r.Locations {
-		fmt.Fprintf(w, "  %-24s %-12s %-12s %16s  %-18s %11s", line(l.Host), line(l.Vantage), l.Finding, optInt(l.FirstForgedHop), line(optStr(l.LastCleanRouter)), optInt(l.ServerHops))
+		fmt.Fprintf(w, "  %-24s %-12s %-12s %16s  %-18s %11s", line(l.Host), line(l.Vantage), line(string(l.Finding)), optInt(l.FirstForgedHop), line(optStr(l.LastCleanRouter)), optInt(l.ServerHops))
 		if l.Error != "" {
 			fmt.Fprintf(w, "  %s", line(l.Error))
 		}

@@ -85,7 +85,7 @@ func (r *Report) WriteCSV(ctx context.Context, st store.Store, dir string) error
 			strconv.Itoa(v.Records), strconv.Itoa(v.Judged), strconv.Itoa(v.Intercepted), f(v.Share)})
 	}
 	for _, d := range r.Divergent {
-		tables["vantage_divergent.csv"] = append(tables["vantage_divergent.csv"], []string{line(d.Host), line(d.SNI), line(join(d.InterceptedFrom)), line(join(d.CleanFrom))})
+		tables["vantage_divergent.csv"] = append(tables["vantage_divergent.csv"], []string{d.Host, d.SNI, join(d.InterceptedFrom), join(d.CleanFrom)})
 	}
 	for _, d := range r.Domains {
 		tables["domains.csv"] = append(tables["domains.csv"], []string{d.Domain, strconv.Itoa(d.Hosts), strconv.Itoa(d.Intercepted), strconv.Itoa(d.Blocked), f(d.Share), join(d.Issuers)})

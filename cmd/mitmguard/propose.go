@@ -63,11 +63,7 @@ func runPropose(cmd *cobra.Command, st store.Store, db, campaign string, f *prop
 	}
 	out := cmd.OutOrStdout()
 	if asJSON {
-		return writeJSON(out, struct {
-			Campaign  string              `json:"campaign"`
-			Proposals []*propose.Proposal `json:"proposals"`
-			Rejected  []propose.Rejected  `json:"rejected,omitempty"`
-		}{res.Campaign, res.Proposals, res.Rejected})
+		return writeJSON(out, res)
 	}
 	// Subjects, issuers, reasons naming them and the campaign come from
 	// forged certificates and from a database: text() keeps their escape
@@ -92,6 +88,9 @@ func runPropose(cmd *cobra.Command, st store.Store, db, campaign string, f *prop
 	}
 	for _, r := range res.Rejected {
 		fmt.Fprintf(out, "not proposed: %s (%s): %s\n", text(r.Subject), r.SPKISHA256[:16], text(r.Reason))
+	}
+	if res.Skipped > 0 {
+		fmt.Fprintf(out, "%d suspected records left out: their host, or the campaign, sent more distinct certificates than report --propose reads\n", res.Skipped)
 	}
 	if f.output != "" {
 		fmt.Fprintf(out, "wrote %s/proposed.json and the evidence; review, then: mitmguard blocklist merge CURRENT %s/proposed.json --output NEW\n", f.output, f.output)

@@ -340,3 +340,46 @@ func TestReportProposeHostileNames(t *testing.T) {
 		}
 	}
 }
+
+// Records left out of the analysis (a host that sent more distinct
+// certificates than Find reads) are said, in text and JSON: a reviewer must
+// know the proposals were made without them.
+func TestReportProposeSaysSkipped(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "m.db")
+	st, err := store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c := &store.Campaign{ID: "flood", Started: time.Now(), Params: "{}"}
+	if err := st.CreateCampaign(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	// One host's share is 1<<16/16 certificates: past it, records are
+	// left out. Unparseable bytes count as certificates read too.
+	hr := &measure.HostResult{Control: measure.Control{Vantage: "local", Host: "10.0.0.1:443", SNI: "control.invalid", Outcome: outcome.OK}}
+	for i := range 1<<12 + 10 {
+		der := []byte(fmt.Sprintf("not a certificate %d", i))
+		hr.Certs = append(hr.Certs, der)
+		hr.Records = append(hr.Records, measure.Record{Vantage: "local", Host: hr.Control.Host, SNI: fmt.Sprintf("d%d.example", i), Outcome: outcome.Suspected,
+			Time: time.Now(), Chain: []chain.Hash{chain.Hash(sha256.Sum256(der))}, Attempts: 1})
+	}
+	if _, err := st.Write(ctx, c, []*measure.HostResult{hr}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	var out strings.Builder
+	if code := run([]string{"report", "--db", db, "--propose"}, &out, &out); code != 0 || !strings.Contains(out.String(), "10 suspected records left out") {
+		t.Fatalf("exit %d:\n%s", code, out.String())
+	}
+	out.Reset()
+	if code := run([]string{"report", "--db", db, "--propose", "--json"}, &out, &out); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out.String())
+	}
+	var got struct {
+		Skipped int `json:"skipped_records"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &got); err != nil || got.Skipped != 10 {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+}
