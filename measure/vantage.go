@@ -78,14 +78,13 @@ func isASCIILetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <
 // probe --vantage takes (a campaign's workers are stricter, as their names
 // become NATS subjects).
 func CheckVantageName(name string) error {
-	if name == "" || len(name) > MaxVantageName {
-		return &VantageError{"name", name, fmt.Sprintf("use 1-%d letters, digits, '.', '_' or '-'", MaxVantageName)}
-	}
-	for i := 0; i < len(name); i++ {
+	ok := name != "" && len(name) <= MaxVantageName
+	for i := 0; ok && i < len(name); i++ {
 		c := name[i]
-		if !(isASCIILetter(c) || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return &VantageError{"name", name, fmt.Sprintf("use 1-%d letters, digits, '.', '_' or '-'", MaxVantageName)}
-		}
+		ok = isASCIILetter(c) || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+	}
+	if !ok {
+		return &VantageError{"name", name, fmt.Sprintf("use 1-%d letters, digits, '.', '_' or '-'", MaxVantageName)}
 	}
 	return nil
 }

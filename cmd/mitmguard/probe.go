@@ -110,8 +110,10 @@ func runProbe(cmd *cobra.Command, f probeFlags) error {
 	if f.domains == "" && !f.resume {
 		return errors.New("probe: --domains is required (a file of test SNIs, e.g. " + domainLists + "/kz-2019.txt in mitmguard's repository)")
 	}
-	if f.vantage != "" && measure.CheckVantageName(f.vantage) != nil {
-		return fmt.Errorf("probe: --vantage %q: use 1-64 letters, digits, '.', '_' or '-'", f.vantage)
+	if f.vantage != "" {
+		if err := measure.CheckVantageName(f.vantage); err != nil {
+			return fmt.Errorf("probe: --vantage: %w", err)
+		}
 	}
 	declared, err := f.declared.declaration("probe", f.vantage)
 	if err != nil {
