@@ -14,7 +14,6 @@ import (
 
 	"github.com/mitmguard/mitmguard/blocklist"
 	"github.com/mitmguard/mitmguard/chain"
-	"github.com/mitmguard/mitmguard/internal/regf"
 	"github.com/mitmguard/mitmguard/internal/rootfs"
 	"github.com/mitmguard/mitmguard/truststore"
 	"github.com/mitmguard/mitmguard/winstore"
@@ -51,33 +50,10 @@ func IsLiveWindows(root string) bool {
 	return runtime.GOOS == "windows" && (root == "" || root == "/" || root == `\`)
 }
 
-// ReadWindows reads the Windows stores under root: the hives of a mounted
-// volume, or the live stores of the running Windows. It returns nil
-// stores (and no error) when root is neither.
-func ReadWindows(ctx context.Context, root string) ([]*winstore.Store, error) {
-	if IsLiveWindows(root) {
-		return readLiveWindows(ctx)
-	}
-	r, err := os.OpenRoot(root)
-	if err != nil {
-		return nil, &truststore.RootError{Root: root, Err: err}
-	}
-	defer r.Close()
-	v, err := winstore.ReadRoot(ctx, r, regf.Limits{})
-	var nw *winstore.NotWindowsError
-	if errors.As(err, &nw) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return v.Stores, nil
-}
-
 // PlanWindows plans distrusting, the way Microsoft's tooling does, each root
 // that the audit found trusted in a Windows store: known-interception ones,
 // and not-public ones with includeNotPublic. The stores are those the
-// audit read (truststore.Report.WindowsStores, or ReadWindows).
+// audit read (truststore.Report.WindowsStores).
 func PlanWindows(stores []*winstore.Store, rep *truststore.Report, includeNotPublic bool) *winstore.Plan {
 	var targets []*chain.Cert
 	seen := map[chain.Hash]bool{}

@@ -79,11 +79,11 @@ func (m *memStores) contents() map[string]string {
 // stores the "live" stores of the model.
 func kazakhLive(t *testing.T) (*memStores, *winstore.Plan) {
 	k := winstoretest.NewKazakh(t)
-	stores, err := ReadWindows(context.Background(), k.Dir)
-	if err != nil || stores == nil {
-		t.Fatalf("ReadWindows: %v %v", stores, err)
-	}
 	rep := audit(t, k.Dir)
+	stores := rep.WindowsStores()
+	if stores == nil {
+		t.Fatal("the audit read no Windows store of the volume")
+	}
 	p := PlanWindows(stores, rep, false)
 	m := &memStores{failAfter: -1}
 	for _, s := range stores {
