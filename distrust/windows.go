@@ -45,9 +45,11 @@ var ErrVolumeApply = errors.New("distrust: --apply does not edit the registry hi
 	"(and once as each user the plan names), or run mitmguard distrust --apply on that Windows")
 
 // IsLiveWindows reports whether root is the running Windows itself, whose
-// stores are read and changed through CryptoAPI.
+// stores are read and changed through CryptoAPI. It follows the audit
+// (truststore.LiveRoot): a root the audit read as a volume (`\`, say),
+// with other profiles' hives in the plan, must not be applied live.
 func IsLiveWindows(root string) bool {
-	return runtime.GOOS == "windows" && (root == "" || root == "/" || root == `\`)
+	return runtime.GOOS == "windows" && truststore.LiveRoot(root)
 }
 
 // PlanWindows plans distrusting, the way Microsoft's tooling does, each root
