@@ -80,8 +80,10 @@ func picked(f truststore.Finding, includeNotPublic bool) bool {
 // ApplyWindows carries out a plan on the running Windows's stores through
 // CryptoAPI, journaled in %ProgramData%\mitmguard\distrust (a folder only
 // Administrators and SYSTEM may change) so that Undo puts the stores back.
+// A nil plan (the audit could read no Windows store, and says why) does
+// nothing.
 func ApplyWindows(ctx context.Context, root string, p *winstore.Plan) ([]winstore.Step, error) {
-	if len(p.Steps) == 0 {
+	if p == nil || len(p.Steps) == 0 {
 		return nil, nil
 	}
 	dir, err := liveJournalDir()

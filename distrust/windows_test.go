@@ -439,3 +439,13 @@ func TestWindowsUndoLive(t *testing.T) {
 		t.Fatalf("second undo: %v", err)
 	}
 }
+
+// On Windows, when CryptoAPI could not be read the audit has no Windows
+// store and the CLI's plan is nil: --apply then does nothing instead of
+// panicking.
+func TestApplyWindowsNilPlan(t *testing.T) {
+	done, err := ApplyWindows(context.Background(), "/", nil)
+	if err != nil || done != nil {
+		t.Fatalf("ApplyWindows(nil plan) = %v, %v; want nothing done", done, err)
+	}
+}
