@@ -82,7 +82,7 @@ func picked(f truststore.Finding, includeNotPublic bool) bool {
 // Administrators and SYSTEM may change) so that Undo puts the stores back.
 // A nil plan (the audit could read no Windows store, and says why) does
 // nothing.
-func ApplyWindows(ctx context.Context, root string, p *winstore.Plan) ([]winstore.Step, error) {
+func ApplyWindows(ctx context.Context, p *winstore.Plan) ([]winstore.Step, error) {
 	if p == nil || len(p.Steps) == 0 {
 		return nil, nil
 	}

@@ -444,7 +444,7 @@ func TestWindowsUndoLive(t *testing.T) {
 // store and the CLI's plan is nil: --apply then does nothing instead of
 // panicking.
 func TestApplyWindowsNilPlan(t *testing.T) {
-	done, err := ApplyWindows(context.Background(), "/", nil)
+	done, err := ApplyWindows(context.Background(), nil)
 	if err != nil || done != nil {
 		t.Fatalf("ApplyWindows(nil plan) = %v, %v; want nothing done", done, err)
 	}
