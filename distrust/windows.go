@@ -14,7 +14,6 @@ import (
 
 	"github.com/mitmguard/mitmguard/blocklist"
 	"github.com/mitmguard/mitmguard/chain"
-	"github.com/mitmguard/mitmguard/internal/regf"
 	"github.com/mitmguard/mitmguard/internal/rootfs"
 	"github.com/mitmguard/mitmguard/truststore"
 	"github.com/mitmguard/mitmguard/winstore"
@@ -46,38 +45,17 @@ var ErrVolumeApply = errors.New("distrust: --apply does not edit the registry hi
 	"(and once as each user the plan names), or run mitmguard distrust --apply on that Windows")
 
 // IsLiveWindows reports whether root is the running Windows itself, whose
-// stores are read and changed through CryptoAPI.
+// stores are read and changed through CryptoAPI. It follows the audit
+// (truststore.LiveRoot): a root the audit read as a volume (`\`, say),
+// with other profiles' hives in the plan, must not be applied live.
 func IsLiveWindows(root string) bool {
-	return runtime.GOOS == "windows" && (root == "" || root == "/" || root == `\`)
-}
-
-// ReadWindows reads the Windows stores under root: the hives of a mounted
-// volume, or the live stores of the running Windows. It returns nil
-// stores (and no error) when root is neither.
-func ReadWindows(ctx context.Context, root string) ([]*winstore.Store, error) {
-	if IsLiveWindows(root) {
-		return readLiveWindows(ctx)
-	}
-	r, err := os.OpenRoot(root)
-	if err != nil {
-		return nil, &truststore.RootError{Root: root, Err: err}
-	}
-	defer r.Close()
-	v, err := winstore.ReadRoot(ctx, r, regf.Limits{})
-	var nw *winstore.NotWindowsError
-	if errors.As(err, &nw) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return v.Stores, nil
+	return runtime.GOOS == "windows" && truststore.LiveRoot(root)
 }
 
 // PlanWindows plans distrusting, the way Microsoft's tooling does, each root
 // that the audit found trusted in a Windows store: known-interception ones,
 // and not-public ones with includeNotPublic. The stores are those the
-// audit read (truststore.Report.WindowsStores, or ReadWindows).
+// audit read (truststore.Report.WindowsStores).
 func PlanWindows(stores []*winstore.Store, rep *truststore.Report, includeNotPublic bool) *winstore.Plan {
 	var targets []*chain.Cert
 	seen := map[chain.Hash]bool{}
@@ -102,8 +80,10 @@ func picked(f truststore.Finding, includeNotPublic bool) bool {
 // ApplyWindows carries out a plan on the running Windows's stores through
 // CryptoAPI, journaled in %ProgramData%\mitmguard\distrust (a folder only
 // Administrators and SYSTEM may change) so that Undo puts the stores back.
-func ApplyWindows(ctx context.Context, root string, p *winstore.Plan) ([]winstore.Step, error) {
-	if len(p.Steps) == 0 {
+// A nil plan (the audit could read no Windows store, and says why) does
+// nothing.
+func ApplyWindows(ctx context.Context, p *winstore.Plan) ([]winstore.Step, error) {
+	if p == nil || len(p.Steps) == 0 {
 		return nil, nil
 	}
 	dir, err := liveJournalDir()

@@ -79,11 +79,11 @@ func (m *memStores) contents() map[string]string {
 // stores the "live" stores of the model.
 func kazakhLive(t *testing.T) (*memStores, *winstore.Plan) {
 	k := winstoretest.NewKazakh(t)
-	stores, err := ReadWindows(context.Background(), k.Dir)
-	if err != nil || stores == nil {
-		t.Fatalf("ReadWindows: %v %v", stores, err)
-	}
 	rep := audit(t, k.Dir)
+	stores := rep.WindowsStores()
+	if stores == nil {
+		t.Fatal("the audit read no Windows store of the volume")
+	}
 	p := PlanWindows(stores, rep, false)
 	m := &memStores{failAfter: -1}
 	for _, s := range stores {
@@ -437,5 +437,15 @@ func TestWindowsUndoLive(t *testing.T) {
 	}
 	if _, err := undoLiveWindows(context.Background(), dir, UndoOptions{}, read, m.apply); !errors.Is(err, ErrNoJournal) {
 		t.Fatalf("second undo: %v", err)
+	}
+}
+
+// On Windows, when CryptoAPI could not be read the audit has no Windows
+// store and the CLI's plan is nil: --apply then does nothing instead of
+// panicking.
+func TestApplyWindowsNilPlan(t *testing.T) {
+	done, err := ApplyWindows(context.Background(), nil)
+	if err != nil || done != nil {
+		t.Fatalf("ApplyWindows(nil plan) = %v, %v; want nothing done", done, err)
 	}
 }

@@ -34,6 +34,12 @@ func (e *RootError) Error() string {
 
 func (e *RootError) Unwrap() error { return e.Err }
 
+// LiveRoot reports whether root names the running system ("" or "/"): on
+// Windows its stores are then read, and changed, through CryptoAPI rather
+// than from the hives of a volume. It is the one test of that, so that
+// what an audit read and what a distrust changes are the same stores.
+func LiveRoot(root string) bool { return root == "" || root == "/" }
+
 // Read finds and reads every store under the root. It fails only when the
 // root cannot be opened: what cannot be read inside is a Problem of its
 // store.
@@ -56,7 +62,7 @@ func Read(opts Options) ([]*Store, error) {
 	stores = append(stores, readNSS(r)...)
 	stores = append(stores, readJava(r)...)
 	stores = append(stores, readAndroid(r)...)
-	if root == "/" {
+	if LiveRoot(root) {
 		stores = append(stores, readWindowsLive()...)
 	} else {
 		stores = append(stores, readWindowsVolume(fsys.Root())...)

@@ -180,3 +180,14 @@ func TestWindowsHostileVolume(t *testing.T) {
 		})
 	}
 }
+
+// The running system is "" or "/" only: a root such as `\` or C:\ is read
+// as a volume's hives, so distrust (which asks LiveRoot too) must not
+// apply its plan, with other profiles' stores, to the live stores.
+func TestLiveRoot(t *testing.T) {
+	for root, want := range map[string]bool{"": true, "/": true, `\`: false, `C:\`: false, "/mnt/windows": false} {
+		if got := LiveRoot(root); got != want {
+			t.Errorf("LiveRoot(%q) = %v, want %v", root, got, want)
+		}
+	}
+}

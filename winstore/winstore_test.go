@@ -3,19 +3,12 @@ package winstore_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mitmguard/mitmguard/chain"
 	"github.com/mitmguard/mitmguard/internal/regf"
@@ -32,29 +25,6 @@ func der(t testing.TB, id string) []byte {
 		t.Fatal(err)
 	}
 	return c[0].DER
-}
-
-// corporateRoot is a private root such as a company pushes by Group Policy.
-func corporateRoot(t testing.TB) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(7),
-		Subject:               pkix.Name{CommonName: "Example Corp Root", Organization: []string{"Example Corp"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(10 * 365 * 24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	d, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
 }
 
 const (
@@ -74,7 +44,7 @@ type fixture struct {
 func newFixture(t *testing.T) fixture {
 	f := fixture{
 		qaznet: der(t, "kz-2019-qaznet"), isca: der(t, "kz-2021-isca"),
-		iscaCA: der(t, "kz-2020-isca-ca"), corp: corporateRoot(t), other: der(t, "kz-2024-isca"),
+		iscaCA: der(t, "kz-2020-isca-ca"), corp: winstoretest.PrivateRoot(t, "Example Corp Root"), other: der(t, "kz-2024-isca"),
 	}
 	f.dir = winstoretest.Volume(t, winstoretest.Spec{
 		Machine: []winstoretest.Placement{

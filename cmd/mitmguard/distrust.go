@@ -180,7 +180,7 @@ against its SHA-256, and a journal that names a path out of DIR is refused.`,
 			var done []distrust.Step
 			var wdone []winstore.Step
 			if live {
-				wdone, err = distrust.ApplyWindows(cmd.Context(), f.root, wplan)
+				wdone, err = distrust.ApplyWindows(cmd.Context(), wplan)
 			} else {
 				done, err = distrust.Apply(cmd.Context(), plan, distrust.ApplyOptions{})
 			}
